@@ -1,0 +1,270 @@
+import CloudStack
+import Core
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// A simulated Apache CloudStack management server: the signed API at `/client/api`, async jobs,
+/// secondary storage that really downloads templates, capacity that moves with VMs, and fault injection.
+///
+/// Run it as a `Service` (or with ``withRunning(_:logger:_:)`` in tests) and talk to ``endpoint`` with
+/// ``adminKeys`` — or with any CloudStack client.
+///
+/// ```swift
+/// try await Simulator.withRunning(.default(regionName: "MECA-TUS"), logger: logger) { simulator in
+///     let client = CloudStackClient(configuration: .init(endpoint: simulator.endpoint, apiKey: simulator.adminKeys.apikey!,
+///                                                        secretKey: simulator.adminKeys.secretkey!))
+///     print(try await client.listZones(logger: logger))
+/// }
+/// ```
+public final class Simulator: Service, Sendable {
+    /// The configuration the simulator started with (faults can change later through ``setFaults(_:)``).
+    public let configuration: SimulatorConfiguration
+    let store: WorldStore
+    let logger: Logger
+    let clock: @Sendable () -> Date
+    let storageDirectory: URL
+    let downloadRequests: AsyncStream<DownloadRequest>.Continuation
+    let _downloadStream: AsyncStream<DownloadRequest>
+    private let runtime = Mutex(Runtime())
+
+    struct Runtime {
+        var faults = FaultConfiguration()
+        var port: Int?
+        var waiters: [CheckedContinuation<Int, Never>] = []
+        var dirty = false
+    }
+
+    /// Creates a simulator; when the configuration names a state file that exists, the state is restored from it.
+    /// - Throws: ``SimulatorError`` when the state file or storage directory cannot be used.
+    public init(configuration: SimulatorConfiguration, logger: Logger, clock: @escaping @Sendable () -> Date = { Date() }) throws {
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "region.name"] = "\(configuration.regionName)"
+        self.logger = logger
+        self.clock = clock
+        if let dir = configuration.storageDirectory {
+            storageDirectory = URL(fileURLWithPath: dir)
+        } else {
+            storageDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("mclouds-simulator-\(UUID().uuidString.lowercased())")
+        }
+        do {
+            try FileManager.default.createDirectory(at: storageDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw SimulatorError.storageUnavailable(path: storageDirectory.path, reason: "\(error)")
+        }
+        var world: World
+        if let stateFile = configuration.stateFile, FileManager.default.fileExists(atPath: stateFile) {
+            do {
+                world = try JSONDecoder().decode(World.self, from: Data(contentsOf: URL(fileURLWithPath: stateFile)))
+                world.configuration = configuration
+            } catch {
+                throw SimulatorError.badStateFile(path: stateFile, reason: "\(error)")
+            }
+        } else {
+            world = World(configuration: configuration, now: clock())
+        }
+        // Downloads that were running when the state was saved start again.
+        var resumed: [DownloadRequest] = []
+        for id in world.templateOrder {
+            guard let record = world.templates[id], !record.removed, record.stores.values.contains(where: { $0.state == .inProgress }),
+                record.template.templatetype == "USER", let url = record.template.url, record.template.sourcetemplateid == nil
+            else { continue }
+            resumed.append(DownloadRequest(templateID: id, url: url, checksum: record.registeredChecksum, format: record.template.format ?? "QCOW2"))
+        }
+        world.downloadQueue = []
+        store = WorldStore(world)
+        (_downloadStream, downloadRequests) = AsyncStream.makeStream(of: DownloadRequest.self)
+        for request in resumed { downloadRequests.yield(request) }
+        runtime.withLock { $0.faults = configuration.faults }
+    }
+
+    // MARK: Public state
+
+    /// The admin account's API key pair.
+    public var adminKeys: UserKeys {
+        store.withLock { world in
+            let user = world.users[world.adminUserID]
+            return UserKeys(apikey: user?.user.apikey ?? "", secretkey: user?.secretKey ?? "")
+        }
+    }
+
+    /// The bound port, once the server runs (`nil` before).
+    public var port: Int? { runtime.withLock { $0.port } }
+
+    /// `http://host:port` of the running simulator.
+    public var baseURL: String { "http://\(configuration.host):\(port ?? configuration.port)" }
+
+    /// The API endpoint, `http://host:port/client/api`.
+    public var endpoint: String { baseURL + "/client/api" }
+
+    /// Waits until the server listens and returns its port.
+    public func waitUntilRunning() async -> Int {
+        await withCheckedContinuation { continuation in
+            let port: Int? = runtime.withLock { state in
+                if let port = state.port { return port }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let port { continuation.resume(returning: port) }
+        }
+    }
+
+    /// The faults in force now.
+    public var currentFaults: FaultConfiguration { runtime.withLock { $0.faults } }
+
+    /// Changes the injected faults at once (outage, latency, error rates, download behaviour).
+    public func setFaults(_ faults: FaultConfiguration) {
+        runtime.withLock { $0.faults = faults }
+        logger.info("Faults changed", metadata: ["faults.outage": "\(faults.outage)", "faults.latency.ms": "\(faults.latencyMilliseconds)"])
+    }
+
+    func markDirty() { runtime.withLock { $0.dirty = true } }
+
+    // MARK: Running
+
+    /// Serves the API until cancelled or gracefully shut down, then saves the state file if one is configured.
+    public func run() async throws {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/client/api") { request, context in try await self.respond(request, context) }
+        router.post("/client/api") { request, context in try await self.respond(request, context) }
+        router.get("/userdata/{file}") { request, context in try await self.serveExtract(request, context) }
+        router.get("/resource/noVNC/vnc.html") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/html; charset=UTF-8"],
+                body: .init(byteBuffer: ByteBuffer(string: "<!doctype html><title>Console</title><p>Simulated console of \(self.configuration.regionName)</p>")))
+        }
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            onServerRunning: { channel in self.didStart(port: channel.localAddress?.port ?? 0) },
+            logger: logger)
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await self.runDownloads() }
+                group.addTask { try await self.runStateSaver() }
+                defer { group.cancelAll() }
+                try await app.run()
+            }
+        } catch {
+            // Nobody may wait forever for a server that could not start (port taken, say).
+            releaseWaiters(port: 0)
+            downloadRequests.finish()
+            throw error
+        }
+        releaseWaiters(port: 0)
+        downloadRequests.finish()
+        saveState()
+    }
+
+    private func releaseWaiters(port: Int) {
+        let waiters = runtime.withLock { state -> [CheckedContinuation<Int, Never>] in
+            let w = state.waiters
+            state.waiters = []
+            return w
+        }
+        for waiter in waiters { waiter.resume(returning: port) }
+    }
+
+    private func didStart(port: Int) {
+        let waiters = runtime.withLock { state -> [CheckedContinuation<Int, Never>] in
+            state.port = port
+            let w = state.waiters
+            state.waiters = []
+            return w
+        }
+        store.withLock { $0.baseURL = "http://\(configuration.host):\(port)" }
+        logger.info("CloudStack simulator listening", metadata: ["endpoint": "http://\(configuration.host):\(port)/client/api"])
+        for waiter in waiters { waiter.resume(returning: port) }
+    }
+
+    private func respond(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        var parameters: [String: String] = [:]
+        if let query = request.uri.query { FormParser.parse(Substring(query), into: &parameters) }
+        if request.method == .post {
+            let body = try await request.body.collect(upTo: 32 * 1024 * 1024)
+            FormParser.parse(Substring(String(buffer: body)), into: &parameters)
+        }
+        let answer = await process(parameters: parameters, logger: logger)
+        var headers: HTTPFields = [.contentType: answer.contentType]
+        if let description = answer.description, let name = HTTPField.Name("X-Description") {
+            headers[name] = description.filter { !$0.isNewline }
+        }
+        return Response(status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: answer.body)))
+    }
+
+    private func serveExtract(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let file = context.parameters.get("file") ?? ""
+        let token = String(file.split(separator: ".").first ?? "")
+        let path: String? = store.withLock { world in world.extractions[token].flatMap { world.templates[$0]?.filePath } }
+        guard let path, FileManager.default.fileExists(atPath: path) else {
+            return Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "No such extracted template\n")))
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        let body = try await FileIO().loadFile(path: path, context: context)
+        return Response(status: .ok, headers: [.contentType: "application/octet-stream", .contentLength: String(size)], body: body)
+    }
+
+    private func runStateSaver() async throws {
+        guard configuration.stateFile != nil else { return }
+        while !Task.isCancelled {
+            try await Task.sleep(for: .seconds(1))
+            let dirty = runtime.withLock { state in
+                defer { state.dirty = false }
+                return state.dirty
+            }
+            if dirty { saveState() }
+        }
+    }
+
+    /// Writes the state file (temp file and rename, so a crash never leaves half a file).
+    func saveState() {
+        guard let stateFile = configuration.stateFile else { return }
+        let world = store.withLock { $0 }
+        do {
+            let data = try JSONEncoder().encode(world)
+            try data.write(to: URL(fileURLWithPath: stateFile), options: .atomic)
+        } catch {
+            logger.error("Could not save the simulator state", metadata: ["file": "\(stateFile)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: Inspection (tests, demo)
+
+    /// Reads the world under the lock.
+    func inspect<T: Sendable>(_ body: (World) -> T) -> T { store.withLock { body($0) } }
+
+    /// Runs a simulator for the duration of `body` and stops it afterwards.
+    public static func withRunning<T: Sendable>(
+        _ configuration: SimulatorConfiguration, logger: Logger, _ body: (Simulator) async throws -> T
+    ) async throws -> T {
+        let simulator = try Simulator(configuration: configuration, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await simulator.run() }
+            _ = await simulator.waitUntilRunning()
+            do {
+                let result = try await body(simulator)
+                group.cancelAll()
+                return result
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+        }
+    }
+}
+
+/// The world behind a lock.
+final class WorldStore: Sendable {
+    private let mutex: Mutex<World>
+
+    init(_ world: World) { mutex = Mutex(world) }
+
+    func withLock<T>(_ body: (inout World) throws -> T) rethrows -> T {
+        try mutex.withLock { try body(&$0) }
+    }
+}

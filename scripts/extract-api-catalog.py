@@ -1,0 +1,26 @@
+#!/usr/bin/env python3
+"""Cut the CloudStack 4.18 listApis dump down to the commands the simulator implements.
+
+Usage: scripts/extract-api-catalog.py ../shared/reference/cloudstack-recorded/listApis-4.18.json
+Writes Sources/CloudStackSimulator/Resources/apis.json (committed; rerun when the simulator grows).
+"""
+import json, sys, os
+
+IMPLEMENTED = """listZones listHosts listCapacity listServiceOfferings listOsTypes listNetworks listCapabilities listApis
+queryAsyncJobResult listAsyncJobs listVirtualMachines deployVirtualMachine startVirtualMachine stopVirtualMachine
+destroyVirtualMachine listVolumes createConsoleEndpoint registerTemplate listTemplates updateTemplate
+updateTemplatePermissions deleteTemplate createTemplate extractTemplate createTags deleteTags listTags listRegions
+addRegion updateRegion removeRegion listAccounts createAccount listUsers registerUserKeys getUserKeys
+associateIpAddress listPublicIpAddresses createPortForwardingRule listPortForwardingRules createFirewallRule
+listFirewallRules""".split()
+
+dump = json.load(open(sys.argv[1]))
+apis = {a["name"]: a for a in dump["api"]}
+missing = [n for n in IMPLEMENTED if n not in apis]
+if missing:
+    sys.exit(f"not in the dump: {missing}")
+out = {"count": len(IMPLEMENTED), "api": [apis[n] for n in IMPLEMENTED]}
+path = os.path.join(os.path.dirname(__file__), "..", "Sources", "CloudStackSimulator", "Resources", "apis.json")
+with open(path, "w") as f:
+    json.dump(out, f, separators=(",", ":"), sort_keys=False)
+print(f"wrote {len(IMPLEMENTED)} APIs to {os.path.normpath(path)}")
