@@ -82,18 +82,25 @@ let package = Package(
         .testTarget(
             name: "CloudStackTests",
             dependencies: [
-                "CloudStack", "CloudStackSimulator",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                "Core", "CloudStack", "CloudStackSimulator",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
+            resources: [.copy("Resources")],
             swiftSettings: upcoming
         ),
         .testTarget(
             name: "CloudStackSimulatorTests",
             dependencies: [
-                "CloudStack", "CloudStackSimulator",
+                "Core", "CloudStack", "CloudStackSimulator",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
+            resources: [.copy("Resources")],
             swiftSettings: upcoming
         ),
     ]

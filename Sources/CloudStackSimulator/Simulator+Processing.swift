@@ -8,6 +8,7 @@ extension Simulator {
     /// one atomic step on the world.
     func process(parameters raw: [String: String], logger: Logger) async -> APIResponse {
         let faults = currentFaults
+        countRequest(raw["command"] ?? "")
         if faults.outage {
             return APIResponse(status: 503, contentType: "text/html; charset=UTF-8", body: "<html><body><h1>503 Service Unavailable</h1></body></html>")
         }

@@ -37,6 +37,7 @@ public final class Simulator: Service, Sendable {
         var port: Int?
         var waiters: [CheckedContinuation<Int, Never>] = []
         var dirty = false
+        var requestCounts: [String: Int] = [:]
     }
 
     /// Creates a simulator; when the configuration names a state file that exists, the state is restored from it.
@@ -124,6 +125,11 @@ public final class Simulator: Service, Sendable {
     }
 
     func markDirty() { runtime.withLock { $0.dirty = true } }
+
+    /// How many API requests named `command` arrived (answered or not), for tests of retry behaviour.
+    public func requestCount(for command: String) -> Int { runtime.withLock { $0.requestCounts[command] ?? 0 } }
+
+    func countRequest(_ command: String) { runtime.withLock { $0.requestCounts[command, default: 0] += 1 } }
 
     // MARK: Running
 
@@ -243,17 +249,19 @@ public final class Simulator: Service, Sendable {
         _ configuration: SimulatorConfiguration, logger: Logger, _ body: (Simulator) async throws -> T
     ) async throws -> T {
         let simulator = try Simulator(configuration: configuration, logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await simulator.run() }
+        let group = ServiceGroup(services: [simulator], logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
             _ = await simulator.waitUntilRunning()
+            let result: Result<T, any Error>
             do {
-                let result = try await body(simulator)
-                group.cancelAll()
-                return result
+                result = .success(try await body(simulator))
             } catch {
-                group.cancelAll()
-                throw error
+                result = .failure(error)
             }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return try result.get()
         }
     }
 }

@@ -56,9 +56,9 @@ struct CloudStackCall: AsyncParsableCommand {
                 let job = try await client.waitForJob(jobID, command: command, logger: logger)
                 result = job.jobresult ?? .null
             }
-            print(result.serialized())
+            Console.line(result.serialized())
         } catch let error as CloudStackError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            Console.error("error: \(error)")
             throw ExitCode(1)
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CloudStack
 import CloudStackSimulator
+import Core
 import Foundation
 import Logging
 
@@ -34,20 +35,19 @@ struct Demo: AsyncParsableCommand {
             return try Simulator(configuration: c, logger: logger)
         }
         try await SimulatorRunner.run(simulators, logger: logger) {
-            print("mClouds demo: \(simulators.count) simulated CloudStack regions on loopback\n")
+            Console.line("mClouds demo: \(simulators.count) simulated CloudStack regions on loopback\n")
             for simulator in simulators {
                 let keys = simulator.adminKeys
-                print("\(simulator.configuration.regionName)")
-                print("  endpoint:   \(simulator.endpoint)")
-                print("  api key:    \(keys.apikey ?? "")")
-                print("  secret key: \(keys.secretkey ?? "")")
-                print(
+                Console.line("\(simulator.configuration.regionName)")
+                Console.line("  endpoint:   \(simulator.endpoint)")
+                Console.line("  api key:    \(keys.apikey ?? "")")
+                Console.line("  secret key: \(keys.secretkey ?? "")")
+                Console.line(
                     "  try:        CLOUDSTACK_ENDPOINT=\(simulator.endpoint) CLOUDSTACK_KEY=\(keys.apikey ?? "") CLOUDSTACK_SECRET=\(keys.secretkey ?? "") cs listZones"
                 )
-                print("")
+                Console.line()
             }
-            print("Press Ctrl-C to stop.")
-            fflush(stdout)
+            Console.line("Press Ctrl-C to stop.")
         }
     }
 }

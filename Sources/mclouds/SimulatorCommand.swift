@@ -1,6 +1,7 @@
 import ArgumentParser
 import CloudStack
 import CloudStackSimulator
+import Core
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -96,17 +97,16 @@ struct SimulatorCommand: AsyncParsableCommand {
         try await SimulatorRunner.run(simulators, logger: logger) {
             for simulator in simulators {
                 let keys = simulator.adminKeys
-                print("\(simulator.configuration.regionName)  \(simulator.endpoint)")
+                Console.line("\(simulator.configuration.regionName)  \(simulator.endpoint)")
                 if simulators.count <= 10 {
-                    print("  api key:    \(keys.apikey ?? "")")
-                    print("  secret key: \(keys.secretkey ?? "")")
+                    Console.line("  api key:    \(keys.apikey ?? "")")
+                    Console.line("  secret key: \(keys.secretkey ?? "")")
                 }
             }
             if simulators.count > 10, let keys = simulators.first?.adminKeys {
-                print("(\(simulators.count) regions; each has its own keys; the first: api key \(keys.apikey ?? ""), secret key \(keys.secretkey ?? ""))")
+                Console.line("(\(simulators.count) regions; each has its own keys; the first: api key \(keys.apikey ?? ""), secret key \(keys.secretkey ?? ""))")
             }
-            print("Press Ctrl-C to stop.")
-            fflush(stdout)
+            Console.line("Press Ctrl-C to stop.")
         }
     }
 }

@@ -11,12 +11,12 @@ extension CloudStackClient {
     }
 
     /// `listHosts` (admin): hosts, optionally of one zone and type (`Routing` for hypervisors).
-    public func listHosts(zoneID: String? = nil, type: String? = nil, id: String? = nil, logger: Logger) async throws -> [Host] {
+    public func listHosts(zoneID: String? = nil, type: String? = nil, id: String? = nil, logger: Logger) async throws -> [ComputeHost] {
         var p: Parameters = [:]
         p["zoneid"] = zoneID
         p["type"] = type
         p["id"] = id
-        return try await list("listHosts", p.values, as: Host.self, logger: logger)
+        return try await list("listHosts", p.values, as: ComputeHost.self, logger: logger)
     }
 
     /// `listCapacity` (admin): capacity by type, per zone (or per pod/cluster when asked).

@@ -22,7 +22,7 @@ public struct Zone: Codable, Sendable, Hashable {
 }
 
 /// A host (`listHosts` → `host`). CPU in MHz, memory in bytes; percentages are strings as CloudStack sends them.
-public struct Host: Codable, Sendable, Hashable {
+public struct ComputeHost: Codable, Sendable, Hashable {
     public var id: String?
     public var name: String?
     public var state: String?

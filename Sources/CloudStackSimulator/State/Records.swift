@@ -4,7 +4,7 @@ import Foundation
 
 /// A host and the capacity its VMs hold. CPU in MHz, memory in bytes.
 struct HostRecord: Codable, Sendable {
-    var host: CloudStack.Host
+    var host: ComputeHost
     var cpuTotal: Int64
     var memoryTotal: Int64
     /// Held by running VMs.

@@ -14,7 +14,7 @@ extension World {
     }
 
     /// A host as `listHosts` shows it, with its allocation figures filled in from the VMs it holds.
-    func hostView(_ record: HostRecord) -> CloudStack.Host {
+    func hostView(_ record: HostRecord) -> ComputeHost {
         var h = record.host
         let allocatedCPU = record.cpuUsed + record.cpuReserved
         let allocatedMemory = record.memoryUsed + record.memoryReserved

@@ -232,7 +232,7 @@ struct World: Codable, Sendable {
         }
 
         for h in 0..<spec.hostCount {
-            var host = CloudStack.Host()
+            var host = ComputeHost()
             host.id = Self.newID()
             host.name = "\(spec.name.lowercased())-kvm\(String(format: "%02d", h + 1))"
             host.state = "Up"
