@@ -1,0 +1,182 @@
+import CloudStack
+import Core
+import Foundation
+import Testing
+
+@testable import CloudStackSimulator
+
+/// Runs a program to completion without blocking a Swift concurrency thread; output goes through files
+/// so a chatty child never stalls on a full pipe.
+func runProgram(_ path: String, _ arguments: [String], environment: [String: String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("peer-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let out = dir.appendingPathComponent("out")
+    let err = dir.appendingPathComponent("err")
+    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    process.standardOutput = try FileHandle(forWritingTo: out)
+    process.standardError = try FileHandle(forWritingTo: err)
+    process.standardInput = FileHandle.nullDevice
+    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+        process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+        do { try process.run() } catch { continuation.resume(throwing: error) }
+    }
+    return (status, try String(contentsOf: out, encoding: .utf8), try String(contentsOf: err, encoding: .utf8))
+}
+
+/// The path of a peer client given by the test script, or `nil` (then the test is a no-op unless peers are required).
+func peer(_ variable: String) -> String? {
+    let env = ProcessInfo.processInfo.environment
+    if let path = env[variable], FileManager.default.isExecutableFile(atPath: path) { return path }
+    if env["MCLOUDS_REQUIRE_PEERS"] == "1" {
+        Issue.record("\(variable) is not set to an executable; scripts/test installs the peer clients")
+    }
+    return nil
+}
+
+func json(_ text: String) -> JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) }
+
+@Suite("Real CloudStack clients written by others work against the simulator")
+struct PeerClientTests {
+    @Test("cs (PyPI): listZones, a wrong secret, registerTemplate to ready, a bad checksum, deploy and destroy")
+    func csClient() async throws {
+        guard let cs = peer("MCLOUDS_CS") else { return }
+        let image = sampleImage(size: 200_000, seed: 7)
+        try await FileServer.withRunning(["golden.qcow2": image]) { files in
+            var c = config(jobMilliseconds: 500)
+            c.apiKey = "APIKEY"
+            c.secretKey = "SECRETKEY"
+            try await Simulator.withRunning(c, logger: logger) { sim in
+                let env = [
+                    "CLOUDSTACK_ENDPOINT": sim.endpoint, "CLOUDSTACK_KEY": "APIKEY", "CLOUDSTACK_SECRET": "SECRETKEY", "CLOUDSTACK_POLL_INTERVAL": "1",
+                ]
+                let zones = try await runProgram(cs, ["listZones"], environment: env)
+                #expect(zones.status == 0, "\(zones.stderr)")
+                let zone = try #require(json(zones.stdout)?["zone"]?.arrayValue?.first)
+                let zoneID = try #require(zone["id"]?.stringValue)
+
+                let post = try await runProgram(cs, ["--post", "listZones", "available=true"], environment: env)
+                #expect(post.status == 0 && json(post.stdout)?["count"]?.intValue == 1)
+
+                var wrongEnv = env
+                wrongEnv["CLOUDSTACK_SECRET"] = "WRONG"
+                let wrong = try await runProgram(cs, ["listZones"], environment: wrongEnv)
+                #expect(wrong.status == 1)
+                #expect(wrong.stdout.contains("unable to verify user credentials and/or request signature"))
+                #expect(wrong.stdout.contains("401"))
+
+                let os = try await runProgram(cs, ["listOsTypes", "description=Ubuntu 22.04 LTS"], environment: env)
+                let osID = try #require(json(os.stdout)?["ostype"]?.arrayValue?.first?["id"]?.stringValue)
+                let register = try await runProgram(
+                    cs,
+                    [
+                        "registerTemplate", "name=golden image", "displaytext=Golden image v1", "url=\(files.url("golden.qcow2"))", "format=QCOW2",
+                        "hypervisor=KVM", "ostypeid=\(osID)", "zoneid=\(zoneID)", "checksum={SHA-256}\(sha256Hex(image))",
+                    ], environment: env)
+                #expect(register.status == 0, "\(register.stdout) \(register.stderr)")
+                let templateID = try #require(json(register.stdout)?["template"]?.arrayValue?.first?["id"]?.stringValue)
+                var ready = false
+                for _ in 0..<100 {
+                    let list = try await runProgram(cs, ["listTemplates", "templatefilter=all", "id=\(templateID)"], environment: env)
+                    if json(list.stdout)?["template"]?.arrayValue?.first?["isready"]?.boolValue == true {
+                        ready = true
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(ready)
+
+                let bad = try await runProgram(
+                    cs,
+                    [
+                        "registerTemplate", "name=bad", "displaytext=bad", "url=\(files.url("golden.qcow2"))", "format=QCOW2", "hypervisor=KVM",
+                        "ostypeid=\(osID)", "zoneid=\(zoneID)", "checksum={SHA-256}\(String(repeating: "f", count: 64))",
+                    ], environment: env)
+                let badID = try #require(json(bad.stdout)?["template"]?.arrayValue?.first?["id"]?.stringValue)
+                var badStatus = ""
+                for _ in 0..<100 {
+                    let list = try await runProgram(cs, ["listTemplates", "templatefilter=all", "id=\(badID)"], environment: env)
+                    badStatus = json(list.stdout)?["template"]?.arrayValue?.first?["status"]?.stringValue ?? ""
+                    if badStatus.contains("didn't match") { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(badStatus.contains("didn't match the given value"))
+
+                let offerings = try await runProgram(cs, ["listServiceOfferings", "name=Small Instance"], environment: env)
+                let offeringID = try #require(json(offerings.stdout)?["serviceoffering"]?.arrayValue?.first?["id"]?.stringValue)
+                let deploy = try await runProgram(
+                    cs, ["deployVirtualMachine", "zoneid=\(zoneID)", "templateid=\(templateID)", "serviceofferingid=\(offeringID)", "name=student-01"],
+                    environment: env)
+                #expect(deploy.status == 0, "\(deploy.stdout) \(deploy.stderr)")
+                let vm = try #require(json(deploy.stdout)?["virtualmachine"])
+                #expect(vm["state"]?.stringValue == "Running" && vm["name"]?.stringValue == "student-01")
+                let vmID = try #require(vm["id"]?.stringValue)
+                let destroy = try await runProgram(cs, ["destroyVirtualMachine", "id=\(vmID)", "expunge=true"], environment: env)
+                #expect(destroy.status == 0, "\(destroy.stderr)")
+                let left = try await runProgram(cs, ["listVirtualMachines", "listall=true"], environment: env)
+                #expect(left.status == 0 && left.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+            }
+        }
+    }
+
+    @Test("cloudmonkey 5.3.3.1 (Python 2.7): list zones and deploy a VM")
+    func cloudmonkey() async throws {
+        guard let cloudmonkey = peer("MCLOUDS_CLOUDMONKEY") else { return }
+        var c = config(jobMilliseconds: 300)
+        c.apiKey = "APIKEY"
+        c.secretKey = "SECRETKEY"
+        try await Simulator.withRunning(c, logger: logger) { sim in
+            let home = FileManager.default.temporaryDirectory.appendingPathComponent("cm-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: home) }
+            let configFile = home.appendingPathComponent("config")
+            let text = """
+                [core]
+                profile = sim
+                asyncblock = true
+                paramcompletion = false
+                cache_file = \(home.path)/cache
+                history_file = \(home.path)/history
+                log_file = \(home.path)/log
+
+                [ui]
+                color = false
+                display = json
+                prompt = >
+
+                [sim]
+                url = \(sim.endpoint)
+                apikey = APIKEY
+                secretkey = SECRETKEY
+                expires = 600
+                signatureversion = 3
+                timeout = 3600
+                verifysslcert = false
+                username = admin
+                password = password
+                domain = /
+
+                """
+            try Data(text.utf8).write(to: configFile)
+            let env = ["HOME": home.path]
+            let zones = try await runProgram(cloudmonkey, ["-c", configFile.path, "-d", "json", "list", "zones"], environment: env)
+            #expect(zones.status == 0, "\(zones.stdout) \(zones.stderr)")
+            let zoneID = try #require(json(zones.stdout)?["zone"]?.arrayValue?.first?["id"]?.stringValue, "\(zones.stdout)")
+            let cs = makeClient(sim)
+            let template = try await cs.listTemplates(filter: .featured, logger: logger)[0]
+            let offering = try await cs.listServiceOfferings(logger: logger)[0]
+            let deploy = try await runProgram(
+                cloudmonkey,
+                ["-c", configFile.path, "-d", "json", "deploy", "virtualmachine", "zoneid=\(zoneID)", "templateid=\(template.id!)", "serviceofferingid=\(offering.id!)"],
+                environment: env)
+            #expect(deploy.status == 0, "\(deploy.stdout) \(deploy.stderr)")
+            #expect(deploy.stdout.contains("Running"), "\(deploy.stdout)")
+            #expect(try await cs.listVirtualMachines(state: "Running", logger: logger).count == 1)
+        }
+    }
+}
