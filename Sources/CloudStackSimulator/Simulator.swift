@@ -38,6 +38,8 @@ public final class Simulator: Service, Sendable {
         var waiters: [CheckedContinuation<Int, Never>] = []
         var dirty = false
         var requestCounts: [String: Int] = [:]
+        /// Set once the server has stopped (or never started): waiters get port 0 instead of waiting forever.
+        var stopped = false
     }
 
     /// Creates a simulator; when the configuration names a state file that exists, the state is restored from it.
@@ -108,6 +110,7 @@ public final class Simulator: Service, Sendable {
         await withCheckedContinuation { continuation in
             let port: Int? = runtime.withLock { state in
                 if let port = state.port { return port }
+                if state.stopped { return 0 }
                 state.waiters.append(continuation)
                 return nil
             }
@@ -169,6 +172,7 @@ public final class Simulator: Service, Sendable {
 
     private func releaseWaiters(port: Int) {
         let waiters = runtime.withLock { state -> [CheckedContinuation<Int, Never>] in
+            state.stopped = true
             let w = state.waiters
             state.waiters = []
             return w
@@ -183,7 +187,13 @@ public final class Simulator: Service, Sendable {
             state.waiters = []
             return w
         }
-        store.withLock { $0.baseURL = "http://\(configuration.host):\(port)" }
+        store.withLock { world in
+            world.baseURL = "http://\(configuration.host):\(port)"
+            // The installation's own row starts with the schema's placeholder endpoint; give it the real one.
+            if let i = world.regions.firstIndex(where: { $0.id == configuration.regionID && $0.endpoint == World.placeholderEndpoint }) {
+                world.regions[i].endpoint = "http://\(configuration.host):\(port)/client"
+            }
+        }
         logger.info("CloudStack simulator listening", metadata: ["endpoint": "http://\(configuration.host):\(port)/client/api"])
         for waiter in waiters { waiter.resume(returning: port) }
     }

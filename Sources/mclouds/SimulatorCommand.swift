@@ -139,13 +139,28 @@ enum SimulatorRunner {
     static func run(_ simulators: [Simulator], logger: Logger, onReady: @escaping @Sendable () -> Void) async throws {
         let group = ServiceGroup(
             configuration: .init(services: simulators.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            tasks.addTask {
-                for simulator in simulators { _ = await simulator.waitUntilRunning() }
-                onReady()
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                tasks.addTask {
+                    var ports: [Int] = []
+                    for simulator in simulators { ports.append(await simulator.waitUntilRunning()) }
+                    if !ports.contains(0) { onReady() }
+                }
+                try await tasks.waitForAll()
             }
-            try await tasks.waitForAll()
+        } catch {
+            if "\(error)".contains("Address already in use") {
+                let ports = simulators.map { String($0.configuration.port) }.joined(separator: ", ")
+                throw CLIError("A port the simulators need (\(ports)) is already in use. Stop the other process, or choose other ports.")
+            }
+            throw error
         }
     }
+}
+
+/// An error the CLI reports as its message alone.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -49,6 +49,9 @@ struct World: Codable, Sendable {
 
     static func newID() -> String { UUID().uuidString.lowercased() }
 
+    /// The endpoint CloudStack's schema gives the default region row.
+    static let placeholderEndpoint = "http://localhost:8080/client/"
+
     /// Builds a fresh installation from its configuration.
     init(configuration: SimulatorConfiguration, now: Date = Date()) {
         self.configuration = configuration
@@ -98,7 +101,7 @@ struct World: Codable, Sendable {
         var region = Region()
         region.id = configuration.regionID
         region.name = configuration.regionName
-        region.endpoint = "http://localhost:8080/client/"
+        region.endpoint = Self.placeholderEndpoint
         region.gslbserviceenabled = true
         region.portableipserviceenabled = false
         regions = [region]
