@@ -161,32 +161,22 @@ public final class Simulator: Service, Sendable {
             }
         } catch {
             // Nobody may wait forever for a server that could not start (port taken, say).
-            releaseWaiters(port: 0)
+            markStopped()
             downloadRequests.finish()
             throw error
         }
-        releaseWaiters(port: 0)
+        markStopped()
         downloadRequests.finish()
         saveState()
     }
 
-    private func releaseWaiters(port: Int) {
-        let waiters = runtime.withLock { state -> [CheckedContinuation<Int, Never>] in
-            state.stopped = true
-            let w = state.waiters
-            state.waiters = []
-            return w
-        }
-        for waiter in waiters { waiter.resume(returning: port) }
+    /// Marks the server stopped and lets everyone waiting for it go (with port 0).
+    private func markStopped() {
+        resumeWaiters { $0.stopped = true }
     }
 
     private func didStart(port: Int) {
-        let waiters = runtime.withLock { state -> [CheckedContinuation<Int, Never>] in
-            state.port = port
-            let w = state.waiters
-            state.waiters = []
-            return w
-        }
+        resumeWaiters { $0.port = port }
         store.withLock { world in
             world.baseURL = "http://\(configuration.host):\(port)"
             // The installation's own row starts with the schema's placeholder endpoint; give it the real one.
@@ -195,6 +185,15 @@ public final class Simulator: Service, Sendable {
             }
         }
         logger.info("CloudStack simulator listening", metadata: ["endpoint": "http://\(configuration.host):\(port)/client/api"])
+    }
+
+    /// Applies `change` to the runtime state and resumes every `waitUntilRunning` caller with the port (0 if none).
+    private func resumeWaiters(_ change: (inout Runtime) -> Void) {
+        let (waiters, port) = runtime.withLock { state -> ([CheckedContinuation<Int, Never>], Int) in
+            change(&state)
+            defer { state.waiters = [] }
+            return (state.waiters, state.port ?? 0)
+        }
         for waiter in waiters { waiter.resume(returning: port) }
     }
 

@@ -88,7 +88,7 @@ struct FidelityTests {
                 expectFaithful(
                     templates.json?["listtemplatesresponse"]?["template"]?.arrayValue ?? [],
                     recorded: templateFile["registerTemplate"]?["registertemplateresponse"]?["template"]?.arrayValue ?? [], command: "listTemplates")
-                #expect(registered.json?["registertemplateresponse"]?.objectMembers?.first?.0 == "count")
+                #expect(registered.body.hasPrefix(#"{"registertemplateresponse":{"count":1,"template":[{"id":""#))
 
                 let hostFile = try recordedFile("HostService")
                 let hosts = try await rawCall(sim, ["command": "listHosts"])

@@ -102,7 +102,7 @@ struct ProtocolTests {
                 sim, ["command": "deployVirtualMachine", "zoneid": zone.id!, "templateid": template.id!, "serviceofferingid": offering.id!])
             let inner = try #require(submit.json?["deployvirtualmachineresponse"])
             let jobID = try #require(inner["jobid"]?.stringValue)
-            #expect(inner.objectMembers?.map(\.0) == ["id", "jobid"])
+            #expect(submit.body.hasPrefix(#"{"deployvirtualmachineresponse":{"id":""#) && submit.body.contains(#"","jobid":""#))
             let pending = try await rawCall(sim, ["command": "queryAsyncJobResult", "jobid": jobID])
             let p = try #require(pending.json?["queryasyncjobresultresponse"])
             #expect(p["jobstatus"]?.intValue == 0 && p["jobresult"] == nil && p["jobresulttype"] == nil)

@@ -214,6 +214,11 @@ public struct CloudStackClient: Sendable {
         return p
     }
 
+    /// A complete signed GET URL for `command`, for handing to other tools (curl, a browser).
+    public func signedURL(_ command: String, _ parameters: [String: String] = [:], now: Date = Date()) -> String {
+        configuration.endpoint + (configuration.endpoint.contains("?") ? "&" : "?") + Self.formEncode(signedParameters(command, parameters, now: now))
+    }
+
     /// `name=value&…` with values encoded the way the server decodes them.
     static func formEncode(_ parameters: [String: String]) -> String {
         parameters.keys.sorted().map { "\(RequestSigner.javaURLEncode($0))=\(RequestSigner.javaURLEncode(parameters[$0]!))" }
@@ -282,7 +287,8 @@ public struct CloudStackClient: Sendable {
         let status = Int(response.status.code)
         logger.debug(
             "CloudStack call", metadata: ["http.status": "\(status)", "http.method": "\(usePost ? "POST" : "GET")", "duration": "\(ContinuousClock.now - started)"])
-        if let probe = try? JSONDecoder().decode(Envelope<ErrorProbe>.self, from: body), let code = probe.inner.errorcode {
+        // CloudStack answers errors with HTTP status = errorcode, so only non-200 bodies need the error probe.
+        if status != 200, let probe = try? JSONDecoder().decode(Envelope<ErrorProbe>.self, from: body), let code = probe.inner.errorcode {
             throw CloudStackError.api(
                 command: command, region: configuration.region, httpStatus: status, errorCode: code, csErrorCode: probe.inner.cserrorcode,
                 errorText: probe.inner.errortext ?? "")

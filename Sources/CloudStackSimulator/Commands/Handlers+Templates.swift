@@ -90,33 +90,20 @@ extension World {
             throw APIError.param("Parameter directdownload is only allowed for KVM or Custom templates")
         }
 
-        var t = Template()
-        t.id = Self.newID()
-        t.name = name
-        t.displaytext = displayText
+        var t = newTemplate(
+            name: name, displayText: displayText, format: imageFormat, hypervisor: hypervisor, os: os, accountName: ctx.caller.user.account,
+            accountID: ctx.callerAccountID, type: "USER", now: ctx.now)
         t.ispublic = ctx.bool("ispublic") ?? true
-        t.created = Timestamp(ctx.now)
         t.passwordenabled = ctx.bool("passwordenabled") ?? false
-        t.format = imageFormat
         t.isfeatured = ctx.bool("isfeatured") ?? false
         t.crossZones = requested == ["-1"]
-        t.ostypeid = os.id
-        t.ostypename = os.description
-        t.account = ctx.caller.user.account
-        t.accountid = ctx.callerAccountID
-        t.templatetype = "USER"
-        t.hypervisor = hypervisor
-        t.domain = "ROOT"
-        t.domainid = domainID
         t.isextractable = ctx.bool("isextractable") ?? false
         t.details = Dictionary(ctx.map("details").flatMap { $0.fields.map { ($0.key, $0.value) } }, uniquingKeysWith: { $1 })
         t.bits = try ctx.int("bits") ?? 64
         t.sshkeyenabled = ctx.bool("sshkeyenabled") ?? false
         t.isdynamicallyscalable = ctx.bool("isdynamicallyscalable") ?? false
         t.directdownload = ctx.bool("directdownload") ?? false
-        t.deployasis = false
         t.requireshvm = ctx.bool("requireshvm") ?? true
-        t.bootable = true
         t.url = url
         t.templatetag = ctx.optional("templatetag")
         var stores: [String: TemplateStoreRecord] = [:]
@@ -265,34 +252,13 @@ extension World {
             throw APIError.param("VM \(vm.vm.instancename ?? vmID) is not in Stopped state; stop it before creating a template from its volume")
         }
         let source = vm.vm.templateid.flatMap { templates[$0] }
-        var t = Template()
-        t.id = Self.newID()
-        t.name = name
-        t.displaytext = displayText
+        var t = newTemplate(
+            name: name, displayText: displayText, format: source?.template.format ?? "QCOW2", hypervisor: volume.hypervisor, os: os,
+            accountName: ctx.caller.user.account, accountID: ctx.callerAccountID, type: "USER", now: ctx.now)
         t.ispublic = ctx.bool("ispublic") ?? false
-        t.created = Timestamp(ctx.now)
         t.passwordenabled = ctx.bool("passwordenabled") ?? false
-        t.format = source?.template.format ?? "QCOW2"
         t.isfeatured = ctx.bool("isfeatured") ?? false
-        t.crossZones = false
-        t.ostypeid = os.id
-        t.ostypename = os.description
-        t.account = ctx.caller.user.account
-        t.accountid = ctx.callerAccountID
-        t.templatetype = "USER"
-        t.hypervisor = volume.hypervisor
-        t.domain = "ROOT"
-        t.domainid = domainID
-        t.isextractable = false
         t.sourcetemplateid = source?.template.id
-        t.details = [:]
-        t.bits = 64
-        t.sshkeyenabled = false
-        t.isdynamicallyscalable = false
-        t.directdownload = false
-        t.deployasis = false
-        t.requireshvm = true
-        t.bootable = true
         let zoneID = volume.zoneid!
         let store = TemplateStoreRecord(state: .downloaded, percent: 100, size: volume.size, physicalSize: source?.stores[zoneID]?.physicalSize ?? volume.size)
         let id = t.id!

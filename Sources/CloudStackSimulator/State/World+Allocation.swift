@@ -171,6 +171,8 @@ extension World {
         guard count > 0, let template = templateOrder.first.flatMap({ templates[$0] }), let offering = offerings.first,
             let account = accounts[adminAccountID], let user = users[adminUserID]
         else { return }
+        var hostsByZone: [String: [String]] = [:]
+        for id in hostOrder { hostsByZone[hosts[id]?.host.zoneid ?? "", default: []].append(id) }
         for i in 0..<count {
             let zoneRecord = zones[i % zones.count]
             // Addresses are handed out in order, avoiding a free-address search per VM.
@@ -180,7 +182,7 @@ extension World {
                 networkID: nil, guestAddress: address, now: now)
             vms[id]?.vm.name = "seed-\(vmCounter)"
             vms[id]?.vm.displayname = "seed-\(vmCounter)"
-            let hostIDs = hostOrder.filter { hosts[$0]?.host.zoneid == zoneRecord.zone.id }
+            let hostIDs = hostsByZone[zoneRecord.zone.id ?? ""] ?? []
             guard !hostIDs.isEmpty else { continue }
             let hostID = hostIDs[i / zones.count % hostIDs.count]
             vms[id]?.vm.state = "Running"

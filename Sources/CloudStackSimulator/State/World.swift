@@ -49,6 +49,9 @@ struct World: Codable, Sendable {
 
     static func newID() -> String { UUID().uuidString.lowercased() }
 
+    /// The owner of built-in templates (CloudStack's SYSTEM account).
+    static let systemAccountID = stableID("account-system")
+
     /// The endpoint CloudStack's schema gives the default region row.
     static let placeholderEndpoint = "http://localhost:8080/client/"
 
@@ -269,27 +272,48 @@ struct World: Codable, Sendable {
 
 
     mutating func addBuiltinTemplate(_ spec: BuiltinTemplateSpec, created: Timestamp) {
-        var t = Template()
-        t.id = Self.newID()
-        t.name = spec.name
-        t.displaytext = spec.name
+        var t = newTemplate(
+            name: spec.name, displayText: spec.name, format: spec.format, hypervisor: spec.hypervisor,
+            os: osTypes.first { $0.description == spec.osType } ?? osTypes.first, accountName: "system", accountID: Self.systemAccountID,
+            type: "BUILTIN", now: created.date)
         t.ispublic = true
-        t.created = created
-        t.passwordenabled = false
-        t.format = spec.format
         t.isfeatured = true
         t.crossZones = true
-        let os = osTypes.first { $0.description == spec.osType } ?? osTypes.first
+        t.isextractable = true
+        t.url = "http://download.cloudstack.org/templates/4.11/macchinina-kvm.qcow2.bz2"
+        var stores: [String: TemplateStoreRecord] = [:]
+        for z in zones {
+            stores[z.zone.id!] = TemplateStoreRecord(state: .downloaded, percent: 100, size: spec.sizeBytes, physicalSize: spec.sizeBytes / 4)
+        }
+        templates[t.id!] = TemplateRecord(
+            template: t, accountID: Self.systemAccountID, registeredChecksum: nil, stores: stores, zoneOrder: zones.map { $0.zone.id! })
+        templateOrder.append(t.id!)
+    }
+
+    /// A template with CloudStack's defaults for every field the caller does not set.
+    func newTemplate(
+        name: String, displayText: String, format: String, hypervisor: String?, os: OsType?, accountName: String?, accountID: String, type: String,
+        now: Date
+    ) -> Template {
+        var t = Template()
+        t.id = Self.newID()
+        t.name = name
+        t.displaytext = displayText
+        t.ispublic = false
+        t.created = Timestamp(now)
+        t.passwordenabled = false
+        t.format = format
+        t.isfeatured = false
+        t.crossZones = false
         t.ostypeid = os?.id
         t.ostypename = os?.description
-        t.account = "system"
-        t.accountid = adminAccountID
-        t.templatetype = "BUILTIN"
-        t.hypervisor = spec.hypervisor
+        t.account = accountName
+        t.accountid = accountID
+        t.templatetype = type
+        t.hypervisor = hypervisor
         t.domain = "ROOT"
         t.domainid = domainID
-        t.isextractable = true
-        t.checksum = nil
+        t.isextractable = false
         t.details = [:]
         t.bits = 64
         t.sshkeyenabled = false
@@ -298,14 +322,7 @@ struct World: Codable, Sendable {
         t.deployasis = false
         t.requireshvm = true
         t.bootable = true
-        t.url = "http://download.cloudstack.org/templates/4.11/macchinina-kvm.qcow2.bz2"
-        var stores: [String: TemplateStoreRecord] = [:]
-        for z in zones {
-            stores[z.zone.id!] = TemplateStoreRecord(state: .downloaded, percent: 100, size: spec.sizeBytes, physicalSize: spec.sizeBytes / 4)
-        }
-        templates[t.id!] = TemplateRecord(
-            template: t, accountID: adminAccountID, registeredChecksum: nil, stores: stores, zoneOrder: zones.map { $0.zone.id! })
-        templateOrder.append(t.id!)
+        return t
     }
 
     static func addressRange(start: String, count: Int) -> [String] {

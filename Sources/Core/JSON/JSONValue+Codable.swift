@@ -1,3 +1,5 @@
+/// Decoding goes through `Decoder`, whose keyed containers do not promise key order: a decoded object's
+/// members may come in any order. Writing (``JSONValue/serialized()``, ``OrderedJSONEncoder``) keeps order.
 extension JSONValue: Codable {
     public init(from decoder: any Decoder) throws {
         if let keyed = try? decoder.container(keyedBy: AnyCodingKey.self) {

@@ -21,48 +21,47 @@ public struct OrderedJSONEncoder: Sendable {
 }
 
 /// A mutable node that containers write into; turned into a `JSONValue` at the end.
+/// Members are appended in order (synthesized encoders never write a key twice).
 final class Node {
-    enum Kind {
-        case empty
-        case value(JSONValue)
-        case object([(String, Node)])
-        case array([Node])
-    }
+    enum Kind { case empty, value, object, array }
 
     var kind: Kind = .empty
+    var scalar: JSONValue = .null
+    var keys: [String] = []
+    var children: [Node] = []
 
     var value: JSONValue? {
         switch kind {
         case .empty: return nil
-        case .value(let v): return v
-        case .object(let members): return .object(members.compactMap { k, n in n.value.map { (k, $0) } })
-        case .array(let elements): return .array(elements.map { $0.value ?? .null })
+        case .value: return scalar
+        case .object:
+            var members: [(String, JSONValue)] = []
+            members.reserveCapacity(keys.count)
+            for (k, child) in zip(keys, children) {
+                if let v = child.value { members.append((k, v)) }
+            }
+            return .object(members)
+        case .array: return .array(children.map { $0.value ?? .null })
         }
     }
 
+    func set(_ value: JSONValue) {
+        kind = .value
+        scalar = value
+    }
+
     func appendMember(_ key: String) -> Node {
+        kind = .object
         let child = Node()
-        if case .object(var members) = kind {
-            if let i = members.firstIndex(where: { $0.0 == key }) {
-                members[i].1 = child
-            } else {
-                members.append((key, child))
-            }
-            kind = .object(members)
-        } else {
-            kind = .object([(key, child)])
-        }
+        keys.append(key)
+        children.append(child)
         return child
     }
 
     func appendElement() -> Node {
+        kind = .array
         let child = Node()
-        if case .array(var elements) = kind {
-            elements.append(child)
-            kind = .array(elements)
-        } else {
-            kind = .array([child])
-        }
+        children.append(child)
         return child
     }
 }
@@ -78,12 +77,12 @@ struct TreeEncoder: Encoder {
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        if case .object = storage.kind {} else { storage.kind = .object([]) }
+        if storage.kind != .object { storage.kind = .object }
         return KeyedEncodingContainer(KeyedContainer<Key>(node: storage, codingPath: codingPath))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        if case .array = storage.kind {} else { storage.kind = .array([]) }
+        if storage.kind != .array { storage.kind = .array }
         return UnkeyedContainer(node: storage, codingPath: codingPath)
     }
 
@@ -114,7 +113,7 @@ struct TreeEncoder: Encoder {
 
     static func encodeValue(_ value: some Encodable, into node: Node, path: [any CodingKey]) throws {
         if let primitive = try primitive(value, path: path) {
-            node.kind = .value(primitive)
+            node.set(primitive)
         } else {
             try value.encode(to: TreeEncoder(codingPath: path, storage: node))
         }
@@ -126,24 +125,30 @@ struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     var codingPath: [any CodingKey]
 
     mutating func encodeNil(forKey key: Key) throws {
-        node.appendMember(key.stringValue).kind = .value(.null)
+        node.appendMember(key.stringValue).set(.null)
     }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try TreeEncoder.encodeValue(value, into: node.appendMember(key.stringValue), path: codingPath + [key])
     }
 
+    // Concrete overloads: the common scalars skip the dynamic-cast path of the generic method.
+    mutating func encode(_ value: String, forKey key: Key) throws { node.appendMember(key.stringValue).set(.string(value)) }
+    mutating func encode(_ value: Bool, forKey key: Key) throws { node.appendMember(key.stringValue).set(.bool(value)) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { node.appendMember(key.stringValue).set(.int(Int64(value))) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { node.appendMember(key.stringValue).set(.int(value)) }
+
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key)
         -> KeyedEncodingContainer<NestedKey>
     {
         let child = node.appendMember(key.stringValue)
-        child.kind = .object([])
+        child.kind = .object
         return KeyedEncodingContainer(KeyedContainer<NestedKey>(node: child, codingPath: codingPath + [key]))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         let child = node.appendMember(key.stringValue)
-        child.kind = .array([])
+        child.kind = .array
         return UnkeyedContainer(node: child, codingPath: codingPath + [key])
     }
 
@@ -159,13 +164,10 @@ struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 struct UnkeyedContainer: UnkeyedEncodingContainer {
     let node: Node
     var codingPath: [any CodingKey]
-    var count: Int {
-        if case .array(let elements) = node.kind { return elements.count }
-        return 0
-    }
+    var count: Int { node.children.count }
 
     mutating func encodeNil() throws {
-        node.appendElement().kind = .value(.null)
+        node.appendElement().set(.null)
     }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
@@ -174,13 +176,13 @@ struct UnkeyedContainer: UnkeyedEncodingContainer {
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let child = node.appendElement()
-        child.kind = .object([])
+        child.kind = .object
         return KeyedEncodingContainer(KeyedContainer<NestedKey>(node: child, codingPath: codingPath))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
         let child = node.appendElement()
-        child.kind = .array([])
+        child.kind = .array
         return UnkeyedContainer(node: child, codingPath: codingPath)
     }
 
@@ -194,7 +196,7 @@ struct SingleContainer: SingleValueEncodingContainer {
     var codingPath: [any CodingKey]
 
     mutating func encodeNil() throws {
-        node.kind = .value(.null)
+        node.set(.null)
     }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
