@@ -10,7 +10,8 @@ extension Simulator {
         let faults = currentFaults
         countRequest(raw["command"] ?? "")
         if faults.outage {
-            return APIResponse(status: 503, contentType: "text/html; charset=UTF-8", body: "<html><body><h1>503 Service Unavailable</h1></body></html>")
+            return APIResponse(
+                status: 503, contentType: "text/html; charset=UTF-8", body: "<html><body><h1>503 Service Unavailable</h1></body></html>")
         }
         if faults.latencyMilliseconds > 0 {
             try? await Task.sleep(for: .milliseconds(faults.latencyMilliseconds))
@@ -52,7 +53,9 @@ extension Simulator {
         }
         guard let handler = CommandTable.handlers[command] else { return fail(.unauthorized, key: "errorresponse") }
         if CommandTable.adminOnly.contains(command), !caller.isAdmin {
-            return fail(APIError(errorCode: 401, csErrorCode: nil, text: "The given command '\(command)' either does not exist, is not available for user."), key: key)
+            return fail(
+                APIError(errorCode: 401, csErrorCode: nil, text: "The given command '\(command)' either does not exist, is not available for user."),
+                key: key)
         }
         if let rate = faults.errorRate[command] ?? faults.errorRate["*"], rate > 0, Double.random(in: 0..<1) < rate {
             return fail(APIError(errorCode: 530, csErrorCode: 4250, text: "Injected fault: internal error executing \(command)"), key: key)
@@ -99,7 +102,9 @@ extension Simulator {
                 status: 200, contentType: format == .json ? APIResponse.jsonType : APIResponse.xmlType,
                 body: ResponseWriter.body(key: key, inner: ResponseWriter.inner(reply), format: format, version: version))
         case .failure(let error):
-            logger.info("Command failed", metadata: ["cloudstack.command": "\(command)", "cloudstack.errorcode": "\(error.errorCode)", "error": "\(error.text)"])
+            logger.info(
+                "Command failed",
+                metadata: ["cloudstack.command": "\(command)", "cloudstack.errorcode": "\(error.errorCode)", "error": "\(error.text)"])
             return fail(error, key: key)
         }
     }

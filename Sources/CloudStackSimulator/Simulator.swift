@@ -145,7 +145,9 @@ public final class Simulator: Service, Sendable {
         router.get("/resource/noVNC/vnc.html") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/html; charset=UTF-8"],
-                body: .init(byteBuffer: ByteBuffer(string: "<!doctype html><title>Console</title><p>Simulated console of \(self.configuration.regionName)</p>")))
+                body: .init(
+                    byteBuffer: ByteBuffer(
+                        string: "<!doctype html><title>Console</title><p>Simulated console of \(self.configuration.regionName)</p>")))
         }
         let app = Application(
             router: router,

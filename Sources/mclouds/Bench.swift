@@ -53,7 +53,9 @@ struct SimulatorBench: AsyncParsableCommand {
             Console.line("start-up (build state + listen): \(format(startup))   peak RSS: \(peakRSSMiB()) MiB")
 
             let clients = simulators.map { s in
-                CloudStackClient(configuration: .init(endpoint: s.endpoint, apiKey: s.adminKeys.apikey!, secretKey: s.adminKeys.secretkey!, region: s.configuration.regionName))
+                CloudStackClient(
+                    configuration: .init(
+                        endpoint: s.endpoint, apiKey: s.adminKeys.apikey!, secretKey: s.adminKeys.secretkey!, region: s.configuration.regionName))
             }
             // A full paged listing of one region, and of all of them.
             let one = ContinuousClock.now
@@ -69,12 +71,15 @@ struct SimulatorBench: AsyncParsableCommand {
             for i in 0..<requests {
                 let c = clients[i % clients.count]
                 let t = ContinuousClock.now
-                _ = try await c.call("listVirtualMachines", ["listall": "true", "page": String(i % 10 + 1), "pagesize": "500"], as: ListPage<VirtualMachine>.self, logger: logger)
+                _ = try await c.call(
+                    "listVirtualMachines", ["listall": "true", "page": String(i % 10 + 1), "pagesize": "500"], as: ListPage<VirtualMachine>.self,
+                    logger: logger)
                 ours.append(ContinuousClock.now - t)
             }
             var curl: [Duration] = []
             for i in 0..<requests {
-                let url = clients[i % clients.count].signedURL("listVirtualMachines", ["listall": "true", "page": String(i % 10 + 1), "pagesize": "500"])
+                let url = clients[i % clients.count].signedURL(
+                    "listVirtualMachines", ["listall": "true", "page": String(i % 10 + 1), "pagesize": "500"])
                 if let seconds = try curlTime(url) { curl.append(.seconds(seconds)) }
             }
             let p50o = percentile(ours, 0.5)
@@ -82,7 +87,9 @@ struct SimulatorBench: AsyncParsableCommand {
             Console.line("one page of 500 VMs (\(requests) requests)   mclouds client (fetch+decode): p50 \(format(p50o)) p99 \(format(p99o))")
             if !curl.isEmpty {
                 let p50c = percentile(curl, 0.5)
-                Console.line("                                           curl (fetch only):             p50 \(format(p50c)) p99 \(format(percentile(curl, 0.99)))")
+                Console.line(
+                    "                                           curl (fetch only):             p50 \(format(p50c)) p99 \(format(percentile(curl, 0.99)))"
+                )
                 Console.line(String(format: "ratio mclouds/curl at p50: %.2f", p50o / p50c))
             } else {
                 Console.line("curl not found: no comparison")

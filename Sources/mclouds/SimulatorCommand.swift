@@ -104,7 +104,9 @@ struct SimulatorCommand: AsyncParsableCommand {
                 }
             }
             if simulators.count > 10, let keys = simulators.first?.adminKeys {
-                Console.line("(\(simulators.count) regions; each has its own keys; the first: api key \(keys.apikey ?? ""), secret key \(keys.secretkey ?? ""))")
+                Console.line(
+                    "(\(simulators.count) regions; each has its own keys; the first: api key \(keys.apikey ?? ""), secret key \(keys.secretkey ?? ""))"
+                )
             }
             Console.line("Press Ctrl-C to stop.")
         }

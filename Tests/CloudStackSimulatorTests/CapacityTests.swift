@@ -32,7 +32,8 @@ struct CapacityTests {
             let zone = try await cs.listZones(logger: logger)[0]
             let template = try await cs.listTemplates(filter: .featured, logger: logger)[0]
             let medium = try #require(try await cs.listServiceOfferings(name: "Medium Instance", logger: logger).first)
-            let vm = try await cs.deployVirtualMachine(.init(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: medium.id!), logger: logger)
+            let vm = try await cs.deployVirtualMachine(
+                .init(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: medium.id!), logger: logger)
             var cpu = try await capacity(cs, .cpu)
             #expect(cpu.capacityused == Int64(2000))
             #expect(try await capacity(cs, .memory).capacityused == Int64(4096) << 20)
@@ -90,7 +91,8 @@ struct CapacityTests {
             let small = try await cs.listServiceOfferings(logger: logger)[0]
             let first = try await cs.listHosts(logger: logger)[0]
             for _ in 0..<3 {
-                let vm = try await cs.deployVirtualMachine(.init(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: small.id!), logger: logger)
+                let vm = try await cs.deployVirtualMachine(
+                    .init(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: small.id!), logger: logger)
                 #expect(vm.hostid == first.id)
             }
         }
@@ -102,7 +104,9 @@ struct CapacityTests {
             let small = try await cs.listServiceOfferings(logger: logger)[0]
             var used = Set<String>()
             for _ in 0..<30 {
-                used.insert(try await cs.deployVirtualMachine(.init(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: small.id!), logger: logger).hostid!)
+                used.insert(
+                    try await cs.deployVirtualMachine(.init(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: small.id!), logger: logger)
+                        .hostid!)
             }
             #expect(used.count == 3)
         }

@@ -42,7 +42,9 @@ func expectFaithful(_ ours: [JSONValue], recorded: [JSONValue], command: String,
     let documented = documentedFields(command)
     #expect(!mine.isEmpty, "no objects to compare for \(command)", sourceLocation: sourceLocation)
     for (field, k) in mine {
-        #expect(theirs[field] != nil || documented.contains(field), "\(command): field \(field) is neither documented nor recorded", sourceLocation: sourceLocation)
+        #expect(
+            theirs[field] != nil || documented.contains(field), "\(command): field \(field) is neither documented nor recorded",
+            sourceLocation: sourceLocation)
         if let t = theirs[field], t != "null" {
             #expect(k == t, "\(command): field \(field) is \(k), CloudStack sends \(t)", sourceLocation: sourceLocation)
         }
@@ -59,7 +61,8 @@ struct FidelityTests {
                 let zone = try await cs.listZones(logger: logger)[0]
                 let template = try await cs.listTemplates(filter: .featured, logger: logger)[0]
                 let offering = try await cs.listServiceOfferings(logger: logger)[0]
-                let vm = try await cs.deployVirtualMachine(.init(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: offering.id!), logger: logger)
+                let vm = try await cs.deployVirtualMachine(
+                    .init(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: offering.id!), logger: logger)
 
                 let vmFile = try recordedFile("VirtualMachineService")
                 let vms = try await rawCall(sim, ["command": "listVirtualMachines", "listall": "true"])
@@ -71,19 +74,25 @@ struct FidelityTests {
                     command: "listVirtualMachines")
                 let deployJob = vmFile["deployVirtualMachine"]?["deployvirtualmachineresponse"]
                 expectFaithful(
-                    [try #require(await rawCall(sim, ["command": "listVirtualMachines", "id": vm.id!]).json?["listvirtualmachinesresponse"]?["virtualmachine"]?.arrayValue?.first)],
+                    [
+                        try #require(
+                            await rawCall(sim, ["command": "listVirtualMachines", "id": vm.id!]).json?["listvirtualmachinesresponse"]?[
+                                "virtualmachine"]?.arrayValue?.first)
+                    ],
                     recorded: [deployJob?["jobresult"]?["virtualmachine"] ?? .object([])], command: "deployVirtualMachine")
 
                 let templateFile = try recordedFile("TemplateService")
                 let registered = try await rawCall(
                     sim,
                     [
-                        "command": "registerTemplate", "name": "t", "displaytext": "t", "url": files.url("img.qcow2"), "format": "QCOW2", "hypervisor": "KVM",
+                        "command": "registerTemplate", "name": "t", "displaytext": "t", "url": files.url("img.qcow2"), "format": "QCOW2",
+                        "hypervisor": "KVM",
                         "ostypeid": try #require(await cs.listOsTypes(logger: logger).first?.id), "zoneid": zone.id!,
                     ])
                 expectFaithful(
                     registered.json?["registertemplateresponse"]?["template"]?.arrayValue ?? [],
-                    recorded: templateFile["registerTemplate"]?["registertemplateresponse"]?["template"]?.arrayValue ?? [], command: "registerTemplate")
+                    recorded: templateFile["registerTemplate"]?["registertemplateresponse"]?["template"]?.arrayValue ?? [],
+                    command: "registerTemplate")
                 let templates = try await rawCall(sim, ["command": "listTemplates", "templatefilter": "all"])
                 expectFaithful(
                     templates.json?["listtemplatesresponse"]?["template"]?.arrayValue ?? [],
@@ -118,7 +127,8 @@ struct FidelityTests {
                     command: "listPublicIpAddresses")
 
                 let firewallFile = try recordedFile("FirewallService")
-                let rule = try await cs.createFirewallRule(ipAddressID: ip.id!, startPort: 22, endPort: 22, cidrList: ["192.0.2.0/24"], logger: logger)
+                let rule = try await cs.createFirewallRule(
+                    ipAddressID: ip.id!, startPort: 22, endPort: 22, cidrList: ["192.0.2.0/24"], logger: logger)
                 let rules = try await rawCall(sim, ["command": "listFirewallRules", "ipaddressid": ip.id!])
                 expectFaithful(
                     rules.json?["listfirewallrulesresponse"]?["firewallrule"]?.arrayValue ?? [],

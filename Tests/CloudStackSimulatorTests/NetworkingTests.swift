@@ -21,7 +21,9 @@ struct NetworkingTests {
                     #expect(error.errorCode == 431 && error.errorText == text)
                 }
             }
-            #expect(try await cs.updateRegion(id: 6, endpoint: "http://127.0.0.1:28086/client", logger: logger).endpoint == "http://127.0.0.1:28086/client")
+            #expect(
+                try await cs.updateRegion(id: 6, endpoint: "http://127.0.0.1:28086/client", logger: logger).endpoint
+                    == "http://127.0.0.1:28086/client")
             try await cs.removeRegion(id: 6, logger: logger)
             #expect(try await cs.listRegions(logger: logger).map(\.id) == [1])
             await #expect(throws: CloudStackError.self) { try await cs.removeRegion(id: 6, logger: logger) }
@@ -34,7 +36,8 @@ struct NetworkingTests {
             let cs = makeClient(sim)
             let t = try await cs.listTemplates(filter: .featured, logger: logger)[0]
             try await cs.createTags(
-                resourceIDs: [t.id!], resourceType: "template", tags: [.init(key: "mclouds.template", value: "base"), .init(key: "mclouds.version", value: "1")],
+                resourceIDs: [t.id!], resourceType: "template",
+                tags: [.init(key: "mclouds.template", value: "base"), .init(key: "mclouds.version", value: "1")],
                 logger: logger)
             let tags = try await cs.listTags(resourceType: "Template", logger: logger)
             #expect(tags.count == 2 && tags.allSatisfy { $0.resourcetype == "Template" && $0.resourceid == t.id })
@@ -43,7 +46,8 @@ struct NetworkingTests {
             #expect(try await cs.listTemplates(filter: .all, id: t.id, logger: logger)[0].tags?.count == 2)
             try await cs.deleteTags(resourceIDs: [t.id!], resourceType: "Template", tags: [.init(key: "mclouds.version", value: "")], logger: logger)
             #expect(try await cs.listTags(logger: logger).map(\.key) == ["mclouds.template"])
-            let bad = try await rawCall(sim, ["command": "createTags", "resourceids": t.id!, "resourcetype": "Spaceship", "tags[0].key": "a", "tags[0].value": "b"])
+            let bad = try await rawCall(
+                sim, ["command": "createTags", "resourceids": t.id!, "resourcetype": "Spaceship", "tags[0].key": "a", "tags[0].value": "b"])
             #expect(bad.status == 431 && bad.description == "Invalid resource type Spaceship")
         }
     }
@@ -56,21 +60,24 @@ struct NetworkingTests {
             let network = try await cs.listNetworks(zoneID: zone.id, logger: logger)[0]
             let template = try await cs.listTemplates(filter: .featured, logger: logger)[0]
             let offering = try await cs.listServiceOfferings(logger: logger)[0]
-            let vm = try await cs.deployVirtualMachine(.init(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: offering.id!), logger: logger)
+            let vm = try await cs.deployVirtualMachine(
+                .init(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: offering.id!), logger: logger)
             let ip = try await cs.associateIpAddress(networkID: network.id, logger: logger)
             #expect(ip.state == "Allocated" && ip.associatednetworkid == network.id && ip.ipaddress == "192.0.2.11")
             let rule = try await cs.createPortForwardingRule(
                 ipAddressID: ip.id!, publicPort: 2201, privatePort: 22, virtualMachineID: vm.id!, cidrList: ["198.51.100.0/24"], logger: logger)
             #expect(rule.publicport == "2201" && rule.privateport == "22" && rule.state == "Active" && rule.vmguestip == vm.nic?.first?.ipaddress)
             do {
-                _ = try await cs.createPortForwardingRule(ipAddressID: ip.id!, publicPort: 2201, privatePort: 23, virtualMachineID: vm.id!, logger: logger)
+                _ = try await cs.createPortForwardingRule(
+                    ipAddressID: ip.id!, publicPort: 2201, privatePort: 23, virtualMachineID: vm.id!, logger: logger)
                 Issue.record("expected a conflict")
             } catch let error as CloudStackError {
                 #expect(error.errorCode == 537)
             }
             #expect(try await cs.listPortForwardingRules(ipAddressID: ip.id!, logger: logger).count == 1)
             #expect(try await cs.listPublicIpAddresses(logger: logger).count == 2)
-            let fw = try await cs.createFirewallRule(ipAddressID: ip.id!, startPort: 3389, endPort: 3389, cidrList: ["198.51.100.0/24"], logger: logger)
+            let fw = try await cs.createFirewallRule(
+                ipAddressID: ip.id!, startPort: 3389, endPort: 3389, cidrList: ["198.51.100.0/24"], logger: logger)
             #expect(fw.cidrlist == "198.51.100.0/24" && fw.startport == 3389)
             let console = try await cs.createConsoleEndpoint(virtualMachineID: vm.id!, logger: logger)
             #expect(console.success == true && console.url?.hasPrefix(sim.baseURL) == true && console.websocket?.token != nil)

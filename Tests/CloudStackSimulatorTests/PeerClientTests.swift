@@ -7,7 +7,8 @@ import Testing
 
 /// Runs a program to completion without blocking a Swift concurrency thread; output goes through files
 /// so a chatty child never stalls on a full pipe.
-func runProgram(_ path: String, _ arguments: [String], environment: [String: String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+func runProgram(_ path: String, _ arguments: [String], environment: [String: String]) async throws -> (status: Int32, stdout: String, stderr: String)
+{
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("peer-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
@@ -53,7 +54,8 @@ struct PeerClientTests {
             c.secretKey = "SECRETKEY"
             try await Simulator.withRunning(c, logger: logger) { sim in
                 let env = [
-                    "CLOUDSTACK_ENDPOINT": sim.endpoint, "CLOUDSTACK_KEY": "APIKEY", "CLOUDSTACK_SECRET": "SECRETKEY", "CLOUDSTACK_POLL_INTERVAL": "1",
+                    "CLOUDSTACK_ENDPOINT": sim.endpoint, "CLOUDSTACK_KEY": "APIKEY", "CLOUDSTACK_SECRET": "SECRETKEY",
+                    "CLOUDSTACK_POLL_INTERVAL": "1",
                 ]
                 let zones = try await runProgram(cs, ["listZones"], environment: env)
                 #expect(zones.status == 0, "\(zones.stderr)")
@@ -110,7 +112,8 @@ struct PeerClientTests {
                 let offerings = try await runProgram(cs, ["listServiceOfferings", "name=Small Instance"], environment: env)
                 let offeringID = try #require(json(offerings.stdout)?["serviceoffering"]?.arrayValue?.first?["id"]?.stringValue)
                 let deploy = try await runProgram(
-                    cs, ["deployVirtualMachine", "zoneid=\(zoneID)", "templateid=\(templateID)", "serviceofferingid=\(offeringID)", "name=student-01"],
+                    cs,
+                    ["deployVirtualMachine", "zoneid=\(zoneID)", "templateid=\(templateID)", "serviceofferingid=\(offeringID)", "name=student-01"],
                     environment: env)
                 #expect(deploy.status == 0, "\(deploy.stdout) \(deploy.stderr)")
                 let vm = try #require(json(deploy.stdout)?["virtualmachine"])
@@ -172,7 +175,10 @@ struct PeerClientTests {
             let offering = try await cs.listServiceOfferings(logger: logger)[0]
             let deploy = try await runProgram(
                 cloudmonkey,
-                ["-c", configFile.path, "-d", "json", "deploy", "virtualmachine", "zoneid=\(zoneID)", "templateid=\(template.id!)", "serviceofferingid=\(offering.id!)"],
+                [
+                    "-c", configFile.path, "-d", "json", "deploy", "virtualmachine", "zoneid=\(zoneID)", "templateid=\(template.id!)",
+                    "serviceofferingid=\(offering.id!)",
+                ],
                 environment: env)
             #expect(deploy.status == 0, "\(deploy.stdout) \(deploy.stderr)")
             #expect(deploy.stdout.contains("Running"), "\(deploy.stdout)")

@@ -32,7 +32,10 @@ struct ProtocolTests {
         try await Simulator.withRunning(config(), logger: logger) { sim in
             let answer = try await rawCall(sim, ["command": "listZones"], secret: "not-the-secret")
             #expect(answer.status == 401)
-            #expect(answer.body == #"{"listzonesresponse":{"uuidList":[],"errorcode":401,"errortext":"unable to verify user credentials and/or request signature"}}"#)
+            #expect(
+                answer.body
+                    == #"{"listzonesresponse":{"uuidList":[],"errorcode":401,"errortext":"unable to verify user credentials and/or request signature"}}"#
+            )
         }
     }
 
@@ -64,7 +67,9 @@ struct ProtocolTests {
             #expect(missing.description == "Unable to execute API command listtemplates due to missing parameter templatefilter")
             let invalid = try await rawCall(sim, ["command": "listZones", "page": "two"])
             #expect(invalid.status == 431)
-            #expect(invalid.json?["listzonesresponse"]?["errortext"]?.stringValue == "Unable to execute API command listzones due to invalid value two for parameter page")
+            #expect(
+                invalid.json?["listzonesresponse"]?["errortext"]?.stringValue
+                    == "Unable to execute API command listzones due to invalid value two for parameter page")
             let badID = try await rawCall(sim, ["command": "listZones", "id": "not-a-uuid"])
             #expect(badID.status == 431)
             #expect(badID.json?["listzonesresponse"]?["errortext"]?.stringValue?.contains("Invalid parameter id value=not-a-uuid") == true)
@@ -87,7 +92,9 @@ struct ProtocolTests {
         try await Simulator.withRunning(config(), logger: logger) { sim in
             let answer = try await rawCall(sim, ["command": "listRegions", "noresponse": "1"])
             #expect(answer.contentType?.hasPrefix("text/xml") == true)
-            #expect(answer.body.hasPrefix(#"<?xml version="1.0" encoding="UTF-8"?><listregionsresponse cloud-stack-version="4.18.2.0"><count>1</count><region><id>1</id>"#))
+            #expect(
+                answer.body.hasPrefix(
+                    #"<?xml version="1.0" encoding="UTF-8"?><listregionsresponse cloud-stack-version="4.18.2.0"><count>1</count><region><id>1</id>"#))
         }
     }
 

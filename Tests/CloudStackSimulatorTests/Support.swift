@@ -29,7 +29,8 @@ func config(_ name: String = "Sim-Test", jobMilliseconds: Int = 30) -> Simulator
 
 func makeClient(_ sim: Simulator) -> CloudStackClient {
     let keys = sim.adminKeys
-    var c = CloudStackClient.Configuration(endpoint: sim.endpoint, apiKey: keys.apikey!, secretKey: keys.secretkey!, region: sim.configuration.regionName)
+    var c = CloudStackClient.Configuration(
+        endpoint: sim.endpoint, apiKey: keys.apikey!, secretKey: keys.secretkey!, region: sim.configuration.regionName)
     c.jobPollInitial = .milliseconds(20)
     c.jobPollMaximum = .milliseconds(100)
     c.maxAttempts = 1

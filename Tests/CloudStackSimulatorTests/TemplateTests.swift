@@ -91,7 +91,9 @@ struct TemplateTests {
             try await Simulator.withRunning(config(), logger: logger) { sim in
                 let cs = makeClient(sim)
                 let missing = try await register(cs, url: files.url("nope.qcow2"), checksum: nil)
-                #expect(try await waitForTemplate(cs, id: missing.id!).status == "Failed to download template: HTTP Server returned 404 (expected 200 OK)")
+                #expect(
+                    try await waitForTemplate(cs, id: missing.id!).status == "Failed to download template: HTTP Server returned 404 (expected 200 OK)"
+                )
                 var faults = FaultConfiguration()
                 faults.failDownloads = true
                 sim.setFaults(faults)
@@ -102,7 +104,8 @@ struct TemplateTests {
                 let zone = try await cs.listZones(logger: logger)[0]
                 let os = try await cs.listOsTypes(logger: logger)[0]
                 let base: [String: String] = [
-                    "command": "registerTemplate", "name": "x", "displaytext": "x", "url": files.url("img.qcow2"), "format": "QCOW2", "hypervisor": "KVM",
+                    "command": "registerTemplate", "name": "x", "displaytext": "x", "url": files.url("img.qcow2"), "format": "QCOW2",
+                    "hypervisor": "KVM",
                     "ostypeid": os.id!,
                 ]
                 let noZone = try await rawCall(sim, base)
@@ -166,7 +169,8 @@ struct TemplateTests {
 
                 let zone = try await cs.listZones(logger: logger)[0]
                 let offering = try await cs.listServiceOfferings(logger: logger)[0]
-                let vm = try await cs.deployVirtualMachine(.init(zoneID: zone.id!, templateID: t.id!, serviceOfferingID: offering.id!), logger: logger)
+                let vm = try await cs.deployVirtualMachine(
+                    .init(zoneID: zone.id!, templateID: t.id!, serviceOfferingID: offering.id!), logger: logger)
                 let root = try #require(try await cs.listVolumes(virtualMachineID: vm.id!, type: "ROOT", logger: logger).first)
                 let os = try await cs.listOsTypes(logger: logger)[0]
                 await #expect(throws: CloudStackError.self) {

@@ -21,7 +21,8 @@ func fastConfiguration(_ name: String = "Test-Region") -> SimulatorConfiguration
 
 func client(for simulator: Simulator, tweak: (inout CloudStackClient.Configuration) -> Void = { _ in }) -> CloudStackClient {
     let keys = simulator.adminKeys
-    var c = CloudStackClient.Configuration(endpoint: simulator.endpoint, apiKey: keys.apikey!, secretKey: keys.secretkey!, region: simulator.configuration.regionName)
+    var c = CloudStackClient.Configuration(
+        endpoint: simulator.endpoint, apiKey: keys.apikey!, secretKey: keys.secretkey!, region: simulator.configuration.regionName)
     c.jobPollInitial = .milliseconds(20)
     c.retryBaseDelay = .milliseconds(10)
     tweak(&c)
@@ -115,7 +116,8 @@ struct CloudStackClientTests {
             let template = try #require(try await cs.listTemplates(filter: .featured, logger: testLogger).first)
             let large = try #require(try await cs.listServiceOfferings(name: "Large Instance", logger: testLogger).first)
             do {
-                _ = try await cs.deployVirtualMachine(.init(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: large.id!), logger: testLogger)
+                _ = try await cs.deployVirtualMachine(
+                    .init(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: large.id!), logger: testLogger)
                 Issue.record("expected insufficient capacity")
             } catch let error as CloudStackError {
                 #expect(error.errorCode == 533)
@@ -173,7 +175,8 @@ struct CloudStackClientTests {
             let template = try #require(try await cs.listTemplates(filter: .featured, logger: testLogger).first)
             let offering = try #require(try await cs.listServiceOfferings(logger: testLogger).first)
             do {
-                _ = try await cs.deployVirtualMachine(.init(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: offering.id!), logger: testLogger)
+                _ = try await cs.deployVirtualMachine(
+                    .init(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: offering.id!), logger: testLogger)
                 Issue.record("expected a timeout")
             } catch let error as CloudStackError {
                 #expect(error.description.contains("did not finish"))

@@ -64,7 +64,10 @@ struct CloudStackDateFormatTests {
     @Test("parses every form DateUtil accepts for expires, and rejects others")
     func parse() {
         let expected = Date(timeIntervalSince1970: 1_893_456_000)
-        for text in ["2030-01-01T00:00:00+0000", "2030-01-01T00:00:00+00:00", "2030-01-01T00:00:00Z", "2030-01-01T01:00:00+0100", "2030-01-01T00:00:00.123456Z"] {
+        for text in [
+            "2030-01-01T00:00:00+0000", "2030-01-01T00:00:00+00:00", "2030-01-01T00:00:00Z", "2030-01-01T01:00:00+0100",
+            "2030-01-01T00:00:00.123456Z",
+        ] {
             #expect(CloudStackDateFormat.date(from: text).map { abs($0.timeIntervalSince(expected)) < 1 } == true, "\(text)")
         }
         for text in ["2030-01-01", "tomorrow", "2030-13-01T00:00:00+0000", "2030-01-01T00:00:00+01"] {

@@ -95,7 +95,9 @@ public struct CloudStackClient: Sendable {
     }
 
     /// Calls a command and decodes the inner object as `T`.
-    public func call<T: Decodable>(_ command: String, _ parameters: [String: String] = [:], as type: T.Type, method: Method = .automatic, logger: Logger)
+    public func call<T: Decodable>(
+        _ command: String, _ parameters: [String: String] = [:], as type: T.Type, method: Method = .automatic, logger: Logger
+    )
         async throws -> T
     {
         let body = try await send(command, parameters, method: method, logger: logger)
@@ -183,7 +185,8 @@ public struct CloudStackClient: Sendable {
     {
         let job = try await run(command, parameters, logger: logger)
         guard let result = job.jobresult else {
-            throw CloudStackError.malformedResponse(command: command, region: configuration.region, httpStatus: 200, detail: "finished job has no jobresult")
+            throw CloudStackError.malformedResponse(
+                command: command, region: configuration.region, httpStatus: 200, detail: "finished job has no jobresult")
         }
         do {
             return try JSONDecoder().decode(SingleObject<T>.self, from: Data(result.serialized().utf8)).item
@@ -273,7 +276,8 @@ public struct CloudStackClient: Sendable {
         do {
             response = try await httpClient.execute(request, timeout: .init(configuration.requestTimeout))
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-            throw CloudStackError.timeout(command: command, region: configuration.region, seconds: Double(configuration.requestTimeout.components.seconds))
+            throw CloudStackError.timeout(
+                command: command, region: configuration.region, seconds: Double(configuration.requestTimeout.components.seconds))
         } catch {
             throw CloudStackError.transport(
                 command: command, region: configuration.region, underlying: "\(error)", reachedServer: !Self.neverReachedServer(error))
@@ -286,7 +290,8 @@ public struct CloudStackClient: Sendable {
         }
         let status = Int(response.status.code)
         logger.debug(
-            "CloudStack call", metadata: ["http.status": "\(status)", "http.method": "\(usePost ? "POST" : "GET")", "duration": "\(ContinuousClock.now - started)"])
+            "CloudStack call",
+            metadata: ["http.status": "\(status)", "http.method": "\(usePost ? "POST" : "GET")", "duration": "\(ContinuousClock.now - started)"])
         // CloudStack answers errors with HTTP status = errorcode, so only non-200 bodies need the error probe.
         if status != 200, let probe = try? JSONDecoder().decode(Envelope<ErrorProbe>.self, from: body), let code = probe.inner.errorcode {
             throw CloudStackError.api(

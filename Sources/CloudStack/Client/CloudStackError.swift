@@ -43,7 +43,9 @@ public struct CloudStackError: Error, Sendable, CustomStringConvertible {
     public static func api(command: String, region: String, httpStatus: Int, errorCode: Int, csErrorCode: Int?, errorText: String)
         -> CloudStackError
     {
-        .init(kind: .api, command: command, region: region, httpStatus: httpStatus, errorCode: errorCode, csErrorCode: csErrorCode, errorText: errorText)
+        .init(
+            kind: .api, command: command, region: region, httpStatus: httpStatus, errorCode: errorCode, csErrorCode: csErrorCode, errorText: errorText
+        )
     }
 
     /// The request could not be sent or the connection broke.

@@ -18,7 +18,8 @@ struct APICatalog: Sendable {
         else {
             fatalError("The simulator's API catalog (apis.json) is missing from the bundle; rebuild the package.")
         }
-        return APICatalog(apis: Dictionary(page.items.map { ($0.name ?? "", $0) }, uniquingKeysWith: { a, _ in a }), entries: raw["api"]?.arrayValue ?? [])
+        return APICatalog(
+            apis: Dictionary(page.items.map { ($0.name ?? "", $0) }, uniquingKeysWith: { a, _ in a }), entries: raw["api"]?.arrayValue ?? [])
     }()
 
     func isAsync(_ command: String) -> Bool { apis[command]?.isasync ?? false }
@@ -44,7 +45,11 @@ struct APICatalog: Sendable {
                 if value != "-1", UUID(uuidString: value) == nil { throw APIError.unknownEntity(command, name, value) }
             case "date":
                 if CloudStackDateFormat.date(from: value) == nil, !Self.isPlainDate(value) {
-                    throw APIError(errorCode: 431, csErrorCode: 9999, text: "Unable to parse date \(value) for command \(command.lowercased()), please pass dates in the format mentioned in the api documentation")
+                    throw APIError(
+                        errorCode: 431, csErrorCode: 9999,
+                        text:
+                            "Unable to parse date \(value) for command \(command.lowercased()), please pass dates in the format mentioned in the api documentation"
+                    )
                 }
             default:
                 break

@@ -68,7 +68,8 @@ enum CommandTable {
         if let name = ctx.optional("name") {
             entries = entries.filter { $0["name"]?.stringValue == name }
             if entries.isEmpty {
-                throw APIError(errorCode: 530, csErrorCode: 4250, text: "Api Discovery plugin was unable to find an api by that name or process any apis")
+                throw APIError(
+                    errorCode: 530, csErrorCode: 4250, text: "Api Discovery plugin was unable to find an api by that name or process any apis")
             }
         }
         return .list("api", entries, count: entries.count)

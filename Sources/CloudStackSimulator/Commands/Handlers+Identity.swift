@@ -103,7 +103,9 @@ extension World {
         let id = try ctx.required("id")
         guard var record = users[id] else { throw APIError.unknownEntity(ctx.command, "id", id) }
         guard ctx.isAdmin || id == ctx.caller.user.id else {
-            throw APIError(errorCode: 531, csErrorCode: 4365, text: "Account \(ctx.caller.user.account ?? "") does not have permission to register keys for user \(id)")
+            throw APIError(
+                errorCode: 531, csErrorCode: 4365,
+                text: "Account \(ctx.caller.user.account ?? "") does not have permission to register keys for user \(id)")
         }
         if let old = record.user.apikey { userByAPIKey[old] = nil }
         let keys = UserKeys(apikey: Self.newKey(), secretkey: Self.newKey())
@@ -118,7 +120,9 @@ extension World {
         let id = try ctx.required("id")
         guard let record = users[id] else { throw APIError.unknownEntity(ctx.command, "id", id) }
         guard ctx.isAdmin || id == ctx.caller.user.id else {
-            throw APIError(errorCode: 531, csErrorCode: 4365, text: "Account \(ctx.caller.user.account ?? "") does not have permission to get keys of user \(id)")
+            throw APIError(
+                errorCode: 531, csErrorCode: 4365, text: "Account \(ctx.caller.user.account ?? "") does not have permission to get keys of user \(id)"
+            )
         }
         var keys = UserKeys()
         keys.apikey = record.user.apikey

@@ -120,7 +120,8 @@ extension World {
         let jobID = try ctx.required("jobid")
         guard let record = jobs[jobID] else { throw APIError.param("Unable to find a job by id \(jobID)", cs: 9999) }
         if !ctx.isAdmin, record.job.userid != ctx.caller.user.id {
-            throw APIError(errorCode: 531, csErrorCode: 4365, text: "Account \(ctx.caller.user.account ?? "") does not have permission to access job \(jobID)")
+            throw APIError(
+                errorCode: 531, csErrorCode: 4365, text: "Account \(ctx.caller.user.account ?? "") does not have permission to access job \(jobID)")
         }
         return .inner(encodeModel(record.job))
     }

@@ -18,7 +18,10 @@ extension World {
         }
     }
 
-    static let resourceTypes = ["UserVm", "Template", "ISO", "Volume", "Snapshot", "Network", "Zone", "PublicIpAddress", "PortForwardingRule", "FirewallRule", "Project", "Vpc", "Nic", "SecurityGroup"]
+    static let resourceTypes = [
+        "UserVm", "Template", "ISO", "Volume", "Snapshot", "Network", "Zone", "PublicIpAddress", "PortForwardingRule", "FirewallRule", "Project",
+        "Vpc", "Nic", "SecurityGroup",
+    ]
 
     func canonicalResourceType(_ ctx: CommandContext) throws -> String {
         let given = try ctx.required("resourcetype")
@@ -51,7 +54,8 @@ extension World {
                 created.append(t)
             }
         }
-        return submitJob(ctx, action: .createTags(tags: created), cmdClass: "org.apache.cloudstack.api.command.user.tag.CreateTagsCmd", instanceType: "None")
+        return submitJob(
+            ctx, action: .createTags(tags: created), cmdClass: "org.apache.cloudstack.api.command.user.tag.CreateTagsCmd", instanceType: "None")
     }
 
     mutating func deleteTags(_ ctx: CommandContext) throws -> Reply {
@@ -59,7 +63,8 @@ extension World {
         let ids = ctx.list("resourceids")
         guard !ids.isEmpty else { throw APIError.missing(ctx.command, "resourceids") }
         return submitJob(
-            ctx, action: .deleteTags(resourceIDs: ids, resourceType: type, tags: ctx.tags()), cmdClass: "org.apache.cloudstack.api.command.user.tag.DeleteTagsCmd",
+            ctx, action: .deleteTags(resourceIDs: ids, resourceType: type, tags: ctx.tags()),
+            cmdClass: "org.apache.cloudstack.api.command.user.tag.DeleteTagsCmd",
             instanceType: "None")
     }
 
@@ -103,7 +108,8 @@ extension World {
         }
         let id = allocatePublicIP(zoneIndex: zoneIndex, networkID: networkID!, accountID: ctx.callerAccountID, now: ctx.now)
         return submitJob(
-            ctx, action: .associateIP(id: id), cmdClass: Self.commandClass("address", "AssociateIPAddr", admin: ctx.isAdmin), instanceType: "IpAddress",
+            ctx, action: .associateIP(id: id), cmdClass: Self.commandClass("address", "AssociateIPAddr", admin: ctx.isAdmin),
+            instanceType: "IpAddress",
             instanceID: id, createStyle: true)
     }
 
@@ -140,7 +146,9 @@ extension World {
         }
         try checkOwner(vm.accountID, ctx)
         guard ["tcp", "udp"].contains(proto) else { throw APIError.param("Invalid protocol: \(proto). Supported protocols are tcp and udp") }
-        guard publicEnd - publicPort == privateEnd - privatePort else { throw APIError.param("Private port range and public port range must be of the same size") }
+        guard publicEnd - publicPort == privateEnd - privatePort else {
+            throw APIError.param("Private port range and public port range must be of the same size")
+        }
         for other in portForwardingRules.values where other.ipaddressid == ipID && other.protocolName == proto {
             let start = Int(other.publicport ?? "0") ?? 0
             let end = Int(other.publicendport ?? other.publicport ?? "0") ?? start
@@ -220,9 +228,11 @@ extension World {
         if let start, let end, end < start { throw APIError.param("Invalid port range \(start)-\(end)") }
         let cidrs = ctx.list("cidrlist")
         for cidr in cidrs where !Self.isValidCIDR(cidr) { throw APIError.param("Invalid cidr \(cidr)") }
-        let id = addFirewallRule(ipID: ipID, proto: proto, start: start, end: end, cidrs: cidrs.isEmpty ? "0.0.0.0/0" : cidrs.joined(separator: ","), active: false)
+        let id = addFirewallRule(
+            ipID: ipID, proto: proto, start: start, end: end, cidrs: cidrs.isEmpty ? "0.0.0.0/0" : cidrs.joined(separator: ","), active: false)
         return submitJob(
-            ctx, action: .createFirewall(id: id), cmdClass: "org.apache.cloudstack.api.command.user.firewall.CreateFirewallRuleCmd", instanceType: "FirewallRule",
+            ctx, action: .createFirewall(id: id), cmdClass: "org.apache.cloudstack.api.command.user.firewall.CreateFirewallRuleCmd",
+            instanceType: "FirewallRule",
             instanceID: id, createStyle: true)
     }
 

@@ -64,26 +64,32 @@ extension World {
             throw APIError.param("Image format: \(format) is incorrect. Supported formats are \(Self.imageFormats.joined(separator: ", "))")
         }
         guard let hypervisor = Self.hypervisors.first(where: { $0.lowercased() == hypervisorParam.lowercased() }) else {
-            throw APIError.param("Hypervisor Type: \(hypervisorParam) is invalid. Supported Hypervisor types are \(Self.hypervisors.joined(separator: ", "))")
+            throw APIError.param(
+                "Hypervisor Type: \(hypervisorParam) is invalid. Supported Hypervisor types are \(Self.hypervisors.joined(separator: ", "))")
         }
         let zoneIDParam = ctx.optional("zoneid")
         let zoneIDs = ctx.list("zoneids")
         if zoneIDParam != nil, !zoneIDs.isEmpty { throw APIError.param("Both zoneid and zoneids cannot be specified at the same time") }
         if zoneIDParam == nil, zoneIDs.isEmpty { throw APIError.param("Either zoneid or zoneids is required. Both cannot be null.") }
-        if zoneIDs.count > 1, zoneIDs.contains("-1") { throw APIError.param("Parameter zoneids cannot combine all zones (-1) option with other zones") }
+        if zoneIDs.count > 1, zoneIDs.contains("-1") {
+            throw APIError.param("Parameter zoneids cannot combine all zones (-1) option with other zones")
+        }
         let requested = zoneIDParam.map { [$0] } ?? zoneIDs
         let targetZones: [String]
         if requested == ["-1"] {
             targetZones = zones.map { $0.zone.id! }
         } else {
-            for id in requested where zoneIndex(id) == nil { throw APIError.unknownEntity(ctx.command, zoneIDParam != nil ? "zoneid" : "zoneids", id) }
+            for id in requested where zoneIndex(id) == nil {
+                throw APIError.unknownEntity(ctx.command, zoneIDParam != nil ? "zoneid" : "zoneids", id)
+            }
             targetZones = requested
         }
         guard let osTypeID = ctx.optional("ostypeid") else { throw APIError.param("Please provide a guest OS type") }
         guard let os = osTypes.first(where: { $0.id == osTypeID }) else { throw APIError.unknownEntity(ctx.command, "ostypeid", osTypeID) }
         let checksum = ctx.optional("checksum")
         if let checksum, checksum.hasPrefix("{") {
-            guard let close = checksum.firstIndex(of: "}"), Self.checksumAlgorithms.contains(String(checksum[checksum.index(after: checksum.startIndex)..<close]))
+            guard let close = checksum.firstIndex(of: "}"),
+                Self.checksumAlgorithms.contains(String(checksum[checksum.index(after: checksum.startIndex)..<close]))
             else { throw APIError.param("Checksum algorithm in \(checksum) is not a valid Java algorithm name; use MD5, SHA-1, SHA-256 or SHA-512") }
         }
         if ctx.bool("directdownload") == true, hypervisor != "KVM" {
@@ -136,7 +142,9 @@ extension World {
         let filter = try ctx.required("templatefilter")
         let filters = ["featured", "self", "selfexecutable", "sharedexecutable", "executable", "community", "all"]
         guard filters.contains(filter) else { throw APIError.invalidValue(ctx.command, "templatefilter", filter) }
-        if filter == "all", !ctx.isAdmin { throw APIError(errorCode: 531, csErrorCode: 4365, text: "Only ROOT admins are allowed to list all templates") }
+        if filter == "all", !ctx.isAdmin {
+            throw APIError(errorCode: 531, csErrorCode: 4365, text: "Only ROOT admins are allowed to list all templates")
+        }
         let id = ctx.optional("id")
         let ids = Set(ctx.list("ids"))
         let name = ctx.optional("name")
@@ -209,7 +217,9 @@ extension World {
             if let vm = users.first {
                 throw APIError(
                     errorCode: 536, csErrorCode: 4375,
-                    text: "Unable to delete template with id: \(id) because VM instances: [\(vm.vm.instancename ?? "")] are using it.  Use option forced to delete template.")
+                    text:
+                        "Unable to delete template with id: \(id) because VM instances: [\(vm.vm.instancename ?? "")] are using it.  Use option forced to delete template."
+                )
             }
         }
         return submitJob(
@@ -242,7 +252,9 @@ extension World {
         let osTypeID = try ctx.required("ostypeid")
         guard let os = osTypes.first(where: { $0.id == osTypeID }) else { throw APIError.unknownEntity(ctx.command, "ostypeid", osTypeID) }
         guard let volumeID = ctx.optional("volumeid") else {
-            if ctx.optional("snapshotid") != nil { throw APIError.param("Snapshots are not kept by this installation; create the template from a volume") }
+            if ctx.optional("snapshotid") != nil {
+                throw APIError.param("Snapshots are not kept by this installation; create the template from a volume")
+            }
             throw APIError.param("Failed to create private template record, please specify only one of volume ID (null) and snapshot ID (null)")
         }
         guard let volume = volumes[volumeID] else { throw APIError.unknownEntity(ctx.command, "volumeid", volumeID) }
@@ -260,7 +272,8 @@ extension World {
         t.isfeatured = ctx.bool("isfeatured") ?? false
         t.sourcetemplateid = source?.template.id
         let zoneID = volume.zoneid!
-        let store = TemplateStoreRecord(state: .downloaded, percent: 100, size: volume.size, physicalSize: source?.stores[zoneID]?.physicalSize ?? volume.size)
+        let store = TemplateStoreRecord(
+            state: .downloaded, percent: 100, size: volume.size, physicalSize: source?.stores[zoneID]?.physicalSize ?? volume.size)
         let id = t.id!
         templates[id] = TemplateRecord(
             template: t, accountID: ctx.callerAccountID, registeredChecksum: nil, stores: [zoneID: store], zoneOrder: [zoneID],
@@ -276,7 +289,9 @@ extension World {
     mutating func extractTemplate(_ ctx: CommandContext) throws -> Reply {
         let id = try ctx.required("id")
         let mode = try ctx.required("mode")
-        guard mode == "HTTP_DOWNLOAD" || mode == "FTP_UPLOAD" else { throw APIError.param("Please specify a valid extract Mode. Supported modes: HTTP_DOWNLOAD, FTP_UPLOAD") }
+        guard mode == "HTTP_DOWNLOAD" || mode == "FTP_UPLOAD" else {
+            throw APIError.param("Please specify a valid extract Mode. Supported modes: HTTP_DOWNLOAD, FTP_UPLOAD")
+        }
         if mode == "FTP_UPLOAD" { throw APIError(errorCode: 530, csErrorCode: 4250, text: "FTP_UPLOAD is not supported by this installation") }
         guard let record = templates[id], !record.removed else { throw APIError.unknownEntity(ctx.command, "id", id) }
         try checkOwner(record.accountID, ctx)
@@ -314,7 +329,9 @@ extension World {
 
     func checkOwner(_ accountID: String, _ ctx: CommandContext) throws {
         guard ctx.isAdmin || accountID == ctx.callerAccountID else {
-            throw APIError(errorCode: 531, csErrorCode: 4365, text: "Account \(ctx.caller.user.account ?? "") does not have permission to operate on this resource")
+            throw APIError(
+                errorCode: 531, csErrorCode: 4365,
+                text: "Account \(ctx.caller.user.account ?? "") does not have permission to operate on this resource")
         }
     }
 

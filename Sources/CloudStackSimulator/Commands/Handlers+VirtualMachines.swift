@@ -54,7 +54,9 @@ extension World {
             throw APIError.param("Template \(templateID) has not been completely downloaded to zone \(zoneID)")
         }
         if template.template.ispublic != true, !ctx.isAdmin, template.accountID != ctx.callerAccountID {
-            throw APIError(errorCode: 531, csErrorCode: 4365, text: "Account \(ctx.caller.user.account ?? "") does not have permission to use template \(templateID)")
+            throw APIError(
+                errorCode: 531, csErrorCode: 4365,
+                text: "Account \(ctx.caller.user.account ?? "") does not have permission to use template \(templateID)")
         }
         var networkID: String?
         if let nets = ctx.optional("networkids") {
@@ -64,15 +66,19 @@ extension World {
             networkID = first
         }
         if let name = ctx.optional("name") {
-            let valid = name.count <= 63 && name.first?.isLetter == true && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+            let valid =
+                name.count <= 63 && name.first?.isLetter == true && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
                 && name.last != "-"
             guard valid else {
                 throw APIError.param(
                     "Invalid name. Vm name can contain ASCII letters 'a' through 'z', the digits '0' through '9', and the hyphen ('-'), must be between 1 and 63 characters long, and can't start or end with \"-\" and can't start with digit"
                 )
             }
-            if vms.values.contains(where: { $0.vm.name == name && $0.vm.zoneid == zoneID && $0.vm.state != "Expunging" && $0.vm.state != "Destroyed" }) {
-                throw APIError.param("The vm with hostName \(name) already exists in the network domain: cs\(zi + 1)cloud.internal; network=\(networkID ?? zones[zi].networkID)")
+            if vms.values.contains(where: { $0.vm.name == name && $0.vm.zoneid == zoneID && $0.vm.state != "Expunging" && $0.vm.state != "Destroyed" }
+            ) {
+                throw APIError.param(
+                    "The vm with hostName \(name) already exists in the network domain: cs\(zi + 1)cloud.internal; network=\(networkID ?? zones[zi].networkID)"
+                )
             }
         }
         let account = accounts[ctx.callerAccountID] ?? accounts[adminAccountID]!
@@ -144,7 +150,9 @@ extension World {
             throw APIError.param("Unable to start VM instance \(id) as it is in state \(record.vm.state ?? "")")
         }
         setVMState(id, "Starting")
-        return submitJob(ctx, action: .startVM(id: id), cmdClass: Self.commandClass("vm", "StartVM", admin: ctx.isAdmin), instanceType: "VirtualMachine", instanceID: id)
+        return submitJob(
+            ctx, action: .startVM(id: id), cmdClass: Self.commandClass("vm", "StartVM", admin: ctx.isAdmin), instanceType: "VirtualMachine",
+            instanceID: id)
     }
 
     mutating func completeStart(vmID: String) throws -> JSONValue {
@@ -169,7 +177,9 @@ extension World {
             throw APIError.param("Unable to stop VM instance \(id) in state \(record.vm.state ?? "")")
         }
         if record.vm.state == "Running" { setVMState(id, "Stopping") }
-        return submitJob(ctx, action: .stopVM(id: id), cmdClass: Self.commandClass("vm", "StopVM", admin: ctx.isAdmin), instanceType: "VirtualMachine", instanceID: id)
+        return submitJob(
+            ctx, action: .stopVM(id: id), cmdClass: Self.commandClass("vm", "StopVM", admin: ctx.isAdmin), instanceType: "VirtualMachine",
+            instanceID: id)
     }
 
     mutating func completeStop(vmID: String) throws -> JSONValue {
@@ -186,7 +196,11 @@ extension World {
         guard let record = vms[id], record.vm.state != "Expunging" else { throw APIError.unknownEntity(ctx.command, "id", id) }
         try checkOwner(record.accountID, ctx)
         let expunge = ctx.bool("expunge") ?? false
-        if expunge, !ctx.isAdmin { throw APIError(errorCode: 531, csErrorCode: 4365, text: "Parameter expunge can be passed by Admin only. Or when the allow.user.expunge.recover.vm key is set.") }
+        if expunge, !ctx.isAdmin {
+            throw APIError(
+                errorCode: 531, csErrorCode: 4365,
+                text: "Parameter expunge can be passed by Admin only. Or when the allow.user.expunge.recover.vm key is set.")
+        }
         if record.vm.state == "Destroyed", !expunge {
             throw APIError.param("Unable to destroy VM instance \(id) as it is already destroyed")
         }
@@ -244,7 +258,8 @@ extension World {
         var endpoint = ConsoleEndpoint()
         guard record.vm.state == "Running" else {
             endpoint.success = false
-            endpoint.details = "Cannot create a console endpoint for the VM \(record.vm.instancename ?? id) as it is in \(record.vm.state ?? "") state"
+            endpoint.details =
+                "Cannot create a console endpoint for the VM \(record.vm.instancename ?? id) as it is in \(record.vm.state ?? "") state"
             return .object("consoleendpoint", encodeModel(endpoint))
         }
         let token = ctx.optional("token") ?? World.newKey()

@@ -117,11 +117,13 @@ struct APIError: Error, Sendable {
 
     static func param(_ text: String, cs: Int = 4350) -> APIError { APIError(errorCode: 431, csErrorCode: cs, text: text) }
     static func missing(_ command: String, _ parameter: String) -> APIError {
-        APIError(errorCode: 431, csErrorCode: 9999, text: "Unable to execute API command \(command.lowercased()) due to missing parameter \(parameter)")
+        APIError(
+            errorCode: 431, csErrorCode: 9999, text: "Unable to execute API command \(command.lowercased()) due to missing parameter \(parameter)")
     }
     static func invalidValue(_ command: String, _ parameter: String, _ value: String) -> APIError {
         APIError(
-            errorCode: 431, csErrorCode: 9999, text: "Unable to execute API command \(command.lowercased()) due to invalid value \(value) for parameter \(parameter)")
+            errorCode: 431, csErrorCode: 9999,
+            text: "Unable to execute API command \(command.lowercased()) due to invalid value \(value) for parameter \(parameter)")
     }
     /// CloudStack's wording when a uuid parameter names nothing.
     static func unknownEntity(_ command: String, _ parameter: String, _ value: String) -> APIError {

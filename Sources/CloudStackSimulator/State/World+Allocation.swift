@@ -102,7 +102,8 @@ extension World {
         nic.traffictype = "Guest"
         nic.type = "Isolated"
         nic.isdefault = true
-        nic.macaddress = String(format: "02:00:%02x:%02x:%02x:%02x", vmCounter >> 24 & 255, vmCounter >> 16 & 255, vmCounter >> 8 & 255, vmCounter & 255)
+        nic.macaddress = String(
+            format: "02:00:%02x:%02x:%02x:%02x", vmCounter >> 24 & 255, vmCounter >> 16 & 255, vmCounter >> 8 & 255, vmCounter & 255)
         vm.nic = [nic]
         vm.hypervisor = template.template.hypervisor
         vm.instancename = instance

@@ -105,6 +105,7 @@ extension World {
 
     /// The Java class CloudStack names in a job's `cmd`, for admin or user callers.
     static func commandClass(_ path: String, _ name: String, admin: Bool, adminVariant: Bool = true) -> String {
-        admin && adminVariant ? "org.apache.cloudstack.api.command.admin.\(path).\(name)CmdByAdmin" : "org.apache.cloudstack.api.command.user.\(path).\(name)Cmd"
+        admin && adminVariant
+            ? "org.apache.cloudstack.api.command.admin.\(path).\(name)CmdByAdmin" : "org.apache.cloudstack.api.command.user.\(path).\(name)Cmd"
     }
 }

@@ -261,7 +261,8 @@ struct World: Codable, Sendable {
             host.clustertype = "CloudManaged"
             host.islocalstorageactive = false
             host.created = created
-            host.events = "AgentConnected; PingTimeout; HostDown; AgentDisconnected; Ping; ShutdownRequested; Remove; StartAgentRebalance; ManagementServerDown"
+            host.events =
+                "AgentConnected; PingTimeout; HostDown; AgentDisconnected; Ping; ShutdownRequested; Remove; StartAgentRebalance; ManagementServerDown"
             host.hahost = false
             host.resourcestate = "Enabled"
             let cpuTotal = Int64(Double(Int64(spec.hostCPUCores) * Int64(spec.hostCPUSpeedMHz)) * configuration.cpuOverprovisioning)
@@ -269,7 +270,6 @@ struct World: Codable, Sendable {
             hostOrder.append(host.id!)
         }
     }
-
 
     mutating func addBuiltinTemplate(_ spec: BuiltinTemplateSpec, created: Timestamp) {
         var t = newTemplate(
