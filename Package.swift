@@ -48,6 +48,15 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(
+            name: "TemplateRepository",
+            dependencies: [
+                "Core",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
             name: "CloudStackSimulator",
             dependencies: [
                 "Core",
@@ -87,6 +96,14 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             resources: [.copy("Resources")],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "TemplateRepositoryTests",
+            dependencies: [
+                "Core", "TemplateRepository",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: upcoming
         ),
         .testTarget(

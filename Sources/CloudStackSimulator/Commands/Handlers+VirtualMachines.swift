@@ -173,7 +173,7 @@ extension World {
     mutating func stopVirtualMachine(_ ctx: CommandContext) throws -> Reply {
         let record = try requireVM(ctx)
         let id = record.vm.id!
-        guard record.vm.state == "Running" || (record.vm.state == "Stopped" && ctx.bool("forced") == true) || record.vm.state == "Stopped" else {
+        guard record.vm.state == "Running" || record.vm.state == "Stopped" else {
             throw APIError.param("Unable to stop VM instance \(id) in state \(record.vm.state ?? "")")
         }
         if record.vm.state == "Running" { setVMState(id, "Stopping") }

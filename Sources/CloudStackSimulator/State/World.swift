@@ -109,7 +109,7 @@ struct World: Codable, Sendable {
         region.portableipserviceenabled = false
         regions = [region]
 
-        for (i, spec) in configuration.osTypes.enumerated() {
+        for spec in configuration.osTypes {
             var os = OsType()
             os.id = Self.newID()
             os.name = spec.description
@@ -118,7 +118,6 @@ struct World: Codable, Sendable {
             os.oscategoryname = spec.category
             os.isuserdefined = false
             os.fordisplay = true
-            _ = i
             osTypes.append(os)
         }
         for spec in configuration.serviceOfferings {

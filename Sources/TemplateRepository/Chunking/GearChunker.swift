@@ -1,0 +1,84 @@
+/// FastCDC content-defined chunking: a Gear rolling hash with normalized chunking (level 2), judged on the
+/// hash's upper bits (the low bits of a Gear hash are weak).
+///
+/// Pure and I/O-free: it is fed bytes and says where chunks end. The Gear table is fixed forever —
+/// changing it would move every boundary and break deduplication against everything already published.
+///
+/// ```swift
+/// var chunker = GearChunker(parameters: .standard)
+/// let cut = chunker.boundary(in: buffer, isEnd: false)   // bytes in the next chunk, or nil: feed more
+/// ```
+public struct GearChunker: Sendable {
+    public let parameters: ChunkingParameters
+    private let strictMask: UInt64
+    private let looseMask: UInt64
+
+    /// Creates a chunker.
+    public init(parameters: ChunkingParameters) {
+        self.parameters = parameters
+        let bits = parameters.average.trailingZeroBitCount
+        // Normalized chunking level 2: harder to cut before the average size, easier after it.
+        strictMask = Self.upperMask(bits: bits + 2)
+        looseMask = Self.upperMask(bits: max(1, bits - 2))
+    }
+
+    static func upperMask(bits: Int) -> UInt64 {
+        bits >= 64 ? ~0 : ((UInt64(1) << UInt64(bits)) - 1) << UInt64(64 - bits)
+    }
+
+    /// The length of the chunk that starts at the beginning of `bytes`.
+    ///
+    /// - Parameters:
+    ///   - bytes: the unchunked bytes, from a chunk start.
+    ///   - isEnd: true when no more bytes follow (the rest is then the last chunk).
+    /// - Returns: the chunk length, or `nil` when more bytes are needed to decide.
+    public func boundary(in bytes: UnsafeRawBufferPointer, isEnd: Bool) -> Int? {
+        let count = bytes.count
+        if count == 0 { return nil }
+        if count <= parameters.minimum { return isEnd ? count : nil }
+        let normal = min(parameters.average, count)
+        let limit = min(parameters.maximum, count)
+        var hash: UInt64 = 0
+        var i = parameters.minimum
+        let table = Self.gear
+        while i < normal {
+            hash = (hash << 1) &+ table[Int(bytes[i])]
+            if hash & strictMask == 0 { return i + 1 }
+            i += 1
+        }
+        while i < limit {
+            hash = (hash << 1) &+ table[Int(bytes[i])]
+            if hash & looseMask == 0 { return i + 1 }
+            i += 1
+        }
+        if limit == parameters.maximum { return limit }
+        return isEnd ? count : nil
+    }
+
+    /// Chunk lengths of a whole in-memory buffer (for tests and small inputs).
+    public func chunkLengths(of bytes: [UInt8]) -> [Int] {
+        bytes.withUnsafeBytes { raw in
+            var lengths: [Int] = []
+            var offset = 0
+            while offset < raw.count {
+                let rest = UnsafeRawBufferPointer(rebasing: raw[offset...])
+                let length = boundary(in: rest, isEnd: true)!
+                lengths.append(length)
+                offset += length
+            }
+            return lengths
+        }
+    }
+
+    /// 256 pseudo-random 64-bit values from SplitMix64 seeded with a fixed constant.
+    static let gear: [UInt64] = {
+        var state: UInt64 = 0x6D63_6C6F_7564_7321  // "mclouds!"
+        return (0..<256).map { _ in
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }()
+}

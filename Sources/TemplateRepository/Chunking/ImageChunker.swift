@@ -1,0 +1,108 @@
+import Crypto
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Cuts an image file into content-defined chunks in one streaming pass, hashing every chunk and the
+/// whole image as it goes. Memory stays bounded by the maximum chunk size plus one read block, whatever
+/// the image size.
+///
+/// ```swift
+/// let image = try ImageChunker(parameters: .standard).chunk(path: "ubuntu.qcow2") { ref, bytes in
+///     try store.put(ref.digest, bytes)
+/// }
+/// ```
+public struct ImageChunker: Sendable {
+    public let parameters: ChunkingParameters
+    /// Bytes read from the file at a time.
+    public let readSize: Int
+
+    public init(parameters: ChunkingParameters = .standard, readSize: Int = 8 << 20) {
+        self.parameters = parameters
+        self.readSize = readSize
+    }
+
+    /// Reads `path` and calls `onChunk` for each chunk in order with its reference and bytes.
+    /// - Throws: ``TemplateRepositoryError`` when the file cannot be read, or whatever `onChunk` throws.
+    public func chunk(path: String, onChunk: (ChunkReference, UnsafeRawBufferPointer) throws -> Void) throws -> ChunkedImage {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw TemplateRepositoryError.unreadableImage(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        return try chunk(
+            read: { buffer in
+                let n = read(fd, buffer.baseAddress, buffer.count)
+                if n < 0 { throw TemplateRepositoryError.unreadableImage(path: path, reason: String(cString: strerror(errno))) }
+                return n
+            }, onChunk: onChunk)
+    }
+
+    /// Chunks in-memory bytes (tests, small inputs).
+    public func chunk(bytes: [UInt8], onChunk: (ChunkReference, UnsafeRawBufferPointer) throws -> Void = { _, _ in }) throws -> ChunkedImage {
+        var position = 0
+        return try chunk(
+            read: { buffer in
+                let n = min(buffer.count, bytes.count - position)
+                bytes.withUnsafeBytes { src in
+                    buffer.baseAddress!.copyMemory(from: src.baseAddress! + position, byteCount: n)
+                }
+                position += n
+                return n
+            }, onChunk: onChunk)
+    }
+
+    /// The chunking loop over any byte source. `read` fills a buffer and returns the count (0 at the end).
+    func chunk(read: (UnsafeMutableRawBufferPointer) throws -> Int, onChunk: (ChunkReference, UnsafeRawBufferPointer) throws -> Void) throws
+        -> ChunkedImage
+    {
+        let chunker = GearChunker(parameters: parameters)
+        let capacity = parameters.maximum + readSize
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
+        var start = 0
+        var end = 0
+        var atEnd = false
+        var offset: Int64 = 0
+        var whole = SHA256()
+        var chunks: [ChunkReference] = []
+        while true {
+            let pending = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
+            if let length = chunker.boundary(in: pending, isEnd: atEnd) {
+                let bytes = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + length)])
+                whole.update(bufferPointer: bytes)
+                let digest = SHA256.hash(data: bytes).hexString
+                let reference = ChunkReference(digest: digest, offset: offset, length: length)
+                try onChunk(reference, bytes)
+                chunks.append(reference)
+                offset += Int64(length)
+                start += length
+                continue
+            }
+            if atEnd { break }
+            // Need more bytes: move what is pending to the front, then fill the rest.
+            if start > 0 {
+                let pendingCount = end - start
+                if pendingCount > 0 { buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: pendingCount) }
+                start = 0
+                end = pendingCount
+            }
+            let n = try read(UnsafeMutableRawBufferPointer(rebasing: buffer[end..<min(capacity, end + readSize)]))
+            if n == 0 { atEnd = true } else { end += n }
+        }
+        return ChunkedImage(digest: whole.finalize().hexString, size: offset, chunks: chunks)
+    }
+}
+
+extension Sequence where Element == UInt8 {
+    /// Lower-case hex.
+    var hexString: String {
+        var out = [UInt8]()
+        let digits = Array("0123456789abcdef".utf8)
+        for byte in self {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,34 @@
+/// Content-addressed storage of chunks, keyed by the SHA-256 of their bytes.
+///
+/// Implementations verify what they are given: a chunk whose bytes do not hash to its digest is refused
+/// and nothing is stored.
+public protocol ChunkStore: Sendable {
+    /// Whether the chunk is stored.
+    func contains(_ digest: String) throws -> Bool
+    /// Stores `bytes` under `digest` unless already there. Returns true when it was new.
+    /// - Throws: ``TemplateRepositoryError`` on a digest mismatch or a write failure.
+    @discardableResult
+    func put(_ digest: String, _ bytes: UnsafeRawBufferPointer) throws -> Bool
+    /// The chunk's bytes.
+    /// - Throws: ``TemplateRepositoryError`` `chunkMissing` when absent.
+    func get(_ digest: String) throws -> [UInt8]
+    /// Removes a chunk (no error when absent).
+    func remove(_ digest: String) throws
+    /// Every stored digest.
+    func allDigests() throws -> [String]
+}
+
+extension ChunkStore {
+    /// Stores an array of bytes.
+    @discardableResult
+    public func put(_ digest: String, bytes: [UInt8]) throws -> Bool {
+        try bytes.withUnsafeBytes { try put(digest, $0) }
+    }
+}
+
+/// Checks that `digest` is 64 lower-case hex characters (so it is safe as a file name too).
+func validateDigest(_ digest: String) throws {
+    guard digest.utf8.count == 64, digest.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+        throw TemplateRepositoryError.invalidDigest(digest)
+    }
+}

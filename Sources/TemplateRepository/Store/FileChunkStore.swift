@@ -1,0 +1,109 @@
+import Crypto
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Chunks as files under `DATA/chunks/ab/cdef…` (the first two hex digits name the folder).
+///
+/// Each chunk is written to a temporary file in the same folder, flushed to disk with `fsync`, then
+/// renamed into place, so a crash leaves either the whole chunk or nothing under its name.
+public struct FileChunkStore: ChunkStore {
+    /// The `chunks` directory.
+    public let root: URL
+
+    /// A store under `dataDirectory/chunks`, created if needed.
+    /// - Throws: ``TemplateRepositoryError`` when the directory cannot be created.
+    public init(dataDirectory: URL) throws {
+        root = dataDirectory.appendingPathComponent("chunks")
+        do {
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        } catch {
+            throw TemplateRepositoryError.storeFailure(path: root.path, reason: "\(error)")
+        }
+    }
+
+    /// The file of a chunk.
+    public func path(for digest: String) -> String {
+        let d = Array(digest)
+        return root.appendingPathComponent(String(d[0..<2])).appendingPathComponent(String(d[2...])).path
+    }
+
+    public func contains(_ digest: String) throws -> Bool {
+        try validateDigest(digest)
+        return access(path(for: digest), F_OK) == 0
+    }
+
+    @discardableResult
+    public func put(_ digest: String, _ bytes: UnsafeRawBufferPointer) throws -> Bool {
+        try validateDigest(digest)
+        let actual = SHA256.hash(data: bytes).hexString
+        guard actual == digest else { throw TemplateRepositoryError.digestMismatch(expected: digest, actual: actual) }
+        let final = path(for: digest)
+        if access(final, F_OK) == 0 { return false }
+        let folder = (final as NSString).deletingLastPathComponent
+        mkdir(folder, 0o755)
+        let temporary = "\(folder)/.tmp-\(digest.prefix(16))-\(UUID().uuidString)"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else { throw TemplateRepositoryError.storeFailure(path: temporary, reason: String(cString: strerror(errno))) }
+        var written = 0
+        while written < bytes.count {
+            let n = write(fd, bytes.baseAddress! + written, bytes.count - written)
+            if n <= 0 {
+                let reason = String(cString: strerror(errno))
+                close(fd)
+                unlink(temporary)
+                throw TemplateRepositoryError.storeFailure(path: temporary, reason: reason)
+            }
+            written += n
+        }
+        guard fsync(fd) == 0, close(fd) == 0 else {
+            unlink(temporary)
+            throw TemplateRepositoryError.storeFailure(path: temporary, reason: String(cString: strerror(errno)))
+        }
+        guard rename(temporary, final) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw TemplateRepositoryError.storeFailure(path: final, reason: reason)
+        }
+        return true
+    }
+
+    public func get(_ digest: String) throws -> [UInt8] {
+        try validateDigest(digest)
+        guard let data = FileManager.default.contents(atPath: path(for: digest)) else { throw TemplateRepositoryError.chunkMissing(digest: digest) }
+        return Array(data)
+    }
+
+    public func remove(_ digest: String) throws {
+        try validateDigest(digest)
+        unlink(path(for: digest))
+    }
+
+    public func allDigests() throws -> [String] {
+        var digests: [String] = []
+        let folders = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        for folder in folders where folder.count == 2 {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(folder).path)) ?? [] where name.count == 62
+            {
+                digests.append(folder + name)
+            }
+        }
+        return digests.sorted()
+    }
+
+    /// Removes temporary files a crash left behind (older than `age` seconds, so running writers keep theirs).
+    public func removeStaleTemporaries(olderThan age: TimeInterval = 3600) {
+        let cutoff = Date().addingTimeInterval(-age)
+        for folder in (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [] {
+            let dir = root.appendingPathComponent(folder)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [] where name.hasPrefix(".tmp-") {
+                let file = dir.appendingPathComponent(name)
+                if let modified = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date, modified < cutoff {
+                    try? FileManager.default.removeItem(at: file)
+                }
+            }
+        }
+    }
+}

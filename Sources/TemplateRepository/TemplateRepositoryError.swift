@@ -1,0 +1,71 @@
+/// What went wrong in the template repository: chunking, the chunk store, manifests and catalogs.
+public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible {
+    private enum Kind: Sendable {
+        case invalidChunking(minimum: Int, average: Int, maximum: Int)
+        case unreadableImage(path: String, reason: String)
+        case storeFailure(path: String, reason: String)
+        case digestMismatch(expected: String, actual: String)
+        case chunkMissing(digest: String)
+        case invalidDigest(String)
+        case badSignature(document: String)
+        case untrustedKey(keyID: String)
+        case expired(document: String, expiredAt: String)
+        case replayed(serial: Int, lastSeen: Int)
+        case malformed(document: String, reason: String)
+        case badKey(path: String, reason: String)
+    }
+
+    private let kind: Kind
+
+    static func invalidChunking(minimum: Int, average: Int, maximum: Int) -> Self {
+        .init(kind: .invalidChunking(minimum: minimum, average: average, maximum: maximum))
+    }
+    static func unreadableImage(path: String, reason: String) -> Self { .init(kind: .unreadableImage(path: path, reason: reason)) }
+    static func storeFailure(path: String, reason: String) -> Self { .init(kind: .storeFailure(path: path, reason: reason)) }
+    static func digestMismatch(expected: String, actual: String) -> Self { .init(kind: .digestMismatch(expected: expected, actual: actual)) }
+    static func chunkMissing(digest: String) -> Self { .init(kind: .chunkMissing(digest: digest)) }
+    static func invalidDigest(_ text: String) -> Self { .init(kind: .invalidDigest(text)) }
+    static func badSignature(document: String) -> Self { .init(kind: .badSignature(document: document)) }
+    static func untrustedKey(keyID: String) -> Self { .init(kind: .untrustedKey(keyID: keyID)) }
+    static func expired(document: String, expiredAt: String) -> Self { .init(kind: .expired(document: document, expiredAt: expiredAt)) }
+    static func replayed(serial: Int, lastSeen: Int) -> Self { .init(kind: .replayed(serial: serial, lastSeen: lastSeen)) }
+    static func malformed(document: String, reason: String) -> Self { .init(kind: .malformed(document: document, reason: reason)) }
+    static func badKey(path: String, reason: String) -> Self { .init(kind: .badKey(path: path, reason: reason)) }
+
+    /// True when a document was refused for its signature, key, age or serial (never trust its content).
+    public var isTrustFailure: Bool {
+        switch kind {
+        case .badSignature, .untrustedKey, .expired, .replayed: true
+        default: false
+        }
+    }
+
+    public var description: String {
+        switch kind {
+        case .invalidChunking(let minimum, let average, let maximum):
+            "Chunk sizes \(minimum)/\(average)/\(maximum) are not usable: they need minimum ≤ average ≤ maximum and a power-of-two average of at least 256."
+        case .unreadableImage(let path, let reason):
+            "Cannot read the image \(path): \(reason). Check the path and its permissions."
+        case .storeFailure(let path, let reason):
+            "The chunk store could not write \(path): \(reason). Check free space and permissions of the data directory."
+        case .digestMismatch(let expected, let actual):
+            "Content does not match its digest (expected sha256 \(expected), got \(actual)); it was not stored. Fetch it again."
+        case .chunkMissing(let digest):
+            "Chunk \(digest) is not in the store. Publish or sync again to fetch it."
+        case .invalidDigest(let text):
+            "\(text) is not a SHA-256 digest (64 lower-case hex characters)."
+        case .badSignature(let document):
+            "The signature of \(document) does not verify: it was altered or signed by another key. Refusing it."
+        case .untrustedKey(let keyID):
+            "\(keyID) is not a trusted publisher key. Add its public key to the trusted keys if it is genuine."
+        case .expired(let document, let expiredAt):
+            "\(document) expired at \(expiredAt): the server or mirror is stale. Refusing it; check that the publisher re-signs the catalog."
+        case .replayed(let serial, let lastSeen):
+            "Catalog serial \(serial) is older than serial \(lastSeen) already seen: a replayed or rolled-back catalog. Refusing it."
+        case .malformed(let document, let reason):
+            "\(document) is malformed: \(reason)."
+        case .badKey(let path, let reason):
+            "The key file \(path) is not usable: \(reason). Generate one with `mclouds keys generate`."
+        }
+    }
+}

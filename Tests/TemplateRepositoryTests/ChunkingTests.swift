@@ -1,0 +1,120 @@
+import Crypto
+import Foundation
+import Testing
+
+@testable import TemplateRepository
+
+func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
+    var state = seed
+    return (0..<count).map { _ in
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return UInt8(truncatingIfNeeded: state >> 33)
+    }
+}
+
+let small = try! ChunkingParameters(minimum: 2048, average: 8192, maximum: 32768)
+
+@Suite("Content-defined chunking")
+struct ChunkingTests {
+    @Test("chunks tile the input, respect min and max, and the image digest is the SHA-256 of the whole")
+    func tiling() throws {
+        let bytes = randomBytes(1_000_000, seed: 1)
+        let image = try ImageChunker(parameters: small, readSize: 10_000).chunk(bytes: bytes)
+        #expect(image.size == 1_000_000)
+        #expect(image.digest == SHA256.hash(data: bytes).hexString)
+        var offset: Int64 = 0
+        for (i, c) in image.chunks.enumerated() {
+            #expect(c.offset == offset)
+            #expect(c.length <= small.maximum)
+            if i < image.chunks.count - 1 { #expect(c.length >= small.minimum) }
+            let slice = bytes[Int(c.offset)..<Int(c.offset) + c.length]
+            #expect(SHA256.hash(data: Array(slice)).hexString == c.digest)
+            offset += Int64(c.length)
+        }
+        #expect(offset == 1_000_000)
+        let mean = 1_000_000 / image.chunks.count
+        #expect(mean > small.minimum && mean < small.maximum)
+    }
+
+    @Test("the same bytes give the same chunks whatever the read size")
+    func readSizeIndependent() throws {
+        let bytes = randomBytes(300_000, seed: 2)
+        let a = try ImageChunker(parameters: small, readSize: 1_000).chunk(bytes: bytes)
+        let b = try ImageChunker(parameters: small, readSize: 1 << 20).chunk(bytes: bytes)
+        #expect(a == b)
+        #expect(a.chunks.map(\.length) == GearChunker(parameters: small).chunkLengths(of: bytes))
+    }
+
+    @Test("inserting bytes near the start moves few boundaries: most chunks are shared")
+    func shiftResistance() throws {
+        let v1 = randomBytes(2_000_000, seed: 3)
+        var v2 = v1
+        v2.insert(contentsOf: randomBytes(777, seed: 4), at: 100_000)
+        let chunker = ImageChunker(parameters: small)
+        let a = Set(try chunker.chunk(bytes: v1).chunks.map(\.digest))
+        let b = try chunker.chunk(bytes: v2).chunks
+        let shared = b.filter { a.contains($0.digest) }.reduce(0) { $0 + $1.length }
+        #expect(Double(shared) / Double(v2.count) > 0.95)
+    }
+
+    @Test("empty and tiny inputs give zero or one chunk")
+    func edges() throws {
+        #expect(try ImageChunker(parameters: small).chunk(bytes: []).chunks.isEmpty)
+        let one = try ImageChunker(parameters: small).chunk(bytes: [1, 2, 3])
+        #expect(one.chunks.count == 1 && one.chunks[0].length == 3)
+    }
+
+    @Test("invalid parameters are refused")
+    func invalidParameters() {
+        #expect(throws: TemplateRepositoryError.self) { try ChunkingParameters(minimum: 10, average: 1000, maximum: 4000) }
+        #expect(throws: TemplateRepositoryError.self) { try ChunkingParameters(minimum: 4096, average: 1024, maximum: 8192) }
+    }
+
+    @Test("a file is chunked from disk the same as in memory")
+    func file() throws {
+        let bytes = randomBytes(500_000, seed: 5)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("chunk-\(UUID().uuidString)")
+        try Data(bytes).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let chunker = ImageChunker(parameters: small, readSize: 65_536)
+        #expect(try chunker.chunk(path: url.path) { _, _ in } == chunker.chunk(bytes: bytes))
+        #expect(throws: TemplateRepositoryError.self) { try chunker.chunk(path: "/nonexistent/image") { _, _ in } }
+    }
+}
+
+@Suite("File chunk store")
+struct FileChunkStoreTests {
+    func tempStore() throws -> (FileChunkStore, URL) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString)")
+        return (try FileChunkStore(dataDirectory: dir), dir)
+    }
+
+    @Test("stores under chunks/ab/cdef…, deduplicates, and reads back")
+    func roundTrip() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bytes = randomBytes(10_000, seed: 6)
+        let digest = SHA256.hash(data: bytes).hexString
+        #expect(try store.put(digest, bytes: bytes) == true)
+        #expect(try store.put(digest, bytes: bytes) == false)
+        #expect(try store.contains(digest))
+        #expect(try store.get(digest) == bytes)
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("chunks/\(digest.prefix(2))/\(digest.dropFirst(2))").path))
+        #expect(try store.allDigests() == [digest])
+        try store.remove(digest)
+        #expect(try !store.contains(digest))
+        #expect(throws: TemplateRepositoryError.self) { try store.get(digest) }
+    }
+
+    @Test("bytes that do not match their digest, and digests that are not hex, are refused and nothing is written")
+    func refusesBadInput() throws {
+        let (store, dir) = try tempStore()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bytes = randomBytes(100, seed: 7)
+        let wrong = String(repeating: "a", count: 64)
+        #expect(throws: TemplateRepositoryError.self) { try store.put(wrong, bytes: bytes) }
+        #expect(throws: TemplateRepositoryError.self) { try store.put("../../etc/passwd", bytes: bytes) }
+        #expect(throws: TemplateRepositoryError.self) { try store.contains("ABC") }
+        #expect(try store.allDigests().isEmpty)
+    }
+}
