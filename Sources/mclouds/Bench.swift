@@ -9,7 +9,7 @@ import Logging
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (build with -c release).",
-        subcommands: [SimulatorBench.self]
+        subcommands: [SimulatorBench.self, ChunkingBench.self]
     )
 }
 
@@ -122,10 +122,5 @@ struct SimulatorBench: AsyncParsableCommand {
         return Double(String(decoding: data, as: UTF8.self))
     }
 
-    func peakRSSMiB() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
-        else { return 0 }
-        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
-    }
+    func peakRSSMiB() -> Int { Tools.peakRSSMiB() }
 }

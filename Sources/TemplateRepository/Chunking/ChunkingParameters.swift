@@ -16,7 +16,8 @@ public struct ChunkingParameters: Sendable, Hashable, Codable {
         self.maximum = maximum
     }
 
-    /// 256 KiB / 1 MiB / 4 MiB: large enough that a 20 GiB image has ~16,000 chunks (small index, few
-    /// HTTP requests), small enough that a 1 % scattered change re-ships little.
-    public static let standard = try! ChunkingParameters(minimum: 256 << 10, average: 1 << 20, maximum: 4 << 20)
+    /// 16 KiB / 128 KiB / 512 KiB, chosen by `mclouds bench chunking` (BENCHMARKS.md): the largest average
+    /// measured that keeps a 5 % scattered change with shifting insertions under 10 % re-shipped (7.75 %),
+    /// at half the chunk count (index size, HTTP requests) of a 64 KiB average.
+    public static let standard = try! ChunkingParameters(minimum: 16 << 10, average: 128 << 10, maximum: 512 << 10)
 }

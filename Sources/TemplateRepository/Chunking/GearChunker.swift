@@ -38,19 +38,23 @@ public struct GearChunker: Sendable {
         if count <= parameters.minimum { return isEnd ? count : nil }
         let normal = min(parameters.average, count)
         let limit = min(parameters.maximum, count)
-        var hash: UInt64 = 0
-        var i = parameters.minimum
-        let table = Self.gear
-        while i < normal {
-            hash = (hash << 1) &+ table[Int(bytes[i])]
-            if hash & strictMask == 0 { return i + 1 }
-            i += 1
+        let found: Int? = Self.gear.withUnsafeBufferPointer { table in
+            let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            var hash: UInt64 = 0
+            var i = parameters.minimum
+            while i < normal {
+                hash = (hash << 1) &+ table[Int(base[i])]
+                if hash & strictMask == 0 { return i + 1 }
+                i += 1
+            }
+            while i < limit {
+                hash = (hash << 1) &+ table[Int(base[i])]
+                if hash & looseMask == 0 { return i + 1 }
+                i += 1
+            }
+            return nil
         }
-        while i < limit {
-            hash = (hash << 1) &+ table[Int(bytes[i])]
-            if hash & looseMask == 0 { return i + 1 }
-            i += 1
-        }
+        if let found { return found }
         if limit == parameters.maximum { return limit }
         return isEnd ? count : nil
     }

@@ -1,4 +1,5 @@
 import Crypto
+import Dispatch
 import Foundation
 
 #if canImport(Glibc)
@@ -64,13 +65,13 @@ public struct ImageChunker: Sendable {
         var end = 0
         var atEnd = false
         var offset: Int64 = 0
-        var whole = SHA256()
+        // The whole-image digest runs on a second core, fed copies of each block as it is read.
+        let whole = BackgroundHasher()
         var chunks: [ChunkReference] = []
         while true {
             let pending = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
             if let length = chunker.boundary(in: pending, isEnd: atEnd) {
                 let bytes = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + length)])
-                whole.update(bufferPointer: bytes)
                 let digest = SHA256.hash(data: bytes).hexString
                 let reference = ChunkReference(digest: digest, offset: offset, length: length)
                 try onChunk(reference, bytes)
@@ -88,9 +89,37 @@ public struct ImageChunker: Sendable {
                 end = pendingCount
             }
             let n = try read(UnsafeMutableRawBufferPointer(rebasing: buffer[end..<min(capacity, end + readSize)]))
-            if n == 0 { atEnd = true } else { end += n }
+            if n == 0 {
+                atEnd = true
+            } else {
+                whole.update(UnsafeRawBufferPointer(rebasing: buffer[end..<(end + n)]))
+                end += n
+            }
         }
-        return ChunkedImage(digest: whole.finalize().hexString, size: offset, chunks: chunks)
+        return ChunkedImage(digest: whole.finalize(), size: offset, chunks: chunks)
+    }
+}
+
+/// SHA-256 computed on a serial background queue, at most a few blocks behind the caller.
+final class BackgroundHasher: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "mclouds.image-hash")
+    private let inFlight = DispatchSemaphore(value: 4)
+    // Touched only on `queue`.
+    private var hasher = SHA256()
+
+    /// Hashes a copy of `bytes` in the background; blocks while four blocks are already waiting.
+    func update(_ bytes: UnsafeRawBufferPointer) {
+        let copy = Data(bytes)
+        inFlight.wait()
+        queue.async {
+            self.hasher.update(data: copy)
+            self.inFlight.signal()
+        }
+    }
+
+    /// Waits for the queued blocks and returns the hex digest.
+    func finalize() -> String {
+        queue.sync { hasher.finalize().hexString }
     }
 }
 
