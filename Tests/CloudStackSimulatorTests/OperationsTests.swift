@@ -17,11 +17,7 @@ struct OperationsTests {
         c.storageDirectory = dir.appendingPathComponent("storage").path
         let (keys, vmID) = try await Simulator.withRunning(c, logger: logger) { sim in
             let cs = makeClient(sim)
-            let zone = try await cs.listZones(logger: logger)[0]
-            let template = try await cs.listTemplates(filter: .featured, logger: logger)[0]
-            let offering = try await cs.listServiceOfferings(logger: logger)[0]
-            let vm = try await cs.deployVirtualMachine(
-                .init(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: offering.id!), logger: logger)
+            let vm = try await cs.deployVirtualMachine(try await defaultDeployRequest(cs), logger: logger)
             _ = try await cs.addRegion(id: 2, name: "MECA-eWorks", endpoint: "http://127.0.0.1:18082/client", logger: logger)
             return (sim.adminKeys, vm.id!)
         }

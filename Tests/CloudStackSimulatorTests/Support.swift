@@ -37,6 +37,14 @@ func makeClient(_ sim: Simulator) -> CloudStackClient {
     return CloudStackClient(configuration: c)
 }
 
+/// A deploy request for the first zone, the featured template and the first offering.
+func defaultDeployRequest(_ cs: CloudStackClient) async throws -> DeployVirtualMachineRequest {
+    let zone = try await cs.listZones(logger: logger)[0]
+    let template = try await cs.listTemplates(filter: .featured, logger: logger)[0]
+    let offering = try await cs.listServiceOfferings(logger: logger)[0]
+    return DeployVirtualMachineRequest(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: offering.id!)
+}
+
 /// A raw answer: status, headers and body text, for checking exact shapes.
 struct RawAnswer {
     let status: Int
