@@ -128,7 +128,7 @@ enum Synthetic {
     }
 
     static func writeFile(_ url: URL, bytes: Int, seed: UInt64) throws {
-        FileManager.default.createFile(atPath: url.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
         var remaining = bytes
