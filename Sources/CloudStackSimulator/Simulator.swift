@@ -256,10 +256,12 @@ public final class Simulator: Service, Sendable {
     func inspect<T: Sendable>(_ body: (World) -> T) -> T { store.withLock { body($0) } }
 
     /// Runs a simulator for the duration of `body` and stops it afterwards.
+    /// - Parameter clock: the simulator's notion of now (job completion, `expires` checks); inject one to step time in tests.
     public static func withRunning<T: Sendable>(
-        _ configuration: SimulatorConfiguration, logger: Logger, _ body: (Simulator) async throws -> T
+        _ configuration: SimulatorConfiguration, logger: Logger, clock: @escaping @Sendable () -> Date = { Date() },
+        _ body: (Simulator) async throws -> T
     ) async throws -> T {
-        let simulator = try Simulator(configuration: configuration, logger: logger)
+        let simulator = try Simulator(configuration: configuration, logger: logger, clock: clock)
         let group = ServiceGroup(services: [simulator], logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

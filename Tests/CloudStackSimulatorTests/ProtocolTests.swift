@@ -100,7 +100,8 @@ struct ProtocolTests {
 
     @Test("async commands answer {id, jobid}; the job is pending, then succeeds with jobresult")
     func asyncJobLifecycle() async throws {
-        try await Simulator.withRunning(config(jobMilliseconds: 400), logger: logger) { sim in
+        let clock = ManualClock()
+        try await Simulator.withRunning(config(jobMilliseconds: 5_000), logger: logger, clock: { clock.now }) { sim in
             let cs = makeClient(sim)
             let zone = try await cs.listZones(logger: logger)[0]
             let template = try await cs.listTemplates(filter: .featured, logger: logger)[0]
@@ -114,6 +115,10 @@ struct ProtocolTests {
             let p = try #require(pending.json?["queryasyncjobresultresponse"])
             #expect(p["jobstatus"]?.intValue == 0 && p["jobresult"] == nil && p["jobresulttype"] == nil)
             #expect(p["cmd"]?.stringValue == "org.apache.cloudstack.api.command.admin.vm.DeployVMCmdByAdmin")
+            clock.advance(by: 4)
+            let stillPending = try await rawCall(sim, ["command": "queryAsyncJobResult", "jobid": jobID])
+            #expect(stillPending.json?["queryasyncjobresultresponse"]?["jobstatus"]?.intValue == 0)
+            clock.advance(by: 1)
             let done = try await cs.waitForJob(jobID, command: "deployVirtualMachine", logger: logger)
             #expect(done.jobstatus == 1 && done.jobresultcode == 0 && done.jobresulttype == "object")
             #expect(done.jobresult?["virtualmachine"]?["state"]?.stringValue == "Running")

@@ -37,6 +37,13 @@ func makeClient(_ sim: Simulator) -> CloudStackClient {
     return CloudStackClient(configuration: c)
 }
 
+/// A clock the test steps by hand, so job timing never depends on machine load.
+final class ManualClock: Sendable {
+    private let state = Mutex(Date())
+    var now: Date { state.withLock { $0 } }
+    func advance(by seconds: TimeInterval) { state.withLock { $0 += seconds } }
+}
+
 /// A deploy request for the first zone, the featured template and the first offering.
 func defaultDeployRequest(_ cs: CloudStackClient) async throws -> DeployVirtualMachineRequest {
     let zone = try await cs.listZones(logger: logger)[0]

@@ -134,7 +134,7 @@ struct TemplateTests {
     func progress() async throws {
         try await FileServer.withRunning(["img.qcow2": Self.image]) { files in
             var c = config()
-            c.faults.downloadBytesPerSecond = 600_000
+            c.faults.downloadBytesPerSecond = 150_000
             try await Simulator.withRunning(c, logger: logger) { sim in
                 let cs = makeClient(sim)
                 let t = try await register(cs, url: files.url("img.qcow2"), checksum: nil)
