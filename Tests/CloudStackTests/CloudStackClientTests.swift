@@ -6,6 +6,10 @@ import Foundation
 import Logging
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 let testLogger: Logger = {
     var logger = Logger(label: "test")
     logger.logLevel = .warning
@@ -128,7 +132,19 @@ struct CloudStackClientTests {
 
     @Test("reads to a dead endpoint are retried, then fail as never having reached the server")
     func retriesUnreachable() async throws {
-        let port = try await Simulator.withRunning(fastConfiguration(), logger: testLogger) { sim in sim.port! }
+        // A bound but not listening socket: connections are refused, and no other test can take the port meanwhile.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
         var c = CloudStackClient.Configuration(endpoint: "http://127.0.0.1:\(port)/client/api", apiKey: "k", secretKey: "s", region: "Gone")
         c.retryBaseDelay = .milliseconds(5)
         c.maxAttempts = 3
