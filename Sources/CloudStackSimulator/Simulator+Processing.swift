@@ -93,7 +93,7 @@ extension Simulator {
         }
         for request in downloads { downloadRequests.yield(request) }
         for file in deleted { try? FileManager.default.removeItem(atPath: file) }
-        if !CommandTable.isReadOnly(command) { markDirty() }
+        if !CloudStackClient.isRead(command) { markDirty() }
 
         switch outcome {
         case .success(let reply):

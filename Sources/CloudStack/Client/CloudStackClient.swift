@@ -197,8 +197,8 @@ public struct CloudStackClient: Sendable {
 
     // MARK: Transport
 
-    /// Commands that only read, and so are safe to retry after any failure.
-    static func isRead(_ command: String) -> Bool {
+    /// Commands that only read (`list*`, `get*`, `queryAsyncJobResult`): safe to retry, and they change no state.
+    public static func isRead(_ command: String) -> Bool {
         let lower = command.lowercased()
         return lower.hasPrefix("list") || lower.hasPrefix("get") || lower == "queryasyncjobresult"
     }

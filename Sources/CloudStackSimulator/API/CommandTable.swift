@@ -54,11 +54,6 @@ enum CommandTable {
     /// Commands only a root admin may call (others get CloudStack's 401 for unavailable commands).
     static let adminOnly: Set<String> = ["listHosts", "listCapacity", "addRegion", "updateRegion", "removeRegion", "createAccount"]
 
-    /// Commands that change nothing, so the state file need not be rewritten after them.
-    static func isReadOnly(_ command: String) -> Bool {
-        command.hasPrefix("list") || command.hasPrefix("get") || command == "queryAsyncJobResult"
-    }
-
     static func listApis(_ ctx: CommandContext) throws -> Reply {
         let catalog = APICatalog.shared
         var entries = catalog.entries.filter { entry in

@@ -1,3 +1,4 @@
+import Core
 import Crypto
 import Foundation
 
@@ -66,6 +67,6 @@ struct ChecksumVerifier {
         case .sha384(let h): bytes = Array(h.finalize())
         case .sha512(let h): bytes = Array(h.finalize())
         }
-        return bytes.map { String(format: "%02x", $0) }.joined()
+        return bytes.hexString
     }
 }

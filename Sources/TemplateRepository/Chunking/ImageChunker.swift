@@ -1,3 +1,4 @@
+import Core
 import Crypto
 import Dispatch
 import Foundation
@@ -120,18 +121,5 @@ final class BackgroundHasher: @unchecked Sendable {
     /// Waits for the queued blocks and returns the hex digest.
     func finalize() -> String {
         queue.sync { hasher.finalize().hexString }
-    }
-}
-
-extension Sequence where Element == UInt8 {
-    /// Lower-case hex.
-    var hexString: String {
-        var out = [UInt8]()
-        let digits = Array("0123456789abcdef".utf8)
-        for byte in self {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }
