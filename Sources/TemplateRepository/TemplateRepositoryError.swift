@@ -13,6 +13,12 @@ public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible 
         case replayed(serial: Int, lastSeen: Int)
         case malformed(document: String, reason: String)
         case badKey(path: String, reason: String)
+        case invalidName(kind: String, value: String)
+        case versionConflict(name: String, version: String)
+        case notFound(name: String, version: String?)
+        case withdrawn(name: String, version: String)
+        case incompleteUpload(missing: [String])
+        case rangeNotSatisfiable(range: String, size: Int)
     }
 
     private let kind: Kind
@@ -31,6 +37,32 @@ public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible 
     static func replayed(serial: Int, lastSeen: Int) -> Self { .init(kind: .replayed(serial: serial, lastSeen: lastSeen)) }
     static func malformed(document: String, reason: String) -> Self { .init(kind: .malformed(document: document, reason: reason)) }
     static func badKey(path: String, reason: String) -> Self { .init(kind: .badKey(path: path, reason: reason)) }
+
+    static func invalidName(kind: String, value: String) -> Self { .init(kind: .invalidName(kind: kind, value: value)) }
+    static func versionConflict(name: String, version: String) -> Self { .init(kind: .versionConflict(name: name, version: version)) }
+    static func notFound(name: String, version: String?) -> Self { .init(kind: .notFound(name: name, version: version)) }
+    static func withdrawn(name: String, version: String) -> Self { .init(kind: .withdrawn(name: name, version: version)) }
+    static func incompleteUpload(missing: [String]) -> Self { .init(kind: .incompleteUpload(missing: missing)) }
+    public static func rangeNotSatisfiable(range: String, size: Int) -> Self { .init(kind: .rangeNotSatisfiable(range: range, size: size)) }
+
+    /// The kind of failure as an HTTP status: 400 bad input, 404 unknown, 409 conflict, 416 bad range,
+    /// 422 refused document, 500 storage.
+    public var httpStatus: Int {
+        switch kind {
+        case .invalidChunking, .invalidDigest, .malformed, .invalidName, .digestMismatch: 400
+        case .chunkMissing, .notFound: 404
+        case .versionConflict, .withdrawn, .incompleteUpload: 409
+        case .rangeNotSatisfiable: 416
+        case .badSignature, .untrustedKey, .expired, .replayed, .badKey: 422
+        case .unreadableImage, .storeFailure: 500
+        }
+    }
+
+    /// Digests a commit still lacks (for `incompleteUpload`), so a client can upload them and retry.
+    public var missingChunks: [String] {
+        if case .incompleteUpload(let missing) = kind { return missing }
+        return []
+    }
 
     /// True when a document was refused for its signature, key, age or serial (never trust its content).
     public var isTrustFailure: Bool {
@@ -66,6 +98,19 @@ public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible 
             "\(document) is malformed: \(reason)."
         case .badKey(let path, let reason):
             "The key file \(path) is not usable: \(reason). Generate one with `mclouds keys generate`."
+        case .invalidName(let kind, let value):
+            "\(kind) \"\(value)\" is not allowed: use 1–128 letters, digits, '.', '_' or '-', starting with a letter or digit, and no \"..\"."
+        case .versionConflict(let name, let version):
+            "\(name)@\(version) is already published with different content. Versions never change: publish under a new version."
+        case .notFound(let name, let version):
+            version.map { "Template version \(name)@\($0) does not exist. See `mclouds template list`." }
+                ?? "Template \(name) does not exist. See `mclouds template list`."
+        case .withdrawn(let name, let version):
+            "\(name)@\(version) was withdrawn; its version cannot be reused. Publish under a new version."
+        case .incompleteUpload(let missing):
+            "The repository lacks \(missing.count) chunk(s) of this version (first: \(missing.first ?? "")). Upload them, then commit again."
+        case .rangeNotSatisfiable(let range, let size):
+            "Range \(range) is outside the \(size) bytes of this chunk."
         }
     }
 }

@@ -46,6 +46,45 @@ struct ChunkingTests {
         #expect(a.chunks.map(\.length) == GearChunker(parameters: small).chunkLengths(of: bytes))
     }
 
+    @Test("cuts are those of the byte-at-a-time FastCDC definition (the two-bytes-per-step scan changes nothing)")
+    func matchesReferenceDefinition() {
+        for (seed, count) in [(11, 400_000), (12, 65_537), (13, 2_049), (14, 100_001)] {
+            let bytes = randomBytes(count, seed: UInt64(seed))
+            #expect(GearChunker(parameters: small).chunkLengths(of: bytes) == referenceLengths(bytes, small))
+        }
+        // Low-entropy input cuts only at the maximum; a run that makes the hash zero cuts at the minimum.
+        let zeros = [UInt8](repeating: 0, count: 100_000)
+        #expect(GearChunker(parameters: small).chunkLengths(of: zeros) == referenceLengths(zeros, small))
+    }
+
+    /// FastCDC as written in the paper: one byte per step, strict mask until the average, loose mask after.
+    func referenceLengths(_ bytes: [UInt8], _ p: ChunkingParameters) -> [Int] {
+        let bits = p.average.trailingZeroBitCount
+        let strict = GearChunker.upperMask(bits: bits + 2)
+        let loose = GearChunker.upperMask(bits: max(1, bits - 2))
+        var lengths: [Int] = []
+        var start = 0
+        while start < bytes.count {
+            let count = bytes.count - start
+            var length = min(count, p.maximum)
+            if count > p.minimum {
+                var hash: UInt64 = 0
+                var i = p.minimum
+                while i < min(count, p.maximum) {
+                    hash = (hash << 1) &+ GearChunker.gear[Int(bytes[start + i])]
+                    if hash & (i < p.average ? strict : loose) == 0 {
+                        length = i + 1
+                        break
+                    }
+                    i += 1
+                }
+            }
+            lengths.append(length)
+            start += length
+        }
+        return lengths
+    }
+
     @Test("inserting bytes near the start moves few boundaries: most chunks are shared")
     func shiftResistance() throws {
         let v1 = randomBytes(2_000_000, seed: 3)

@@ -40,23 +40,43 @@ public struct GearChunker: Sendable {
         let limit = min(parameters.maximum, count)
         let found: Int? = Self.gear.withUnsafeBufferPointer { table in
             let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            var hash: UInt64 = 0
-            var i = parameters.minimum
-            while i < normal {
-                hash = (hash << 1) &+ table[Int(base[i])]
-                if hash & strictMask == 0 { return i + 1 }
-                i += 1
-            }
-            while i < limit {
-                hash = (hash << 1) &+ table[Int(base[i])]
-                if hash & looseMask == 0 { return i + 1 }
-                i += 1
-            }
-            return nil
+            let (hash, cut) = Self.scan(base, table, from: parameters.minimum, to: normal, hash: 0, mask: strictMask)
+            if let cut { return cut }
+            return Self.scan(base, table, from: normal, to: limit, hash: hash, mask: looseMask).cut
         }
         if let found { return found }
         if limit == parameters.maximum { return limit }
         return isEnd ? count : nil
+    }
+
+    /// Rolls the Gear hash over `base[start..<end]` and returns the first position after which
+    /// `hash & mask == 0` (as a length from `base`), with the hash reached.
+    ///
+    /// Two bytes per step: the hash after the pair is `(h << 2) + (G[a] << 1) + G[b]`, whose second half does
+    /// not depend on `h`, so the loop-carried chain is one shift and one add per two bytes. The hash after the
+    /// first byte of the pair is computed beside it and tested too, so the cuts are exactly those of the
+    /// byte-at-a-time definition `h = (h << 1) + G[byte]`.
+    @inline(__always)
+    static func scan(
+        _ base: UnsafePointer<UInt8>, _ table: UnsafeBufferPointer<UInt64>, from start: Int, to end: Int, hash: UInt64, mask: UInt64
+    ) -> (hash: UInt64, cut: Int?) {
+        var h = hash
+        var i = start
+        while i + 1 < end {
+            let a = table[Int(base[i])]
+            let b = table[Int(base[i + 1])]
+            let first = (h << 1) &+ a
+            h = (h << 2) &+ ((a << 1) &+ b)
+            if (first & mask) == 0 || (h & mask) == 0 {
+                return (h, (first & mask) == 0 ? i + 1 : i + 2)
+            }
+            i += 2
+        }
+        if i < end {
+            h = (h << 1) &+ table[Int(base[i])]
+            if h & mask == 0 { return (h, i + 1) }
+        }
+        return (h, nil)
     }
 
     /// Chunk lengths of a whole in-memory buffer (for tests and small inputs).

@@ -55,70 +55,111 @@ public struct ImageChunker: Sendable {
     }
 
     /// The chunking loop over any byte source. `read` fills a buffer and returns the count (0 at the end).
+    ///
+    /// Work is spread over the cores: the image is read in segments; the whole-image SHA-256 of each
+    /// segment runs on a serial background queue while this thread finds the segment's cuts, then the
+    /// segment's chunks are hashed in parallel and handed to `onChunk` in order. A segment starts with the
+    /// unfinished tail of the previous one, so every chunk lies within one segment.
     func chunk(read: (UnsafeMutableRawBufferPointer) throws -> Int, onChunk: (ChunkReference, UnsafeRawBufferPointer) throws -> Void) throws
         -> ChunkedImage
     {
         let chunker = GearChunker(parameters: parameters)
-        let capacity = parameters.maximum + readSize
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
-        defer { buffer.deallocate() }
-        var start = 0
-        var end = 0
-        var atEnd = false
-        var offset: Int64 = 0
-        // The whole-image digest runs on a second core, fed copies of each block as it is read.
         let whole = BackgroundHasher()
         var chunks: [ChunkReference] = []
-        while true {
-            let pending = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
-            if let length = chunker.boundary(in: pending, isEnd: atEnd) {
-                let bytes = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + length)])
-                let digest = SHA256.hash(data: bytes).hexString
-                let reference = ChunkReference(digest: digest, offset: offset, length: length)
-                try onChunk(reference, bytes)
-                chunks.append(reference)
-                offset += Int64(length)
-                start += length
-                continue
+        var offset: Int64 = 0
+        var carry: Segment?
+        var carryRange = 0..<0
+        var atEnd = false
+        while !atEnd {
+            let segment = Segment(capacity: parameters.maximum + readSize)
+            // The unfinished tail of the previous segment comes first.
+            if let carry, !carryRange.isEmpty {
+                segment.buffer.baseAddress!.copyMemory(from: carry.buffer.baseAddress! + carryRange.lowerBound, byteCount: carryRange.count)
             }
-            if atEnd { break }
-            // Need more bytes: move what is pending to the front, then fill the rest.
-            if start > 0 {
-                let pendingCount = end - start
-                if pendingCount > 0 { buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: pendingCount) }
-                start = 0
-                end = pendingCount
-            }
-            let n = try read(UnsafeMutableRawBufferPointer(rebasing: buffer[end..<min(capacity, end + readSize)]))
-            if n == 0 {
-                atEnd = true
-            } else {
-                whole.update(UnsafeRawBufferPointer(rebasing: buffer[end..<(end + n)]))
+            var end = carryRange.count
+            let readStart = end
+            while end < segment.buffer.count {
+                let n = try read(UnsafeMutableRawBufferPointer(rebasing: segment.buffer[end...]))
+                if n == 0 {
+                    atEnd = true
+                    break
+                }
                 end += n
+            }
+            if end > readStart { whole.update(segment, readStart..<end) }
+            // Cuts of this segment; the last unfinished chunk waits for the next one.
+            var ranges: [Range<Int>] = []
+            var start = 0
+            while start < end, let length = chunker.boundary(in: UnsafeRawBufferPointer(rebasing: segment.buffer[start..<end]), isEnd: atEnd) {
+                ranges.append(start..<(start + length))
+                start += length
+            }
+            carry = segment
+            carryRange = start..<end
+            let digests = Self.hashInParallel(segment, ranges)
+            for (range, digest) in zip(ranges, digests) {
+                let reference = ChunkReference(digest: digest, offset: offset, length: range.count)
+                try onChunk(reference, UnsafeRawBufferPointer(rebasing: segment.buffer[range]))
+                chunks.append(reference)
+                offset += Int64(range.count)
             }
         }
         return ChunkedImage(digest: whole.finalize(), size: offset, chunks: chunks)
     }
+
+    /// SHA-256 of each range, computed on all cores.
+    static func hashInParallel(_ segment: Segment, _ ranges: [Range<Int>]) -> [String] {
+        let digests = DigestSlots(count: ranges.count)
+        // Groups of chunks per task keep the dispatch overhead small next to the hashing.
+        let group = 8
+        let tasks = (ranges.count + group - 1) / group
+        DispatchQueue.concurrentPerform(iterations: tasks) { task in
+            for i in (task * group)..<min(ranges.count, (task + 1) * group) {
+                // Each task writes only its own slots.
+                digests.slots[i] = SHA256.hash(data: UnsafeRawBufferPointer(rebasing: segment.buffer[ranges[i]]))
+            }
+        }
+        return digests.slots.map { $0!.hexString }
+    }
 }
 
-/// SHA-256 computed on a serial background queue, at most a few blocks behind the caller.
+/// Result slots written by parallel tasks, each task its own indices.
+private final class DigestSlots: @unchecked Sendable {
+    let slots: UnsafeMutableBufferPointer<SHA256.Digest?>
+
+    init(count: Int) {
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: nil)
+    }
+    deinit { slots.deallocate() }
+}
+
+/// A block of image bytes shared by the chunking thread and the background hasher; freed when both are done.
+final class Segment: @unchecked Sendable {
+    let buffer: UnsafeMutableRawBufferPointer
+
+    init(capacity: Int) { buffer = .allocate(byteCount: capacity, alignment: 64) }
+    deinit { buffer.deallocate() }
+}
+
+/// SHA-256 computed on a serial background queue, at most a few segments behind the caller.
 final class BackgroundHasher: @unchecked Sendable {
     private let queue = DispatchQueue(label: "mclouds.image-hash")
-    private let inFlight = DispatchSemaphore(value: 4)
+    private let inFlight = DispatchSemaphore(value: 3)
     // Touched only on `queue`.
     private var hasher = SHA256()
 
-    /// Hashes a copy of `bytes` in the background; blocks while four blocks are already waiting.
-    func update(_ bytes: UnsafeRawBufferPointer) {
-        let copy = Data(bytes)
+    /// Hashes `segment[range]` in the background, keeping the segment alive until then; blocks while
+    /// three segments are already waiting, which bounds memory.
+    func update(_ segment: Segment, _ range: Range<Int>) {
         inFlight.wait()
         queue.async {
-            self.hasher.update(data: copy)
+            self.hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: segment.buffer[range]))
             self.inFlight.signal()
         }
     }
 
-    /// Waits for the queued blocks and returns the hex digest.
+    /// Waits for the queued segments and returns the hex digest.
     func finalize() -> String {
         queue.sync { hasher.finalize().hexString }
     }

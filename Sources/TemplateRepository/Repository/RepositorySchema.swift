@@ -1,0 +1,68 @@
+import Core
+
+/// The catalog database: templates, their versions (with the signed manifest as served), the chunks each
+/// version references, publishes in progress, and every catalog ever signed.
+enum RepositorySchema {
+    static let migrations: [Migration] = [
+        Migration(
+            version: 1,
+            [
+                """
+                CREATE TABLE templates (
+                    name TEXT PRIMARY KEY,
+                    created TEXT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE versions (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name TEXT NOT NULL REFERENCES templates(name),
+                    version TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('published', 'deprecated', 'withdrawn')),
+                    format TEXT NOT NULL,
+                    hypervisor TEXT NOT NULL,
+                    os_type TEXT NOT NULL,
+                    display_text TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    chunk_count INTEGER NOT NULL,
+                    manifest TEXT NOT NULL,
+                    manifest_digest TEXT NOT NULL,
+                    published TEXT NOT NULL,
+                    changed TEXT NOT NULL,
+                    UNIQUE (name, version)
+                )
+                """,
+                """
+                CREATE TABLE version_chunks (
+                    version_seq INTEGER NOT NULL REFERENCES versions(seq),
+                    position INTEGER NOT NULL,
+                    digest TEXT NOT NULL,
+                    offset INTEGER NOT NULL,
+                    length INTEGER NOT NULL,
+                    PRIMARY KEY (version_seq, position)
+                )
+                """,
+                "CREATE INDEX version_chunks_digest ON version_chunks (digest)",
+                """
+                CREATE TABLE publishes (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    version TEXT NOT NULL,
+                    started TEXT NOT NULL,
+                    updated TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('running', 'committed', 'failed')),
+                    error TEXT
+                )
+                """,
+                """
+                CREATE TABLE catalogs (
+                    serial INTEGER PRIMARY KEY,
+                    issued TEXT NOT NULL,
+                    expires TEXT NOT NULL,
+                    document TEXT NOT NULL
+                )
+                """,
+            ])
+    ]
+}
