@@ -40,7 +40,7 @@ public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible 
 
     static func invalidName(kind: String, value: String) -> Self { .init(kind: .invalidName(kind: kind, value: value)) }
     static func versionConflict(name: String, version: String) -> Self { .init(kind: .versionConflict(name: name, version: version)) }
-    static func notFound(name: String, version: String?) -> Self { .init(kind: .notFound(name: name, version: version)) }
+    public static func notFound(name: String, version: String?) -> Self { .init(kind: .notFound(name: name, version: version)) }
     static func withdrawn(name: String, version: String) -> Self { .init(kind: .withdrawn(name: name, version: version)) }
     static func incompleteUpload(missing: [String]) -> Self { .init(kind: .incompleteUpload(missing: missing)) }
     public static func rangeNotSatisfiable(range: String, size: Int) -> Self { .init(kind: .rangeNotSatisfiable(range: range, size: size)) }

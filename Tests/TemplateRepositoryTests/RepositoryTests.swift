@@ -1,6 +1,7 @@
 import Core
 import Crypto
 import Foundation
+import Server
 import Testing
 
 @testable import TemplateRepository
@@ -12,7 +13,9 @@ struct TemporaryRepository {
 
     static func make(catalogValidity: TimeInterval = 48 * 3600) async throws -> TemporaryRepository {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("repo-\(UUID().uuidString)")
-        let repository = try await Repository.open(dataDirectory: directory, key: PublisherKey(), catalogValidity: catalogValidity, parameters: small)
+        let database = try await SQLiteStore.open(path: directory.appendingPathComponent("catalog.sqlite").path, migrations: [])
+        let repository = try await Repository.open(
+            dataDirectory: directory, database: database, key: PublisherKey(), catalogValidity: catalogValidity, parameters: small)
         return TemporaryRepository(directory: directory, repository: repository)
     }
 

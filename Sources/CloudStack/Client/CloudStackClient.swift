@@ -70,12 +70,7 @@ public struct CloudStackClient: Sendable {
 
     /// The HTTP client used when none is given: connection failures surface at once (this client
     /// retries by its own policy) and connecting gives up after 10 seconds.
-    public static let sharedHTTPClient: HTTPClient = {
-        var configuration = HTTPClient.Configuration()
-        configuration.timeout.connect = .seconds(10)
-        configuration.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-    }()
+    public static var sharedHTTPClient: HTTPClient { HTTPClients.shared }
 
     /// Creates a client. `httpClient` is shared and must outlive the client.
     public init(configuration: Configuration, httpClient: HTTPClient = CloudStackClient.sharedHTTPClient) {

@@ -15,4 +15,7 @@ public enum Console {
 
     /// Whether standard output is a terminal (progress bars only then).
     public static var isTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
+
+    /// Whether standard error is a terminal (where progress bars are drawn).
+    public static var isErrorTerminal: Bool { isatty(STDERR_FILENO) == 1 }
 }

@@ -17,4 +17,10 @@ public struct ChunkedImage: Sendable, Hashable {
     public var digest: String
     public var size: Int64
     public var chunks: [ChunkReference]
+
+    public init(digest: String, size: Int64, chunks: [ChunkReference]) {
+        self.digest = digest
+        self.size = size
+        self.chunks = chunks
+    }
 }

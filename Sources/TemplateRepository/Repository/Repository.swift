@@ -27,23 +27,26 @@ public struct Repository: Sendable {
     /// How long a signed catalog stays valid; it is re-signed when half of that has passed.
     public var catalogValidity: TimeInterval
     public var parameters: ChunkingParameters
-    let database: SQLiteStore
+    let database: any SQLStore
     let lock: RepositoryLock
     let logger: Logger
 
-    /// Opens (creating if needed) the repository in `dataDirectory`.
+    /// Opens the repository whose chunks live in `dataDirectory` and whose catalog lives in `database`,
+    /// bringing the database's schema up to date.
     /// - Throws: ``TemplateRepositoryError`` or ``StorageError`` when the directory or database is unusable.
     public static func open(
-        dataDirectory: URL, key: PublisherKey, catalogValidity: TimeInterval = 48 * 3600, parameters: ChunkingParameters = .standard,
-        logger: Logger = Logger(label: "mclouds.repository")
+        dataDirectory: URL, database: any SQLStore, key: PublisherKey, catalogValidity: TimeInterval = 48 * 3600,
+        parameters: ChunkingParameters = .standard, logger: Logger = Logger(label: "mclouds.repository")
     ) async throws -> Repository {
         let chunks = try FileChunkStore(dataDirectory: dataDirectory)
-        let database = try await SQLiteStore.open(
-            path: dataDirectory.appendingPathComponent("catalog.sqlite").path, migrations: RepositorySchema.migrations, logger: logger)
+        try await Migrator(migrations: migrations).apply(to: database)
         return Repository(
             dataDirectory: dataDirectory, chunks: chunks, key: key, catalogValidity: catalogValidity, parameters: parameters, database: database,
             lock: RepositoryLock(path: dataDirectory.appendingPathComponent("repository.lock").path), logger: logger)
     }
+
+    /// The catalog schema.
+    public static var migrations: [Migration] { RepositorySchema.migrations }
 
     /// Keys that verify what this repository signs.
     public var verifier: DocumentVerifier { DocumentVerifier(trusted: [key.publicKey]) }
@@ -86,7 +89,7 @@ public struct Repository: Sendable {
                 return report
             }
             logger.info(
-                "published",
+                report.alreadyPublished ? "already published" : "published",
                 metadata: [
                     "template": "\(metadata.name)", "version": "\(metadata.version)", "bytes": "\(report.size)", "new_bytes": "\(report.newBytes)",
                 ])

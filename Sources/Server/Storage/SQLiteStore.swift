@@ -1,10 +1,11 @@
+import Core
 import Foundation
 import Logging
 import NIOPosix
 import SQLKit
 import SQLiteKit
 
-/// An SQLite database file reached through SQLKit.
+/// An SQLite database file, the embedded default store.
 ///
 /// Every operation opens its own connection (cheap for SQLite) and closes it afterwards, so any number
 /// of tasks and processes can share the file: SQLite's locks order the writers, and `busy_timeout`
@@ -15,15 +16,10 @@ import SQLiteKit
 /// let store = try await SQLiteStore.open(path: "data/catalog.sqlite", migrations: schema)
 /// try await store.transaction { db in try await db.raw("INSERT …").run() }
 /// ```
-public struct SQLiteStore: Sendable {
+public struct SQLiteStore: SQLStore {
     /// The database file.
     public let path: String
     let logger: Logger
-
-    init(path: String, logger: Logger) {
-        self.path = path
-        self.logger = logger
-    }
 
     /// Opens (creating if needed) the database at `path` and applies the migrations it has not seen yet.
     /// - Throws: ``StorageError`` when the file cannot be opened or a migration fails.
@@ -40,8 +36,6 @@ public struct SQLiteStore: Sendable {
         return store
     }
 
-    /// Runs `body` with a connection of its own.
-    /// - Throws: ``StorageError`` for database failures; whatever `body` throws otherwise.
     public func withDatabase<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         let connection: SQLiteConnection
         do {
@@ -57,14 +51,15 @@ public struct SQLiteStore: Sendable {
             let result = try await body(db)
             try? await connection.close()
             return result
+        } catch let error as SQLiteError {
+            try? await connection.close()
+            throw StorageError(path: path, reason: "\(error)")
         } catch {
             try? await connection.close()
-            throw StorageError.wrap(error, path: path)
+            throw error
         }
     }
 
-    /// Runs `body` in one write transaction (`BEGIN IMMEDIATE`): all of it is committed, or none of it.
-    /// - Throws: ``StorageError`` for database failures; whatever `body` throws otherwise (then rolled back).
     public func transaction<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await withDatabase { db in
             try await db.raw("BEGIN IMMEDIATE").run()
@@ -78,56 +73,4 @@ public struct SQLiteStore: Sendable {
             }
         }
     }
-}
-
-/// One step of a schema: its number (increasing, never reused) and the statements that make it.
-public struct Migration: Sendable {
-    public let version: Int
-    public let statements: [String]
-
-    public init(version: Int, _ statements: [String]) {
-        self.version = version
-        self.statements = statements
-    }
-}
-
-/// Applies migrations in order, each in its own transaction, recording them in `schema_migrations`.
-struct Migrator: Sendable {
-    let migrations: [Migration]
-
-    func apply(to store: SQLiteStore) async throws {
-        try await store.withDatabase { db in
-            try await db.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)").run()
-        }
-        for migration in migrations.sorted(by: { $0.version < $1.version }) {
-            try await store.transaction { db in
-                let done = try await db.raw("SELECT version FROM schema_migrations WHERE version = \(bind: migration.version)").first()
-                if done != nil { return }
-                for statement in migration.statements {
-                    try await db.raw(SQLQueryString(statement)).run()
-                }
-                try await db.raw(
-                    "INSERT INTO schema_migrations (version, applied) VALUES (\(bind: migration.version), \(bind: Date().timeIntervalSince1970.description))"
-                ).run()
-            }
-        }
-    }
-}
-
-/// A database failure, with what to do about it.
-public struct StorageError: Error, Sendable, CustomStringConvertible {
-    public let path: String
-    public let reason: String
-
-    static func unavailable(path: String, reason: String) -> StorageError {
-        StorageError(path: path, reason: "cannot open it (\(reason)); check that the data directory exists and is writable")
-    }
-
-    static func wrap(_ error: any Error, path: String) -> any Error {
-        // Errors from the caller's own code pass through; only the database's own are wrapped.
-        if error is SQLiteError { return StorageError(path: path, reason: "\(error)") }
-        return error
-    }
-
-    public var description: String { "Database \(path): \(reason)." }
 }

@@ -1,0 +1,14 @@
+import AsyncHTTPClient
+import NIOCore
+
+/// The process-wide HTTP client for calls to other services (CloudStack APIs, the repository).
+public enum HTTPClients {
+    /// Fails fast on a dead endpoint: a 10 s connect timeout and no silent reconnection attempts, so a
+    /// refused connection surfaces at once instead of waiting for the request deadline.
+    public static let shared: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(10)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+}

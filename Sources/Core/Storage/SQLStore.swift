@@ -1,0 +1,65 @@
+import Foundation
+import SQLKit
+
+/// A database reached through SQLKit. Each call gets a connection of its own for its duration, so
+/// callers never share a session; which driver sits behind it (SQLite, PostgreSQL) is the composing
+/// layer's choice.
+public protocol SQLStore: Sendable {
+    /// Runs `body` with a connection of its own.
+    func withDatabase<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R
+    /// Runs `body` in one write transaction: all of it is committed, or none of it.
+    func transaction<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R
+}
+
+/// One step of a schema: its number (increasing, never reused) and the statements that make it.
+public struct Migration: Sendable {
+    public let version: Int
+    public let statements: [String]
+
+    public init(version: Int, _ statements: [String]) {
+        self.version = version
+        self.statements = statements
+    }
+}
+
+/// Applies migrations in order, each in its own transaction, recording them in `schema_migrations`.
+public struct Migrator: Sendable {
+    public let migrations: [Migration]
+
+    public init(migrations: [Migration]) { self.migrations = migrations }
+
+    public func apply(to store: any SQLStore) async throws {
+        try await store.withDatabase { db in
+            try await db.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)").run()
+        }
+        for migration in migrations.sorted(by: { $0.version < $1.version }) {
+            try await store.transaction { db in
+                let done = try await db.raw("SELECT version FROM schema_migrations WHERE version = \(bind: migration.version)").first()
+                if done != nil { return }
+                for statement in migration.statements {
+                    try await db.raw(SQLQueryString(statement)).run()
+                }
+                try await db.raw(
+                    "INSERT INTO schema_migrations (version, applied) VALUES (\(bind: migration.version), \(bind: Date().timeIntervalSince1970.description))"
+                ).run()
+            }
+        }
+    }
+}
+
+/// A database failure, with what to do about it.
+public struct StorageError: Error, Sendable, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+
+    public static func unavailable(path: String, reason: String) -> StorageError {
+        StorageError(path: path, reason: "cannot open it (\(reason)); check that the data directory exists and is writable")
+    }
+
+    public var description: String { "Database \(path): \(reason)." }
+}

@@ -1,0 +1,91 @@
+import Core
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import TemplateRepository
+
+/// An error the API answers with: an HTTP status and a message telling the caller what to do.
+public struct APIError: Error, Sendable, CustomStringConvertible {
+    public let status: Int
+    public let message: String
+
+    public init(status: Int, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    static func unauthorized() -> APIError {
+        APIError(status: 401, "This call needs an admin token: send `Authorization: Bearer TOKEN` with a token from the server's configuration.")
+    }
+    static func publishingDisabled() -> APIError {
+        APIError(status: 403, "Publishing is disabled on this server: start it with an admin token (--admin-token-file or MCLOUDS_ADMIN_TOKEN).")
+    }
+    static func badBody(_ reason: String) -> APIError { APIError(status: 400, "The request body is not valid: \(reason).") }
+}
+
+/// The JSON body of every error: `{"error": {"status": 404, "message": "…"}}` (plus `missing` for uploads).
+struct ErrorBody: Codable, Sendable {
+    struct Detail: Codable, Sendable {
+        var status: Int
+        var message: String
+        var missing: [String]?
+    }
+    var error: Detail
+}
+
+/// Turns every error a handler throws into a JSON error response with the right status.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let detail = Self.detail(for: error)
+            if detail.status >= 500 {
+                context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            }
+            var response = JSONResponse.make(ErrorBody(error: detail), status: detail.status)
+            if detail.status == 401 { response.headers[.wwwAuthenticate] = "Bearer" }
+            return response
+        }
+    }
+
+    static func detail(for error: any Error) -> ErrorBody.Detail {
+        switch error {
+        case let error as APIError:
+            return .init(status: error.status, message: error.message)
+        case let error as TemplateRepositoryError:
+            let missing = error.missingChunks
+            return .init(status: error.httpStatus, message: error.description, missing: missing.isEmpty ? nil : missing)
+        case let error as any HTTPResponseError:
+            let message =
+                error.status == .notFound
+                ? "No such resource. The API is described at /openapi.yaml."
+                : error.status == .contentTooLarge ? "The request body is too large." : "\(error.status.reasonPhrase)."
+            return .init(status: error.status.code, message: message)
+        case is NIOTooManyBytesError:
+            return .init(status: 413, message: "The request body is too large.")
+        case is DecodingError:
+            return .init(status: 400, message: "The request body is not valid JSON for this call: \(error).")
+        default:
+            return .init(status: 500, message: "Internal error: \(error). See the server log.")
+        }
+    }
+}
+
+/// JSON responses encoded in declaration order.
+enum JSONResponse {
+    static func make(_ value: some Encodable, status: Int = 200) -> Response {
+        let bytes = (try? OrderedJSONEncoder().encode(value).serializedBytes()) ?? Array("{}".utf8)
+        return raw(bytes, status: status)
+    }
+
+    static func raw(_ bytes: [UInt8], status: Int = 200) -> Response {
+        Response(
+            status: .init(code: status), headers: [.contentType: "application/json", .contentLength: String(bytes.count)],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

@@ -1,0 +1,384 @@
+/// The OpenAPI 3.1 description served at `/openapi.yaml`. A test checks that it lists exactly the
+/// routes the server answers and that responses carry the fields it calls required.
+enum OpenAPIDocument {
+    static let text = """
+        openapi: 3.1.0
+        info:
+          title: mClouds API
+          version: 1.0.0
+          description: |
+            The control plane of a federation of Apache CloudStack clouds. This part serves the global
+            template repository: the signed catalog, signed manifests, content-addressed chunks, and the
+            publish calls (which need an admin token, `Authorization: Bearer TOKEN`).
+            Every error is JSON: `{"error": {"status": 404, "message": "..."}}`.
+        servers:
+          - url: http://127.0.0.1:8080
+        components:
+          securitySchemes:
+            adminToken:
+              type: http
+              scheme: bearer
+          parameters:
+            name:
+              name: name
+              in: path
+              required: true
+              description: Template name (letters, digits, '.', '_', '-'; no '..').
+              schema: {type: string, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$'}
+            version:
+              name: version
+              in: path
+              required: true
+              schema: {type: string, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$'}
+            digest:
+              name: digest
+              in: path
+              required: true
+              description: SHA-256 of the chunk's bytes, 64 lower-case hex digits.
+              schema: {type: string, pattern: '^[0-9a-f]{64}$'}
+          responses:
+            Error:
+              description: The call failed; the message says what to do.
+              content:
+                application/json:
+                  schema: {$ref: '#/components/schemas/Error'}
+          schemas:
+            Error:
+              type: object
+              required: [error]
+              properties:
+                error:
+                  type: object
+                  required: [status, message]
+                  properties:
+                    status: {type: integer}
+                    message: {type: string}
+                    missing:
+                      type: array
+                      description: Chunks a commit still lacks (409 on commit).
+                      items: {type: string}
+            ChunkReference:
+              type: object
+              required: [digest, offset, length]
+              properties:
+                digest: {type: string}
+                offset: {type: integer, format: int64}
+                length: {type: integer}
+            TemplateMetadata:
+              type: object
+              required: [name, version, format, hypervisor, osType, displayText, software]
+              properties:
+                name: {type: string}
+                version: {type: string}
+                format: {type: string, enum: [QCOW2, RAW, VHD, OVA]}
+                hypervisor: {type: string, enum: [KVM, XenServer, VMware, Hyperv]}
+                osType: {type: string, description: CloudStack OS type name, e.g. Ubuntu 22.04 LTS}
+                displayText: {type: string}
+                software: {type: array, items: {type: string}}
+                minimumCPUs: {type: integer}
+                minimumMemoryMB: {type: integer}
+                expires: {type: string, format: date-time}
+            VersionInfo:
+              type: object
+              required: [name, version, state, format, hypervisor, osType, displayText, size, sha256, chunks, manifestDigest, published, changed]
+              properties:
+                name: {type: string}
+                version: {type: string}
+                state: {type: string, enum: [published, deprecated, withdrawn]}
+                format: {type: string}
+                hypervisor: {type: string}
+                osType: {type: string}
+                displayText: {type: string}
+                size: {type: integer, format: int64}
+                sha256: {type: string}
+                chunks: {type: integer}
+                manifestDigest: {type: string}
+                published: {type: string, format: date-time}
+                changed: {type: string, format: date-time}
+            TemplateSummary:
+              type: object
+              required: [name, versions]
+              properties:
+                name: {type: string}
+                versions: {type: array, items: {$ref: '#/components/schemas/VersionInfo'}}
+            TemplateList:
+              type: object
+              required: [templates]
+              properties:
+                templates: {type: array, items: {$ref: '#/components/schemas/TemplateSummary'}}
+            Signatures:
+              type: array
+              items:
+                type: object
+                required: [keyid, sig]
+                properties:
+                  keyid: {type: string, description: SHA-256 of the raw Ed25519 public key}
+                  sig: {type: string, description: base64 Ed25519 signature of the compact JSON of `signed`}
+            SignedManifest:
+              type: object
+              required: [signed, signatures]
+              properties:
+                signatures: {$ref: '#/components/schemas/Signatures'}
+                signed:
+                  type: object
+                  required: [name, version, format, hypervisor, osType, displayText, software, size, sha256, chunking, chunks, created, publisherKeyID]
+                  properties:
+                    name: {type: string}
+                    version: {type: string}
+                    format: {type: string}
+                    hypervisor: {type: string}
+                    osType: {type: string}
+                    displayText: {type: string}
+                    software: {type: array, items: {type: string}}
+                    minimumCPUs: {type: integer}
+                    minimumMemoryMB: {type: integer}
+                    size: {type: integer, format: int64}
+                    sha256: {type: string}
+                    chunking:
+                      type: object
+                      required: [minimum, average, maximum]
+                      properties:
+                        minimum: {type: integer}
+                        average: {type: integer}
+                        maximum: {type: integer}
+                    chunks: {type: array, items: {$ref: '#/components/schemas/ChunkReference'}}
+                    created: {type: string, format: date-time}
+                    publisherKeyID: {type: string}
+                    expires: {type: string, format: date-time}
+            SignedCatalog:
+              type: object
+              required: [signed, signatures]
+              properties:
+                signatures: {$ref: '#/components/schemas/Signatures'}
+                signed:
+                  type: object
+                  required: [serial, issued, expires, entries]
+                  properties:
+                    serial: {type: integer, description: Only grows; readers refuse a lower one than they saw.}
+                    issued: {type: string, format: date-time}
+                    expires: {type: string, format: date-time}
+                    entries:
+                      type: array
+                      items:
+                        type: object
+                        required: [name, version, manifestDigest, size, deprecated]
+                        properties:
+                          name: {type: string}
+                          version: {type: string}
+                          manifestDigest: {type: string, description: SHA-256 of the signed manifest as served}
+                          size: {type: integer, format: int64}
+                          deprecated: {type: boolean}
+            PublishReport:
+              type: object
+              required: [name, version, size, sha256, chunks, newChunks, newBytes, alreadyPublished, manifestDigest, catalogSerial]
+              properties:
+                name: {type: string}
+                version: {type: string}
+                size: {type: integer, format: int64}
+                sha256: {type: string}
+                chunks: {type: integer}
+                newChunks: {type: integer}
+                newBytes: {type: integer, format: int64}
+                alreadyPublished: {type: boolean}
+                manifestDigest: {type: string}
+                catalogSerial: {type: integer}
+            CommitRequest:
+              type: object
+              required: [metadata, sha256, size, chunks]
+              properties:
+                metadata: {$ref: '#/components/schemas/TemplateMetadata'}
+                sha256: {type: string}
+                size: {type: integer, format: int64}
+                chunks: {type: array, items: {$ref: '#/components/schemas/ChunkReference'}}
+        paths:
+          /healthz:
+            get:
+              summary: Liveness.
+              responses:
+                '200':
+                  description: The server runs.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [status]
+                        properties:
+                          status: {type: string}
+          /openapi.yaml:
+            get:
+              summary: This document.
+              responses:
+                '200':
+                  description: OpenAPI 3.1 in YAML.
+                  content:
+                    application/yaml: {}
+          /api/v1/templates:
+            get:
+              summary: Every template and its versions (withdrawn ones marked).
+              responses:
+                '200':
+                  description: The templates.
+                  content:
+                    application/json:
+                      schema: {$ref: '#/components/schemas/TemplateList'}
+          /api/v1/templates/{name}:
+            get:
+              summary: One template and its versions.
+              parameters: [{$ref: '#/components/parameters/name'}]
+              responses:
+                '200':
+                  description: The template.
+                  content:
+                    application/json:
+                      schema: {$ref: '#/components/schemas/TemplateSummary'}
+                '400': {$ref: '#/components/responses/Error'}
+                '404': {$ref: '#/components/responses/Error'}
+          /api/v1/templates/{name}/versions/{version}/manifest:
+            get:
+              summary: The signed manifest of a version, byte for byte as signed.
+              parameters: [{$ref: '#/components/parameters/name'}, {$ref: '#/components/parameters/version'}]
+              responses:
+                '200':
+                  description: The signed manifest.
+                  content:
+                    application/json:
+                      schema: {$ref: '#/components/schemas/SignedManifest'}
+                '400': {$ref: '#/components/responses/Error'}
+                '404': {$ref: '#/components/responses/Error'}
+          /api/v1/catalog:
+            get:
+              summary: The current signed catalog (re-signed with a higher serial before it expires).
+              responses:
+                '200':
+                  description: The signed catalog.
+                  content:
+                    application/json:
+                      schema: {$ref: '#/components/schemas/SignedCatalog'}
+          /api/v1/chunks/{digest}:
+            get:
+              summary: A chunk's bytes. Immutable, with ETag = digest and Range support.
+              parameters:
+                - {$ref: '#/components/parameters/digest'}
+                - {name: Range, in: header, required: false, schema: {type: string, example: 'bytes=0-1023'}}
+              responses:
+                '200':
+                  description: The whole chunk.
+                  headers:
+                    ETag: {schema: {type: string}}
+                    Cache-Control: {schema: {type: string, const: 'public, max-age=31536000, immutable'}}
+                    Content-Length: {schema: {type: integer}}
+                  content:
+                    application/octet-stream: {}
+                '206':
+                  description: The requested range.
+                  headers:
+                    Content-Range: {schema: {type: string}}
+                  content:
+                    application/octet-stream: {}
+                '304': {description: Not modified (If-None-Match matched).}
+                '400': {$ref: '#/components/responses/Error'}
+                '404': {$ref: '#/components/responses/Error'}
+                '416': {$ref: '#/components/responses/Error'}
+            head:
+              summary: Whether a chunk is stored, and its length.
+              parameters: [{$ref: '#/components/parameters/digest'}]
+              responses:
+                '200': {description: Stored.}
+                '404': {description: Not stored.}
+            put:
+              summary: Upload a chunk; its bytes must hash to the digest.
+              security: [{adminToken: []}]
+              parameters: [{$ref: '#/components/parameters/digest'}]
+              requestBody:
+                required: true
+                content:
+                  application/octet-stream: {}
+              responses:
+                '200': {description: Already stored.}
+                '201': {description: Stored.}
+                '400': {$ref: '#/components/responses/Error'}
+                '401': {$ref: '#/components/responses/Error'}
+                '403': {$ref: '#/components/responses/Error'}
+                '413': {$ref: '#/components/responses/Error'}
+          /api/v1/uploads/missing:
+            post:
+              summary: Which of these chunks the repository lacks (upload only those).
+              security: [{adminToken: []}]
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      required: [digests]
+                      properties:
+                        digests: {type: array, items: {type: string}}
+              responses:
+                '200':
+                  description: The missing digests.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [missing]
+                        properties:
+                          missing: {type: array, items: {type: string}}
+                '400': {$ref: '#/components/responses/Error'}
+                '401': {$ref: '#/components/responses/Error'}
+          /api/v1/templates/{name}/versions:
+            post:
+              summary: Commit a version whose chunks are all uploaded; it becomes visible in a new catalog.
+              security: [{adminToken: []}]
+              parameters: [{$ref: '#/components/parameters/name'}]
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema: {$ref: '#/components/schemas/CommitRequest'}
+              responses:
+                '200':
+                  description: This exact version was already published; nothing changed.
+                  content:
+                    application/json:
+                      schema: {$ref: '#/components/schemas/PublishReport'}
+                '201':
+                  description: Published.
+                  content:
+                    application/json:
+                      schema: {$ref: '#/components/schemas/PublishReport'}
+                '400': {$ref: '#/components/responses/Error'}
+                '401': {$ref: '#/components/responses/Error'}
+                '409': {$ref: '#/components/responses/Error'}
+          /api/v1/templates/{name}/versions/{version}/state:
+            post:
+              summary: Deprecate (kept, flagged) or withdraw (taken out of the catalog) a version.
+              security: [{adminToken: []}]
+              parameters: [{$ref: '#/components/parameters/name'}, {$ref: '#/components/parameters/version'}]
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      required: [state]
+                      properties:
+                        state: {type: string, enum: [deprecated, withdrawn]}
+              responses:
+                '200':
+                  description: Changed.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [name, version, state, catalogSerial]
+                        properties:
+                          name: {type: string}
+                          version: {type: string}
+                          state: {type: string}
+                          catalogSerial: {type: integer}
+                '400': {$ref: '#/components/responses/Error'}
+                '401': {$ref: '#/components/responses/Error'}
+                '404': {$ref: '#/components/responses/Error'}
+                '409': {$ref: '#/components/responses/Error'}
+        """
+}

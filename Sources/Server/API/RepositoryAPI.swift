@@ -1,0 +1,191 @@
+import Core
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import TemplateRepository
+
+/// One route of the API: what the OpenAPI document must describe (checked by a test).
+public struct RouteDescription: Sendable, Hashable {
+    public let method: String
+    /// The path in OpenAPI form, e.g. `/api/v1/chunks/{digest}`.
+    public let path: String
+
+    public init(method: String, path: String) {
+        self.method = method
+        self.path = path
+    }
+}
+
+/// The template repository over HTTP: templates and versions, the signed catalog and manifests, chunks
+/// by digest (immutable, `Range`-able), and the token-protected publish calls.
+struct RepositoryAPI: Sendable {
+    let repository: Repository
+    let tokens: AdminTokens
+
+    static let routes: [RouteDescription] = [
+        .init(method: "GET", path: "/api/v1/templates"),
+        .init(method: "GET", path: "/api/v1/templates/{name}"),
+        .init(method: "GET", path: "/api/v1/templates/{name}/versions/{version}/manifest"),
+        .init(method: "GET", path: "/api/v1/catalog"),
+        .init(method: "GET", path: "/api/v1/chunks/{digest}"),
+        .init(method: "HEAD", path: "/api/v1/chunks/{digest}"),
+        .init(method: "PUT", path: "/api/v1/chunks/{digest}"),
+        .init(method: "POST", path: "/api/v1/uploads/missing"),
+        .init(method: "POST", path: "/api/v1/templates/{name}/versions"),
+        .init(method: "POST", path: "/api/v1/templates/{name}/versions/{version}/state"),
+    ]
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/api/v1/templates") { _, _ in
+            JSONResponse.make(TemplateList(templates: try await repository.templates()))
+        }
+        router.get("/api/v1/templates/{name}") { _, context in
+            JSONResponse.make(try await repository.template(try context.parameters.require("name")))
+        }
+        router.get("/api/v1/templates/{name}/versions/{version}/manifest") { _, context in
+            let name = try context.parameters.require("name")
+            let version = try context.parameters.require("version")
+            return JSONResponse.raw(try await repository.signedManifest(name: name, version: version))
+        }
+        router.get("/api/v1/catalog") { _, _ in
+            var response = JSONResponse.raw(try await repository.signedCatalog())
+            response.headers[.cacheControl] = "no-cache"
+            return response
+        }
+        router.get("/api/v1/chunks/{digest}") { request, context in
+            try await chunk(request, context, includeBody: true)
+        }
+        router.head("/api/v1/chunks/{digest}") { request, context in
+            try await chunk(request, context, includeBody: false)
+        }
+        router.put("/api/v1/chunks/{digest}") { request, context in
+            try tokens.authorize(request)
+            let digest = try context.parameters.require("digest")
+            var request = request
+            let body = try await request.collectBody(upTo: repository.parameters.maximum)
+            let created = try body.withUnsafeReadableBytes { try repository.chunks.put(digest, $0) }
+            return Response(status: created ? .created : .ok, headers: [.contentLength: "0"])
+        }
+        router.post("/api/v1/uploads/missing") { request, context in
+            try tokens.authorize(request)
+            let asked = try await decode(MissingChunksRequest.self, request, limit: 64 << 20)
+            return JSONResponse.make(MissingChunksResponse(missing: try repository.missing(asked.digests)))
+        }
+        router.post("/api/v1/templates/{name}/versions") { request, context in
+            try tokens.authorize(request)
+            let name = try context.parameters.require("name")
+            let commit = try await decode(CommitRequest.self, request, limit: 64 << 20)
+            guard commit.metadata.name == name else {
+                throw APIError.badBody("metadata.name \(commit.metadata.name) differs from the template in the path, \(name)")
+            }
+            let report = try await repository.commit(commit.metadata, image: commit.image)
+            context.logger.info(
+                "version committed", metadata: ["template": "\(name)", "version": "\(report.version)", "bytes": "\(report.size)"])
+            return JSONResponse.make(report, status: report.alreadyPublished ? 200 : 201)
+        }
+        router.post("/api/v1/templates/{name}/versions/{version}/state") { request, context in
+            try tokens.authorize(request)
+            let name = try context.parameters.require("name")
+            let version = try context.parameters.require("version")
+            let change = try await decode(StateChangeRequest.self, request, limit: 4096)
+            guard change.state != .published else { throw APIError.badBody("a version can only become deprecated or withdrawn") }
+            let serial = try await repository.setState(change.state, name: name, version: version)
+            context.logger.info("version state changed", metadata: ["template": "\(name)", "version": "\(version)", "state": "\(change.state)"])
+            return JSONResponse.make(StateChangeResponse(name: name, version: version, state: change.state, catalogSerial: serial))
+        }
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ request: Request, limit: Int) async throws -> T {
+        var request = request
+        let body = try await request.collectBody(upTo: limit)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(body.readableBytesView))
+        } catch {
+            throw APIError.badBody("malformed JSON for \(T.self) (\(Self.describe(error)))")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): "missing field \(key.stringValue)"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context), DecodingError.dataCorrupted(let context):
+            context.codingPath.isEmpty
+                ? context.debugDescription : "at \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+        default: "\(error)"
+        }
+    }
+
+    /// A chunk, whole or a `Range` of it. Chunks never change, so they are cacheable forever.
+    private func chunk(_ request: Request, _ context: BasicRequestContext, includeBody: Bool) async throws -> Response {
+        let digest = try context.parameters.require("digest")
+        let bytes = try repository.chunks.get(digest)
+        var headers: HTTPFields = [
+            .eTag: "\"\(digest)\"", .cacheControl: "public, max-age=31536000, immutable", .acceptRanges: "bytes",
+            .contentType: "application/octet-stream",
+        ]
+        if let match = request.headers[.ifNoneMatch], match == "\"\(digest)\"" || match == "*" {
+            return Response(status: .notModified, headers: headers)
+        }
+        var status = HTTPResponse.Status.ok
+        var range = 0..<bytes.count
+        if let header = request.headers[.range] {
+            guard let asked = ByteRange.parse(header, size: bytes.count) else {
+                let error = TemplateRepositoryError.rangeNotSatisfiable(range: header, size: bytes.count)
+                var response = JSONResponse.make(ErrorBody(error: .init(status: 416, message: error.description)), status: 416)
+                response.headers[.contentRange] = "bytes */\(bytes.count)"
+                return response
+            }
+            if let asked {
+                range = asked
+                status = .partialContent
+                headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(bytes.count)"
+            }
+        }
+        headers[.contentLength] = String(range.count)
+        let body = includeBody ? ResponseBody(byteBuffer: ByteBuffer(bytes: bytes[range])) : ResponseBody()
+        return Response(status: status, headers: headers, body: body)
+    }
+}
+
+/// `Range: bytes=…` for one range (RFC 9110 §14.1.2).
+enum ByteRange {
+    /// `.some(nil)`: serve the whole (no single range we use); `.some(range)`: that range; `nil`: unsatisfiable.
+    static func parse(_ header: String, size: Int) -> Range<Int>?? {
+        guard header.hasPrefix("bytes=") else { return .some(nil) }
+        let spec = header.dropFirst(6).trimmingCharacters(in: .whitespaces)
+        if spec.contains(",") { return .some(nil) }  // several ranges: send it all, as RFC 9110 allows
+        let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.count == 2 else { return .some(nil) }
+        if parts[0].isEmpty {
+            guard let suffix = Int(parts[1]), suffix > 0, size > 0 else { return nil }
+            return .some(max(0, size - suffix)..<size)
+        }
+        guard let start = Int(parts[0]), start >= 0 else { return .some(nil) }
+        guard start < size else { return nil }
+        if parts[1].isEmpty { return .some(start..<size) }
+        guard let end = Int(parts[1]), end >= start else { return .some(nil) }
+        return .some(start..<min(end + 1, size))
+    }
+}
+
+/// The admin tokens that may publish; none means publishing is off.
+public struct AdminTokens: Sendable {
+    let digests: [[UInt8]]
+
+    public init(_ tokens: [String]) {
+        digests = tokens.filter { !$0.isEmpty }.map { Array(SHA256.hash(data: Array($0.utf8))) }
+    }
+
+    /// Checks `Authorization: Bearer …` against the tokens (comparing digests, so timing tells nothing).
+    func authorize(_ request: Request) throws {
+        guard !digests.isEmpty else { throw APIError.publishingDisabled() }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw APIError.unauthorized() }
+        let given = Array(SHA256.hash(data: Array(header.dropFirst(7).utf8)))
+        var matched = false
+        for digest in digests where digest == given { matched = true }
+        if !matched { throw APIError.unauthorized() }
+    }
+}

@@ -1,0 +1,117 @@
+import Core
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import TemplateRepository
+
+/// The mClouds server: the template repository's HTTP API (later issues add the federation and the
+/// dashboard). A `Service`: run it in a `ServiceGroup` for graceful shutdown.
+///
+/// ```swift
+/// let server = MCloudsServer(configuration: .init(port: 0), repository: repository)
+/// let group = ServiceGroup(services: [server], logger: logger)
+/// ```
+public final class MCloudsServer: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        /// Tokens that may publish, withdraw and upload; empty turns those calls off.
+        public var adminTokens: [String]
+
+        public init(host: String = "127.0.0.1", port: Int = 8080, adminTokens: [String] = []) {
+            self.host = host
+            self.port = port
+            self.adminTokens = adminTokens
+        }
+    }
+
+    public let configuration: Configuration
+    public let repository: Repository
+    let logger: Logger
+    private let listening = ListeningPort()
+
+    public init(configuration: Configuration, repository: Repository, logger: Logger = Logger(label: "mclouds.server")) {
+        self.configuration = configuration
+        self.repository = repository
+        self.logger = logger
+    }
+
+    /// Waits until the server listens and returns its port (0 if it stopped before listening).
+    public func waitUntilRunning() async -> Int { await listening.wait() }
+
+    /// `http://host:port` once running.
+    public var baseURL: String { "http://\(configuration.host):\(listening.port ?? configuration.port)" }
+
+    /// Every route the server answers, for the OpenAPI check.
+    public static var routes: [RouteDescription] {
+        RepositoryAPI.routes + [.init(method: "GET", path: "/openapi.yaml"), .init(method: "GET", path: "/healthz")]
+    }
+
+    func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: JSONErrorMiddleware())
+        RepositoryAPI(repository: repository, tokens: AdminTokens(configuration.adminTokens)).register(on: router)
+        router.get("/openapi.yaml") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/yaml"],
+                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.text)))
+        }
+        router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
+        return router
+    }
+
+    public func run() async throws {
+        let app = Application(
+            router: makeRouter(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "mclouds"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                self.listening.set(port)
+                self.logger.info("mclouds server listening", metadata: ["url": "http://\(self.configuration.host):\(port)"])
+            },
+            logger: logger)
+        do {
+            try await app.run()
+        } catch {
+            listening.set(0)
+            throw error
+        }
+        listening.set(0)
+    }
+}
+
+/// The port a server listens on, and the tasks waiting to learn it.
+final class ListeningPort: Sendable {
+    private struct State {
+        var port: Int?
+        var waiters: [CheckedContinuation<Int, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    var port: Int? { state.withLock { $0.port } }
+
+    /// Records the port (0: stopped) and wakes the waiters; the first value sticks.
+    func set(_ port: Int) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Int, Never>] in
+            if state.port == nil { state.port = port }
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        let value = self.port ?? port
+        for waiter in waiters { waiter.resume(returning: value) }
+    }
+
+    func wait() async -> Int {
+        await withCheckedContinuation { continuation in
+            let known: Int? = state.withLock { state in
+                if let port = state.port { return port }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let known { continuation.resume(returning: known) }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import Core
+import Foundation
+import Logging
+import TemplateRepository
+
+/// The layout of an mClouds data directory: `catalog.sqlite`, `chunks/`, `keys/publisher.ed25519`.
+public struct DataDirectory: Sendable {
+    public let url: URL
+
+    public init(_ path: String) { url = URL(fileURLWithPath: path, isDirectory: true) }
+
+    /// The catalog database file.
+    public var databasePath: String { url.appendingPathComponent("catalog.sqlite").path }
+
+    /// The publisher key file.
+    public var keyPath: String { KeyFile.defaultPath(dataDirectory: url) }
+
+    /// Opens the template repository kept here, with the given key or the directory's own (created on
+    /// first use; `onNewKey` is told so its public key can be shown).
+    public func openRepository(
+        keyPath explicitKey: String? = nil, catalogValidity: TimeInterval = 48 * 3600, parameters: ChunkingParameters = .standard,
+        logger: Logger = Logger(label: "mclouds.repository"), onNewKey: (PublisherKey) -> Void = { _ in }
+    ) async throws -> Repository {
+        let key: PublisherKey
+        if let explicitKey {
+            key = try KeyFile.load(path: explicitKey)
+        } else {
+            let (loaded, created) = try KeyFile.loadOrCreate(path: keyPath)
+            if created { onNewKey(loaded) }
+            key = loaded
+        }
+        let database = try await SQLiteStore.open(path: databasePath, migrations: [], logger: logger)
+        return try await Repository.open(
+            dataDirectory: url, database: database, key: key, catalogValidity: catalogValidity, parameters: parameters, logger: logger)
+    }
+}

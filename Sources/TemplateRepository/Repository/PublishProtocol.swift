@@ -1,0 +1,57 @@
+/// The wire messages of remote publishing (`mclouds template publish --server`): ask which chunks are
+/// missing, upload those, then commit the version.
+
+/// `POST /api/v1/uploads/missing` body.
+public struct MissingChunksRequest: Codable, Sendable {
+    public var digests: [String]
+    public init(digests: [String]) { self.digests = digests }
+}
+
+/// `POST /api/v1/uploads/missing` answer: the digests the repository lacks, in the order asked.
+public struct MissingChunksResponse: Codable, Sendable {
+    public var missing: [String]
+    public init(missing: [String]) { self.missing = missing }
+}
+
+/// `POST /api/v1/templates/{name}/versions` body: the metadata and the image as chunked by the publisher.
+public struct CommitRequest: Codable, Sendable {
+    public var metadata: TemplateMetadata
+    public var sha256: String
+    public var size: Int64
+    public var chunks: [ChunkReference]
+
+    public init(metadata: TemplateMetadata, image: ChunkedImage) {
+        self.metadata = metadata
+        sha256 = image.digest
+        size = image.size
+        chunks = image.chunks
+    }
+
+    public var image: ChunkedImage { ChunkedImage(digest: sha256, size: size, chunks: chunks) }
+}
+
+/// `POST /api/v1/templates/{name}/versions/{version}/state` body.
+public struct StateChangeRequest: Codable, Sendable {
+    public var state: VersionState
+    public init(state: VersionState) { self.state = state }
+}
+
+/// The answer to a state change: the catalog serial that reflects it.
+public struct StateChangeResponse: Codable, Sendable {
+    public var name: String
+    public var version: String
+    public var state: VersionState
+    public var catalogSerial: Int
+    public init(name: String, version: String, state: VersionState, catalogSerial: Int) {
+        self.name = name
+        self.version = version
+        self.state = state
+        self.catalogSerial = catalogSerial
+    }
+}
+
+/// `GET /api/v1/templates` answer.
+public struct TemplateList: Codable, Sendable {
+    public var templates: [TemplateSummary]
+    public init(templates: [TemplateSummary]) { self.templates = templates }
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Core
+import Foundation
+import Logging
+import Server
+import ServiceLifecycle
+import TemplateRepository
+import UnixSignals
+
+/// `mclouds server`: the mClouds server (the template repository API, for now).
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run the mClouds server: the template repository's HTTP API.",
+        discussion: """
+            Publishing needs an admin token: put it in a file given with --admin-token-file, or in MCLOUDS_ADMIN_TOKEN.
+            The API is described at /openapi.yaml.
+
+              MCLOUDS_ADMIN_TOKEN=s3cret mclouds server --data /var/lib/mclouds --port 8080
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "The data directory (catalog database, chunks, publisher key).") var data: String
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port (0 picks a free one).") var port = 8080
+    @Option(help: "A file holding the admin token (one per line).") var adminTokenFile: String?
+    @Option(help: "Hours a signed catalog stays valid (re-signed at half).") var catalogValidityHours = 48.0
+
+    func run() async throws {
+        let logger = global.makeLogger(label: "mclouds.server")
+        var tokens: [String] = []
+        if let adminTokenFile {
+            guard let text = try? String(contentsOfFile: adminTokenFile, encoding: .utf8) else {
+                throw CLIError("Cannot read the admin token file \(adminTokenFile).")
+            }
+            tokens += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        if let token = ProcessInfo.processInfo.environment["MCLOUDS_ADMIN_TOKEN"], !token.isEmpty { tokens.append(token) }
+        let repository: Repository
+        do {
+            repository = try await DataDirectory(data).openRepository(catalogValidity: catalogValidityHours * 3600, logger: logger) { key in
+                Console.line("Created a publisher key in \(DataDirectory(data).keyPath); public key: \(key.publicKey.base64)")
+            }
+        } catch {
+            throw CLIError("Cannot open the data directory \(data): \(error)")
+        }
+        let server = MCloudsServer(configuration: .init(host: host, port: port, adminTokens: tokens), repository: repository, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let host = host
+        let port = port
+        let publicKey = repository.key.publicKey.base64
+        let publishing = tokens.isEmpty ? "off (no admin token configured)" : "on (admin token required)"
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                do {
+                    try await group.run()
+                } catch  where "\(error)".contains("Address already in use") {
+                    throw CLIError("Port \(port) is already in use. Stop the other process or choose another --port.")
+                }
+            }
+            tasks.addTask {
+                let bound = await server.waitUntilRunning()
+                guard bound != 0 else { return }
+                Console.line("mclouds server listening on http://\(host):\(bound)")
+                Console.line("  publisher key: \(publicKey)")
+                Console.line("  publishing:    \(publishing)")
+            }
+            try await tasks.waitForAll()
+        }
+    }
+}
+
+/// `mclouds keys generate`: a new publisher key pair.
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys", abstract: "Manage publisher keys.", subcommands: [Generate.self])
+
+    struct Generate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Generate an Ed25519 publisher key pair.",
+            discussion: "Writes the private key (mode 0600) and FILE.pub, and prints the public key readers must trust.")
+        @Option(help: "Where to write the private key.") var out: String?
+        @Option(help: "Write it as the data directory's own publisher key instead.") var data: String?
+
+        func validate() throws {
+            guard (out == nil) != (data == nil) else { throw ValidationError("Give either --out FILE or --data DIR.") }
+        }
+
+        func run() async throws {
+            let path = out ?? DataDirectory(data!).keyPath
+            let key = PublisherKey()
+            do {
+                try KeyFile.write(key, path: path)
+            } catch {
+                Console.error("error: \(error)")
+                throw ExitCode(1)
+            }
+            Console.line("Private key: \(path)")
+            Console.line("Public key:  \(key.publicKey.base64)")
+            Console.line("Key id:      \(key.publicKey.keyID)")
+        }
+    }
+}

@@ -1,0 +1,291 @@
+import ArgumentParser
+import Core
+import Foundation
+import Logging
+import Server
+import TemplateRepository
+
+/// `mclouds template …`: publish and manage templates in a repository (a local data directory or a server).
+struct TemplateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "template",
+        abstract: "Publish, list, show, deprecate, withdraw and garbage-collect templates.",
+        subcommands: [Publish.self, List.self, Show.self, Withdraw.self, Deprecate.self, GC.self]
+    )
+}
+
+/// Where a template command works: a data directory here, or a server.
+struct RepositoryLocation: ParsableArguments {
+    @Option(help: "The data directory of a repository on this machine.")
+    var data: String?
+
+    @Option(help: "The URL of an mClouds server, e.g. http://127.0.0.1:8080.")
+    var server: String?
+
+    @Option(help: "Admin token for changes through --server (or set MCLOUDS_TOKEN).")
+    var token: String?
+
+    func validate() throws {
+        guard (data == nil) != (server == nil) else { throw ValidationError("Give either --data DIR or --server URL.") }
+    }
+
+    var resolvedToken: String? { token ?? ProcessInfo.processInfo.environment["MCLOUDS_TOKEN"] }
+
+    /// The repository of `--data`, opening (and on first use creating) its key.
+    func openLocal(keyPath: String? = nil, logger: Logger) async throws -> Repository {
+        try await DataDirectory(data!).openRepository(keyPath: keyPath, logger: logger) { key in
+            Console.error("Created a publisher key in \(DataDirectory(data!).keyPath)")
+            Console.error("Its public key (give it to readers as a trusted key): \(key.publicKey.base64)")
+        }
+    }
+
+    var client: RepositoryClient { RepositoryClient(baseURL: server!, token: resolvedToken) }
+
+    func templates(logger: Logger) async throws -> [TemplateSummary] {
+        if server != nil { return try await client.templates().templates }
+        return try await openLocal(logger: logger).templates()
+    }
+
+    func template(_ name: String, logger: Logger) async throws -> TemplateSummary {
+        if server != nil { return try await client.template(name) }
+        return try await openLocal(logger: logger).template(name)
+    }
+
+    func setState(_ state: VersionState, reference: String, logger: Logger) async throws -> Int {
+        let (name, version) = try TemplateName.parseReference(reference)
+        guard let version else { throw ValidationError("Name the version: NAME@VERSION.") }
+        if server != nil { return try await client.setState(state, name: name, version: version).catalogSerial }
+        return try await openLocal(logger: logger).setState(state, name: name, version: version)
+    }
+}
+
+/// Runs a command body, printing the errors users can act on as one line and exiting 1.
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as TemplateRepositoryError {
+        Console.error("error: \(error)")
+        throw ExitCode(1)
+    } catch let error as RepositoryClientError {
+        Console.error("error: \(error)")
+        throw ExitCode(1)
+    } catch let error as StorageError {
+        Console.error("error: \(error)")
+        throw ExitCode(1)
+    }
+}
+
+func printJSON(_ value: some Encodable) throws {
+    Console.line(try OrderedJSONEncoder().encode(value).serialized())
+}
+
+extension ImageFormat: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument.uppercased()) }
+}
+
+extension Hypervisor: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let match = Hypervisor.allCases.first(where: { $0.rawValue.lowercased() == argument.lowercased() }) else { return nil }
+        self = match
+    }
+}
+
+extension TemplateCommand {
+    struct Publish: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Publish an image as a new template version.",
+            discussion: """
+                With --data DIR the image is chunked into DIR and signed with DIR's publisher key (created on first use) or --key.
+                With --server URL only the chunks the server lacks are uploaded; the server signs.
+
+                  mclouds template publish ubuntu.qcow2 --name ubuntu-22.04 --version 2026.11 --format QCOW2 --hypervisor KVM \\
+                      --os-type "Ubuntu 22.04 LTS" --data /var/lib/mclouds
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var location: RepositoryLocation
+
+        @Argument(help: "The image file.") var file: String
+        @Option(help: "Template name.") var name: String
+        @Option(help: "Version (never reused).") var version: String
+        @Option(help: "QCOW2, RAW, VHD or OVA.") var format: ImageFormat
+        @Option(help: "KVM, XenServer, VMware or Hyperv.") var hypervisor: Hypervisor
+        @Option(help: "CloudStack OS type name, e.g. \"Ubuntu 22.04 LTS\".") var osType: String
+        @Option(help: "Display text (default: NAME VERSION).") var displayText: String?
+        @Option(help: "Installed software, comma-separated.") var software: String?
+        @Option(help: "Minimum CPUs.") var minCpus: Int?
+        @Option(help: "Minimum memory in MB.") var minMemoryMb: Int?
+        @Option(help: "End of support, yyyy-MM-ddTHH:mm:ssZ.") var expires: String?
+        @Option(help: "Publisher key file (with --data; default: the data directory's own).") var key: String?
+        @Flag(help: "Print the report as JSON.") var json = false
+
+        func run() async throws {
+            let logger = global.makeLogger(label: "mclouds.template")
+            let metadata = TemplateMetadata(
+                name: name, version: version, format: format, hypervisor: hypervisor, osType: osType, displayText: displayText,
+                software: software.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [],
+                minimumCPUs: minCpus, minimumMemoryMB: minMemoryMb, expires: expires)
+            let size = ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int64) ?? 0
+            let bar = ProgressBar(label: "chunking ", total: size)
+            try await reportingErrors {
+                let report: PublishReport
+                if location.server != nil {
+                    report = try await RemotePublisher(client: location.client).publish(imageAt: file, metadata: metadata) { phase in
+                        switch phase {
+                        case .chunking(let done): bar.update(done)
+                        case .uploading(let done, let total): bar.update(done, total: total, label: "uploading")
+                        }
+                    }
+                } else {
+                    let repository = try await location.openLocal(keyPath: key, logger: logger)
+                    report = try await repository.publish(imageAt: file, metadata: metadata) { bar.update($0) }
+                }
+                bar.finish()
+                if json { return try printJSON(report) }
+                if report.alreadyPublished {
+                    Console.line("\(report.name)@\(report.version) is already published with this image; nothing changed.")
+                } else {
+                    Console.line("Published \(report.name)@\(report.version) (catalog serial \(report.catalogSerial))")
+                }
+                Console.line("  size:    \(ByteCount.format(report.size)) in \(report.chunks) chunks")
+                let share = report.size > 0 ? Double(report.newBytes) / Double(report.size) * 100 : 0
+                Console.line(
+                    "  new:     \(report.newChunks) chunks, \(ByteCount.format(report.newBytes)) (\(String(format: "%.1f", share)) % of the image)"
+                )
+                Console.line("  sha256:  \(report.sha256)")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List templates and their latest versions.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var location: RepositoryLocation
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let logger = global.makeLogger(label: "mclouds.template")
+            try await reportingErrors {
+                let templates = try await location.templates(logger: logger)
+                if json { return try printJSON(TemplateList(templates: templates)) }
+                if templates.isEmpty { return Console.line("No templates yet. Publish one with `mclouds template publish`.") }
+                var rows = [["NAME", "LATEST", "STATE", "SIZE", "VERSIONS", "PUBLISHED"]]
+                for template in templates {
+                    let latest = template.latest
+                    rows.append([
+                        template.name, latest?.version ?? "-", latest?.state.rawValue ?? "withdrawn", latest.map { ByteCount.format($0.size) } ?? "-",
+                        "\(template.versions.filter { $0.state != .withdrawn }.count)", latest?.published ?? "-",
+                    ])
+                }
+                Console.line(Table.render(rows))
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a template's versions, or one version's manifest (NAME@VERSION).")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var location: RepositoryLocation
+        @Argument(help: "NAME or NAME@VERSION.") var reference: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let logger = global.makeLogger(label: "mclouds.template")
+            try await reportingErrors {
+                let (name, version) = try TemplateName.parseReference(reference)
+                let template = try await location.template(name, logger: logger)
+                if let version {
+                    guard let info = template.versions.first(where: { $0.version == version }) else {
+                        throw TemplateRepositoryError.notFound(name: name, version: version)
+                    }
+                    if json { return try printJSON(info) }
+                    for (label, value) in [
+                        ("name", info.name), ("version", info.version), ("state", info.state.rawValue), ("format", info.format),
+                        ("hypervisor", info.hypervisor), ("os type", info.osType), ("display text", info.displayText),
+                        ("size", "\(ByteCount.format(info.size)) (\(info.size) bytes)"), ("chunks", "\(info.chunks)"), ("sha256", info.sha256),
+                        ("manifest", info.manifestDigest), ("published", info.published), ("changed", info.changed),
+                    ] {
+                        Console.line("\(label.padding(toLength: 13, withPad: " ", startingAt: 0)) \(value)")
+                    }
+                    return
+                }
+                if json { return try printJSON(template) }
+                var rows = [["VERSION", "STATE", "FORMAT", "HYPERVISOR", "SIZE", "CHUNKS", "PUBLISHED"]]
+                for v in template.versions {
+                    rows.append([v.version, v.state.rawValue, v.format, v.hypervisor, ByteCount.format(v.size), "\(v.chunks)", v.published])
+                }
+                Console.line(template.name)
+                Console.line(Table.render(rows))
+            }
+        }
+    }
+
+    struct Withdraw: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Withdraw a version: it leaves the catalog, and its chunks become garbage unless other versions share them.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var location: RepositoryLocation
+        @Argument(help: "NAME@VERSION.") var reference: String
+
+        func run() async throws {
+            let logger = global.makeLogger(label: "mclouds.template")
+            try await reportingErrors {
+                let serial = try await location.setState(.withdrawn, reference: reference, logger: logger)
+                Console.line("Withdrew \(reference) (catalog serial \(serial)).")
+            }
+        }
+    }
+
+    struct Deprecate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Deprecate a version: it stays available, flagged in the catalog.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var location: RepositoryLocation
+        @Argument(help: "NAME@VERSION.") var reference: String
+
+        func run() async throws {
+            let logger = global.makeLogger(label: "mclouds.template")
+            try await reportingErrors {
+                let serial = try await location.setState(.deprecated, reference: reference, logger: logger)
+                Console.line("Deprecated \(reference) (catalog serial \(serial)).")
+            }
+        }
+    }
+
+    struct GC: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "gc",
+            abstract: "Remove chunks no published or deprecated version references.",
+            discussion: "Safe while publishes run: it waits for local publishes, and keeps chunks younger than --grace (uploads in flight).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The data directory.") var data: String
+        @Option(help: "Keep unreferenced chunks younger than this many seconds.") var grace: Int = 3600
+        @Flag(help: "Only report what would be removed.") var dryRun = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let logger = global.makeLogger(label: "mclouds.template")
+            try await reportingErrors {
+                let repository = try await DataDirectory(data).openRepository(logger: logger)
+                let report = try await repository.collectGarbage(grace: TimeInterval(grace), dryRun: dryRun) {
+                    Console.error("A publish is running; waiting for it to finish…")
+                }
+                if json { return try printJSON(report) }
+                Console.line(
+                    "\(dryRun ? "Would remove" : "Removed") \(report.removed) of \(report.stored) chunks (\(ByteCount.format(report.removedBytes))); "
+                        + "\(report.live) referenced, \(report.keptRecent) unreferenced kept as younger than \(grace) s.")
+            }
+        }
+    }
+}
+
+/// Plain text tables with aligned columns.
+enum Table {
+    static func render(_ rows: [[String]]) -> String {
+        guard let first = rows.first else { return "" }
+        let widths = (0..<first.count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,81 @@
+import AsyncHTTPClient
+import Core
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Server
+import ServiceLifecycle
+import TemplateRepository
+
+let testParameters = try! ChunkingParameters(minimum: 2048, average: 8192, maximum: 32768)
+
+/// Deterministic pseudo-random bytes.
+func bytes(_ count: Int, seed: UInt64) -> [UInt8] {
+    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    return (0..<count).map { _ in
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return UInt8(truncatingIfNeeded: state)
+    }
+}
+
+/// A server on a free loopback port over a repository in a temporary directory, for the duration of `body`.
+func withServer<T: Sendable>(
+    tokens: [String] = ["admin-token"], _ body: (MCloudsServer, Repository, URL) async throws -> T
+) async throws -> T {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    var logger = Logger(label: "test.server")
+    logger.logLevel = .warning
+    let repository = try await DataDirectory(directory.path).openRepository(parameters: testParameters, logger: logger)
+    let server = MCloudsServer(configuration: .init(port: 0, adminTokens: tokens), repository: repository, logger: logger)
+    let group = ServiceGroup(services: [server], logger: logger)
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        _ = await server.waitUntilRunning()
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await body(server, repository, directory))
+        } catch {
+            result = .failure(error)
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+        return try result.get()
+    }
+}
+
+/// A raw HTTP exchange: status, headers and body.
+struct Exchange {
+    let status: Int
+    let headers: HTTPHeaders
+    let body: [UInt8]
+
+    var json: JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: Data(body)) }
+    var errorMessage: String? { json?["error"]?["message"]?.stringValue }
+}
+
+func http(
+    _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: [UInt8]? = nil
+) async throws -> Exchange {
+    var request = HTTPClientRequest(url: url)
+    request.method = method
+    for (name, value) in headers { request.headers.add(name: name, value: value) }
+    if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+    let response = try await HTTPClients.shared.execute(request, timeout: .seconds(30))
+    let collected = try await response.body.collect(upTo: 64 << 20)
+    return Exchange(status: Int(response.status.code), headers: response.headers, body: Array(collected.readableBytesView))
+}
+
+/// Writes `bytes` to a new file in `directory`.
+func writeFile(_ bytes: [UInt8], in directory: URL) throws -> String {
+    let url = directory.appendingPathComponent("img-\(UUID().uuidString).qcow2")
+    try Data(bytes).write(to: url)
+    return url.path
+}
+
+func sampleMetadata(_ name: String = "ubuntu-22.04", _ version: String = "1.0") -> TemplateMetadata {
+    TemplateMetadata(name: name, version: version, format: .qcow2, hypervisor: .kvm, osType: "Ubuntu 22.04 LTS", software: ["gcc"])
+}
