@@ -119,6 +119,26 @@ struct ChunkingTests {
         let chunker = ImageChunker(parameters: small, readSize: 65_536)
         #expect(try chunker.chunk(path: url.path) { _, _ in } == chunker.chunk(bytes: bytes))
         #expect(throws: TemplateRepositoryError.self) { try chunker.chunk(path: "/nonexistent/image") { _, _ in } }
+        #expect(throws: TemplateRepositoryError.self) { try chunker.chunk(path: FileManager.default.temporaryDirectory.path) { _, _ in } }
+    }
+
+    @Test("an error from the chunk consumer stops the pass at once and is thrown (no thread is left waiting)")
+    func consumerError() throws {
+        struct Stop: Error {}
+        let bytes = randomBytes(3_000_000, seed: 15)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("stop-\(UUID().uuidString)")
+        try Data(bytes).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        for stopAt in [0, 5, 150] {
+            var seen = 0
+            #expect(throws: Stop.self) {
+                try ImageChunker(parameters: small, readSize: 65_536).chunk(path: url.path) { _, _ in
+                    if seen == stopAt { throw Stop() }
+                    seen += 1
+                }
+            }
+            #expect(seen == stopAt)
+        }
     }
 }
 

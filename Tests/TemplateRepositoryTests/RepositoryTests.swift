@@ -183,6 +183,21 @@ struct RepositoryTests {
         #expect(try v3.chunks.allSatisfy { try t.repository.chunks.contains($0.digest) })
     }
 
+    @Test("a store that cannot be written fails the publish with a clear error and lists nothing")
+    func storeFailure() async throws {
+        let t = try await TemporaryRepository.make()
+        defer { t.remove() }
+        let path = try t.writeImage(randomBytes(200_000, seed: 31))
+        // Every chunk folder name taken by a plain file: no chunk can be written (even by root).
+        for i in 0..<256 {
+            let name = String(format: "%02x", i)
+            try Data().write(to: t.directory.appendingPathComponent("chunks/\(name)"))
+        }
+        let error = await #expect(throws: TemplateRepositoryError.self) { try await t.repository.publish(imageAt: path, metadata: metadata()) }
+        #expect("\(error!)".contains("could not write"))
+        #expect(try await t.repository.templates().isEmpty)
+    }
+
     @Test("the catalog is re-signed with a higher serial once half its validity has passed")
     func catalogRenewal() async throws {
         let t = try await TemporaryRepository.make(catalogValidity: 3600)

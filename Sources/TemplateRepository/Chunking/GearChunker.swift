@@ -62,13 +62,15 @@ public struct GearChunker: Sendable {
     ) -> (hash: UInt64, cut: Int?) {
         var h = hash
         var i = start
+        let limit = ~mask
         while i + 1 < end {
             let a = table[Int(base[i])]
             let b = table[Int(base[i + 1])]
             let first = (h << 1) &+ a
             h = (h << 2) &+ ((a << 1) &+ b)
-            if (first & mask) == 0 || (h & mask) == 0 {
-                return (h, (first & mask) == 0 ? i + 1 : i + 2)
+            // `x & mask == 0` is `x <= ~mask` for an upper-bits mask: one compare for both positions.
+            if min(first, h) <= limit {
+                return (h, first <= limit ? i + 1 : i + 2)
             }
             i += 2
         }

@@ -1,15 +1,18 @@
 import Core
 import Crypto
-import Dispatch
 import Foundation
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Cuts an image file into content-defined chunks in one streaming pass, hashing every chunk and the
-/// whole image as it goes. Memory stays bounded by the maximum chunk size plus one read block, whatever
-/// the image size.
+/// Cuts an image into content-defined chunks in one pass, hashing every chunk and the whole image as it
+/// goes, with memory bounded whatever the image size.
+///
+/// The file is mapped, not copied. Three threads share the work: a scanner finds the cuts (Gear hash), a
+/// hasher computes the whole image's SHA-256, and the calling thread hashes each chunk and hands it to
+/// `onChunk`, in order. Neither helper runs more than a few windows ahead of the caller, and pages every
+/// thread is done with are dropped from the mapping, so resident memory stays at a few windows.
 ///
 /// ```swift
 /// let image = try ImageChunker(parameters: .standard).chunk(path: "ubuntu.qcow2") { ref, bytes in
@@ -18,149 +21,261 @@ import Foundation
 /// ```
 public struct ImageChunker: Sendable {
     public let parameters: ChunkingParameters
-    /// Bytes read from the file at a time.
+    /// Bytes handed from thread to thread at a time (and the unit of read-ahead).
     public let readSize: Int
 
     public init(parameters: ChunkingParameters = .standard, readSize: Int = 8 << 20) {
         self.parameters = parameters
-        self.readSize = readSize
+        self.readSize = max(readSize, 1)
     }
 
-    /// Reads `path` and calls `onChunk` for each chunk in order with its reference and bytes.
+    /// Chunks the file at `path`, calling `onChunk` for each chunk in order with its reference and bytes.
     /// - Throws: ``TemplateRepositoryError`` when the file cannot be read, or whatever `onChunk` throws.
     public func chunk(path: String, onChunk: (ChunkReference, UnsafeRawBufferPointer) throws -> Void) throws -> ChunkedImage {
-        let fd = open(path, O_RDONLY)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw TemplateRepositoryError.unreadableImage(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
-        return try chunk(
-            read: { buffer in
-                let n = read(fd, buffer.baseAddress, buffer.count)
-                if n < 0 { throw TemplateRepositoryError.unreadableImage(path: path, reason: String(cString: strerror(errno))) }
-                return n
-            }, onChunk: onChunk)
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw TemplateRepositoryError.unreadableImage(path: path, reason: "it is not a regular file")
+        }
+        let size = Int(info.st_size)
+        if size == 0 { return try chunk(region: UnsafeRawBufferPointer(start: nil, count: 0), dropPages: false, onChunk: onChunk) }
+        guard let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else {
+            throw TemplateRepositoryError.unreadableImage(path: path, reason: String(cString: strerror(errno)))
+        }
+        defer { munmap(map, size) }
+        madvise(map, size, MADV_SEQUENTIAL)
+        return try chunk(region: UnsafeRawBufferPointer(start: map, count: size), dropPages: true, onChunk: onChunk)
     }
 
     /// Chunks in-memory bytes (tests, small inputs).
     public func chunk(bytes: [UInt8], onChunk: (ChunkReference, UnsafeRawBufferPointer) throws -> Void = { _, _ in }) throws -> ChunkedImage {
-        var position = 0
-        return try chunk(
-            read: { buffer in
-                let n = min(buffer.count, bytes.count - position)
-                bytes.withUnsafeBytes { src in
-                    buffer.baseAddress!.copyMemory(from: src.baseAddress! + position, byteCount: n)
-                }
-                position += n
-                return n
-            }, onChunk: onChunk)
+        try bytes.withUnsafeBytes { try chunk(region: $0, dropPages: false, onChunk: onChunk) }
     }
 
-    /// The chunking loop over any byte source. `read` fills a buffer and returns the count (0 at the end).
-    ///
-    /// Work is spread over the cores: the image is read in segments; the whole-image SHA-256 of each
-    /// segment runs on a serial background queue while this thread finds the segment's cuts, then the
-    /// segment's chunks are hashed in parallel and handed to `onChunk` in order. A segment starts with the
-    /// unfinished tail of the previous one, so every chunk lies within one segment.
-    func chunk(read: (UnsafeMutableRawBufferPointer) throws -> Int, onChunk: (ChunkReference, UnsafeRawBufferPointer) throws -> Void) throws
+    /// The three-thread pass over `region`. With `dropPages`, pages all threads are done with are given
+    /// back (`MADV_DONTNEED`; the region must be a private file mapping).
+    func chunk(region: UnsafeRawBufferPointer, dropPages: Bool, onChunk: (ChunkReference, UnsafeRawBufferPointer) throws -> Void) throws
         -> ChunkedImage
     {
-        let chunker = GearChunker(parameters: parameters)
-        let whole = BackgroundHasher()
+        let shared = SharedRegion(region)
+        let flow = Flow(aheadLimit: 4 * readSize, dropPages: dropPages, region: shared)
+        let handoff = Handoff(capacity: 2)
+        let parameters = parameters
+        let window = readSize
+        let hasher = Thread {
+            var sha = SHA256()
+            var start = 0
+            while start < shared.count, flow.waitToRead(from: start) {
+                let end = min(shared.count, start + window)
+                sha.update(bufferPointer: shared.slice(start..<end))
+                flow.hashed(upTo: end)
+                start = end
+            }
+            flow.finishHashing(sha.finalize().hexString)
+        }
+        let scanner = Thread {
+            Self.scan(shared, parameters: parameters, window: window, flow: flow, handoff: handoff)
+            flow.finishScanning()
+        }
+        hasher.start()
+        scanner.start()
+        // Whatever happens here, both threads have stopped touching the region before this returns.
+        defer {
+            flow.cancel()
+            handoff.cancel()
+            flow.waitForThreads()
+        }
         var chunks: [ChunkReference] = []
         var offset: Int64 = 0
-        var carry: Segment?
-        var carryRange = 0..<0
-        var atEnd = false
-        while !atEnd {
-            let segment = Segment(capacity: parameters.maximum + readSize)
-            // The unfinished tail of the previous segment comes first.
-            if let carry, !carryRange.isEmpty {
-                segment.buffer.baseAddress!.copyMemory(from: carry.buffer.baseAddress! + carryRange.lowerBound, byteCount: carryRange.count)
-            }
-            var end = carryRange.count
-            let readStart = end
-            while end < segment.buffer.count {
-                let n = try read(UnsafeMutableRawBufferPointer(rebasing: segment.buffer[end...]))
-                if n == 0 {
-                    atEnd = true
-                    break
-                }
-                end += n
-            }
-            if end > readStart { whole.update(segment, readStart..<end) }
-            // Cuts of this segment; the last unfinished chunk waits for the next one.
-            var ranges: [Range<Int>] = []
-            var start = 0
-            while start < end, let length = chunker.boundary(in: UnsafeRawBufferPointer(rebasing: segment.buffer[start..<end]), isEnd: atEnd) {
-                ranges.append(start..<(start + length))
-                start += length
-            }
-            carry = segment
-            carryRange = start..<end
-            let digests = Self.hashInParallel(segment, ranges)
-            for (range, digest) in zip(ranges, digests) {
-                let reference = ChunkReference(digest: digest, offset: offset, length: range.count)
-                try onChunk(reference, UnsafeRawBufferPointer(rebasing: segment.buffer[range]))
+        while let ranges = handoff.take() {
+            for range in ranges {
+                let bytes = shared.slice(range)
+                let reference = ChunkReference(digest: SHA256.hash(data: bytes).hexString, offset: offset, length: range.count)
+                try onChunk(reference, bytes)
                 chunks.append(reference)
                 offset += Int64(range.count)
             }
+            flow.consumed(upTo: Int(offset))
         }
-        return ChunkedImage(digest: whole.finalize(), size: offset, chunks: chunks)
+        return ChunkedImage(digest: flow.waitForDigest(), size: offset, chunks: chunks)
     }
 
-    /// SHA-256 of each range, computed on all cores.
-    static func hashInParallel(_ segment: Segment, _ ranges: [Range<Int>]) -> [String] {
-        let digests = DigestSlots(count: ranges.count)
-        // Groups of chunks per task keep the dispatch overhead small next to the hashing.
-        let group = 8
-        let tasks = (ranges.count + group - 1) / group
-        DispatchQueue.concurrentPerform(iterations: tasks) { task in
-            for i in (task * group)..<min(ranges.count, (task + 1) * group) {
-                // Each task writes only its own slots.
-                digests.slots[i] = SHA256.hash(data: UnsafeRawBufferPointer(rebasing: segment.buffer[ranges[i]]))
+    /// The scanner: cuts chunks and hands them on in batches of about one window.
+    static func scan(_ region: SharedRegion, parameters: ChunkingParameters, window: Int, flow: Flow, handoff: Handoff) {
+        let chunker = GearChunker(parameters: parameters)
+        var start = 0
+        var batch: [Range<Int>] = []
+        var batchBytes = 0
+        while start < region.count {
+            guard flow.waitToRead(from: start) else { return }
+            let limit = min(region.count, start + parameters.maximum)
+            let length = chunker.boundary(in: region.slice(start..<limit), isEnd: limit == region.count)!
+            batch.append(start..<(start + length))
+            batchBytes += length
+            start += length
+            if batchBytes >= window {
+                guard handoff.put(batch) else { return }
+                batch = []
+                batchBytes = 0
             }
         }
-        return digests.slots.map { $0!.hexString }
+        if !batch.isEmpty { _ = handoff.put(batch) }
+        handoff.close()
     }
 }
 
-/// Result slots written by parallel tasks, each task its own indices.
-private final class DigestSlots: @unchecked Sendable {
-    let slots: UnsafeMutableBufferPointer<SHA256.Digest?>
+/// The image's bytes, shared read-only by the chunking threads, which all stop before it goes away.
+struct SharedRegion: @unchecked Sendable {
+    let base: UnsafeRawPointer?
+    let count: Int
 
-    init(count: Int) {
-        slots = .allocate(capacity: count)
-        slots.initialize(repeating: nil)
+    init(_ buffer: UnsafeRawBufferPointer) {
+        base = buffer.baseAddress
+        count = buffer.count
     }
-    deinit { slots.deallocate() }
+
+    func slice(_ range: Range<Int>) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base.map { $0 + range.lowerBound }, count: range.count)
+    }
 }
 
-/// A block of image bytes shared by the chunking thread and the background hasher; freed when both are done.
-final class Segment: @unchecked Sendable {
-    let buffer: UnsafeMutableRawBufferPointer
+/// Progress of the three threads: keeps the helpers at most `aheadLimit` bytes past the caller, drops
+/// pages behind everyone, and lets the caller wait for the helpers to finish.
+final class Flow: @unchecked Sendable {
+    private let condition = NSCondition()
+    private let aheadLimit: Int
+    private let dropPages: Bool
+    private let region: SharedRegion
+    private let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+    private var consumedOffset = 0
+    private var hashedOffset = 0
+    private var droppedOffset = 0
+    private var cancelled = false
+    private var digest: String?
+    private var scanning = true
 
-    init(capacity: Int) { buffer = .allocate(byteCount: capacity, alignment: 64) }
-    deinit { buffer.deallocate() }
-}
+    init(aheadLimit: Int, dropPages: Bool, region: SharedRegion) {
+        self.aheadLimit = aheadLimit
+        self.dropPages = dropPages
+        self.region = region
+    }
 
-/// SHA-256 computed on a serial background queue, at most a few segments behind the caller.
-final class BackgroundHasher: @unchecked Sendable {
-    private let queue = DispatchQueue(label: "mclouds.image-hash")
-    private let inFlight = DispatchSemaphore(value: 3)
-    // Touched only on `queue`.
-    private var hasher = SHA256()
-
-    /// Hashes `segment[range]` in the background, keeping the segment alive until then; blocks while
-    /// three segments are already waiting, which bounds memory.
-    func update(_ segment: Segment, _ range: Range<Int>) {
-        inFlight.wait()
-        queue.async {
-            self.hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: segment.buffer[range]))
-            self.inFlight.signal()
+    /// Waits until `offset` is within the read-ahead limit; false when cancelled.
+    func waitToRead(from offset: Int) -> Bool {
+        condition.withLock {
+            while !cancelled && offset - consumedOffset > aheadLimit { condition.wait() }
+            return !cancelled
         }
     }
 
-    /// Waits for the queued segments and returns the hex digest.
-    func finalize() -> String {
-        queue.sync { hasher.finalize().hexString }
+    func consumed(upTo offset: Int) {
+        condition.withLock {
+            consumedOffset = offset
+            dropBehind()
+            condition.broadcast()
+        }
+    }
+
+    func hashed(upTo offset: Int) {
+        condition.withLock {
+            hashedOffset = offset
+            dropBehind()
+        }
+    }
+
+    /// Gives back whole pages both the caller and the hasher are past (the scanner is always ahead of the caller).
+    private func dropBehind() {
+        guard dropPages, let base = region.base else { return }
+        let safe = min(consumedOffset, hashedOffset) / pageSize * pageSize
+        if safe > droppedOffset {
+            madvise(UnsafeMutableRawPointer(mutating: base + droppedOffset), safe - droppedOffset, MADV_DONTNEED)
+            droppedOffset = safe
+        }
+    }
+
+    func finishHashing(_ value: String) {
+        condition.withLock {
+            digest = value
+            condition.broadcast()
+        }
+    }
+
+    func finishScanning() {
+        condition.withLock {
+            scanning = false
+            condition.broadcast()
+        }
+    }
+
+    func waitForDigest() -> String {
+        condition.withLock {
+            while digest == nil { condition.wait() }
+            return digest!
+        }
+    }
+
+    func cancel() {
+        condition.withLock {
+            cancelled = true
+            condition.broadcast()
+        }
+    }
+
+    /// Waits until both helper threads are done with the region.
+    func waitForThreads() {
+        condition.withLock {
+            while digest == nil || scanning { condition.wait() }
+        }
+    }
+}
+
+/// A bounded queue of chunk batches from the scanner to the caller.
+final class Handoff: @unchecked Sendable {
+    private let condition = NSCondition()
+    private let capacity: Int
+    private var batches: [[Range<Int>]] = []
+    private var closed = false
+    private var cancelled = false
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Queues a batch, waiting while the queue is full; false once cancelled.
+    func put(_ batch: [Range<Int>]) -> Bool {
+        condition.withLock {
+            while batches.count >= capacity && !cancelled { condition.wait() }
+            guard !cancelled else { return false }
+            batches.append(batch)
+            condition.broadcast()
+            return true
+        }
+    }
+
+    /// No more batches will come.
+    func close() {
+        condition.withLock {
+            closed = true
+            condition.broadcast()
+        }
+    }
+
+    /// The next batch, or nil when the scanner has finished.
+    func take() -> [Range<Int>]? {
+        condition.withLock {
+            while batches.isEmpty && !closed { condition.wait() }
+            if batches.isEmpty { return nil }
+            let batch = batches.removeFirst()
+            condition.broadcast()
+            return batch
+        }
+    }
+
+    func cancel() {
+        condition.withLock {
+            cancelled = true
+            batches.removeAll()
+            condition.broadcast()
+        }
     }
 }

@@ -71,19 +71,29 @@ public struct Repository: Sendable {
             let report = try await lock.shared {
                 let chunker = ImageChunker(parameters: parameters)
                 let store = chunks
+                let chunkingStarted = ContinuousClock.now
                 let (image, newChunks, newBytes) = try await offloaded {
-                    var newChunks = 0
-                    var newBytes: Int64 = 0
-                    let image = try chunker.chunk(path: path) { reference, bytes in
-                        if try store.put(reference.digest, bytes) {
-                            newChunks += 1
-                            newBytes += Int64(bytes.count)
+                    let writer = ParallelChunkWriter(store: store)
+                    do {
+                        let image = try chunker.chunk(path: path) { reference, bytes in
+                            try writer.submit(digest: reference.digest, bytes: bytes)
+                            progress?(reference.offset + Int64(reference.length))
                         }
-                        progress?(reference.offset + Int64(reference.length))
+                        let (newChunks, newBytes) = try writer.finish()
+                        return (image, newChunks, newBytes)
+                    } catch {
+                        writer.abandon()
+                        throw error
                     }
-                    return (image, newChunks, newBytes)
                 }
+                let commitStarted = ContinuousClock.now
                 var report = try await commitHoldingLock(metadata, image: image, publishID: publishID)
+                logger.debug(
+                    "publish timings",
+                    metadata: [
+                        "template": "\(metadata.name)", "chunking_seconds": "\(commitStarted - chunkingStarted)",
+                        "commit_seconds": "\(ContinuousClock.now - commitStarted)",
+                    ])
                 report.newChunks = newChunks
                 report.newBytes = newBytes
                 return report

@@ -9,6 +9,10 @@ public protocol ChunkStore: Sendable {
     /// - Throws: ``TemplateRepositoryError`` on a digest mismatch or a write failure.
     @discardableResult
     func put(_ digest: String, _ bytes: UnsafeRawBufferPointer) throws -> Bool
+    /// Stores bytes whose digest the caller computed itself (the chunker did, in this process), skipping
+    /// the second hash. Never use it for bytes that came from elsewhere.
+    @discardableResult
+    func putHashed(_ digest: String, _ bytes: UnsafeRawBufferPointer) throws -> Bool
     /// The chunk's bytes.
     /// - Throws: ``TemplateRepositoryError`` `chunkMissing` when absent.
     func get(_ digest: String) throws -> [UInt8]

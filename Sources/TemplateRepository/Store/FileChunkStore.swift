@@ -41,6 +41,16 @@ public struct FileChunkStore: ChunkStore {
         try validateDigest(digest)
         let actual = SHA256.hash(data: bytes).hexString
         guard actual == digest else { throw TemplateRepositoryError.digestMismatch(expected: digest, actual: actual) }
+        return try store(digest, bytes)
+    }
+
+    @discardableResult
+    public func putHashed(_ digest: String, _ bytes: UnsafeRawBufferPointer) throws -> Bool {
+        try validateDigest(digest)
+        return try store(digest, bytes)
+    }
+
+    private func store(_ digest: String, _ bytes: UnsafeRawBufferPointer) throws -> Bool {
         let final = path(for: digest)
         if access(final, F_OK) == 0 { return false }
         let folder = (final as NSString).deletingLastPathComponent

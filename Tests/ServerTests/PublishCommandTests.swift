@@ -1,0 +1,108 @@
+import Core
+import Foundation
+import Server
+import TemplateRepository
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The `mclouds` executable built next to the tests.
+private func mclouds() throws -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let path = root.appendingPathComponent(".build/debug/mclouds").path
+    guard FileManager.default.isExecutableFile(atPath: path) else { throw CLIMissing() }
+    return path
+}
+
+private struct CLIMissing: Error, CustomStringConvertible {
+    var description: String { "build the mclouds executable first (swift build --build-tests builds it)" }
+}
+
+/// Runs `mclouds` to completion and returns its exit status and standard output.
+private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try mclouds())
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+@Suite("mclouds template publish")
+struct PublishCommandTests {
+    @Test("kill -9 during a publish lists nothing; publishing again completes without re-storing what was stored")
+    func killDuringPublish() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kill-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let image = directory.appendingPathComponent("image.raw").path
+        let size = 128 << 20
+        let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom"))
+        try random.readData(ofLength: size).write(to: URL(fileURLWithPath: image))
+        let data = directory.appendingPathComponent("data").path
+        let arguments = [
+            "template", "publish", image, "--name", "big", "--version", "1", "--format", "RAW", "--hypervisor", "KVM", "--os-type", "Other Linux",
+            "--data", data, "--json",
+        ]
+        // The data directory (and its key) exist before the publish starts, so the test can watch it.
+        let repository = try await DataDirectory(data).openRepository()
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try mclouds())
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var storedAtKill = 0
+        var listedWhileRunning = false
+        while process.isRunning {
+            if try await !repository.templates().isEmpty { listedWhileRunning = true }
+            storedAtKill = try repository.chunks.allDigests().count
+            if storedAtKill >= 100 {
+                kill(process.processIdentifier, SIGKILL)
+                break
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        process.waitUntilExit()
+        try #require(process.terminationReason == .uncaughtSignal, "the publish finished before it could be killed")
+        #expect(!listedWhileRunning)
+        #expect(try await repository.templates().isEmpty)
+        #expect(try await repository.unfinishedPublishes().count == 1)
+        storedAtKill = try repository.chunks.allDigests().count
+
+        let again = try run(arguments)
+        #expect(again.status == 0)
+        let report = try JSONDecoder().decode(PublishReport.self, from: Data(again.stdout.utf8))
+        #expect(report.size == Int64(size))
+        #expect(report.newChunks == report.chunks - storedAtKill)
+        #expect(report.newBytes < report.size)
+        let listed = try await repository.template("big")
+        #expect(listed.versions.map(\.version) == ["1"])
+        let manifest = try await repository.manifest(name: "big", version: "1")
+        #expect(try manifest.chunks.allSatisfy { try repository.chunks.contains($0.digest) })
+    }
+
+    @Test("bad input gets a clear error, exit status 1, and leaves nothing behind")
+    func badInput() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let data = directory.appendingPathComponent("data").path
+        let common = ["--format", "QCOW2", "--hypervisor", "KVM", "--os-type", "Ubuntu 22.04 LTS", "--data", data]
+        let missing = try run(["template", "publish", "/nonexistent.qcow2", "--name", "a", "--version", "1"] + common)
+        #expect(missing.status == 1)
+        let traversal = try run(["template", "publish", "/nonexistent.qcow2", "--name", "../../etc", "--version", "1"] + common)
+        #expect(traversal.status == 1)
+        let unknown = try run(["template", "show", "nothing@1", "--data", data])
+        #expect(unknown.status == 1)
+        let list = try run(["template", "list", "--data", data, "--json"])
+        #expect(list.status == 0 && list.stdout.contains("\"templates\":[]"))
+    }
+}
