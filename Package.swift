@@ -53,9 +53,14 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(
+            name: "CSHA256",
+            cSettings: [.unsafeFlags(["-O3"])]
+        ),
+        .target(
             name: "TemplateRepository",
             dependencies: [
                 "Core",
+                "CSHA256",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -85,6 +85,42 @@ struct ChunkingTests {
         return lengths
     }
 
+    @Test("the SHA-extension SHA-256, one stream or two interleaved, equals swift-crypto's for every length and split")
+    func hardwareSHA256() throws {
+        guard HardwareSHA256.isAvailable else { return }  // the software path is what runs there, and is tested below
+        let bytes = randomBytes(70_000, seed: 16)
+        for length in [0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 129, 1000, 4096, 65_537, 70_000] {
+            let data = Array(bytes.prefix(length))
+            var one = HardwareSHA256()
+            data.withUnsafeBytes { one.update($0) }
+            #expect(one.finalizeHex() == SHA256.hash(data: data).hexString, "length \(length)")
+        }
+        // Two streams at different alignments, fed piece by piece as the chunker does (chunk and whole image).
+        var whole = HardwareSHA256()
+        var offset = 0
+        for piece in [1, 63, 64, 65, 1000, 7, 20_000, 130, 48_670] {
+            let slice = Array(bytes[offset..<(offset + piece)])
+            var chunk = HardwareSHA256()
+            slice.withUnsafeBytes { HardwareSHA256.update(&chunk, &whole, with: $0) }
+            #expect(chunk.finalizeHex() == SHA256.hash(data: slice).hexString, "piece \(piece)")
+            offset += piece
+        }
+        #expect(offset == bytes.count)
+        #expect(whole.finalizeHex() == SHA256.hash(data: bytes).hexString)
+    }
+
+    @Test("hardware and software hashing give the same chunks and image digest")
+    func hashingPathsAgree() throws {
+        let bytes = randomBytes(1_500_000, seed: 17)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("paths-\(UUID().uuidString)")
+        try Data(bytes).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let software = try ImageChunker(parameters: small, readSize: 100_000, hashing: .software).chunk(path: url.path) { _, _ in }
+        let automatic = try ImageChunker(parameters: small, readSize: 100_000, hashing: .automatic).chunk(path: url.path) { _, _ in }
+        #expect(software == automatic)
+        #expect(software.digest == SHA256.hash(data: bytes).hexString)
+    }
+
     @Test("inserting bytes near the start moves few boundaries: most chunks are shared")
     func shiftResistance() throws {
         let v1 = randomBytes(2_000_000, seed: 3)

@@ -23,10 +23,24 @@ public struct ImageChunker: Sendable {
     public let parameters: ChunkingParameters
     /// Bytes handed from thread to thread at a time (and the unit of read-ahead).
     public let readSize: Int
+    /// How the digests are computed.
+    let hashing: Hashing
+
+    /// With the CPU's SHA extensions the calling thread computes each chunk's digest and the image's in one
+    /// interleaved loop; without them a second thread hashes the whole image (swift-crypto).
+    enum Hashing: Sendable {
+        case automatic
+        case software
+    }
 
     public init(parameters: ChunkingParameters = .standard, readSize: Int = 8 << 20) {
+        self.init(parameters: parameters, readSize: readSize, hashing: .automatic)
+    }
+
+    init(parameters: ChunkingParameters, readSize: Int, hashing: Hashing) {
         self.parameters = parameters
         self.readSize = max(readSize, 1)
+        self.hashing = hashing
     }
 
     /// Chunks the file at `path`, calling `onChunk` for each chunk in order with its reference and bytes.
@@ -60,7 +74,8 @@ public struct ImageChunker: Sendable {
         -> ChunkedImage
     {
         let shared = SharedRegion(region)
-        let flow = Flow(aheadLimit: 4 * readSize, dropPages: dropPages, region: shared)
+        let dual = hashing == .automatic && HardwareSHA256.isAvailable
+        let flow = Flow(aheadLimit: 4 * readSize, dropPages: dropPages, region: shared, hasherThread: !dual)
         let handoff = Handoff(capacity: 2)
         let parameters = parameters
         let window = readSize
@@ -79,7 +94,7 @@ public struct ImageChunker: Sendable {
             Self.scan(shared, parameters: parameters, window: window, flow: flow, handoff: handoff)
             flow.finishScanning()
         }
-        hasher.start()
+        if !dual { hasher.start() }
         scanner.start()
         // Whatever happens here, both threads have stopped touching the region before this returns.
         defer {
@@ -89,17 +104,27 @@ public struct ImageChunker: Sendable {
         }
         var chunks: [ChunkReference] = []
         var offset: Int64 = 0
+        var whole = dual ? HardwareSHA256() : nil
         while let ranges = handoff.take() {
             for range in ranges {
                 let bytes = shared.slice(range)
-                let reference = ChunkReference(digest: SHA256.hash(data: bytes).hexString, offset: offset, length: range.count)
+                let digest: String
+                if whole != nil {
+                    var chunk = HardwareSHA256()
+                    HardwareSHA256.update(&chunk, &whole!, with: bytes)
+                    digest = chunk.finalizeHex()
+                } else {
+                    digest = SHA256.hash(data: bytes).hexString
+                }
+                let reference = ChunkReference(digest: digest, offset: offset, length: range.count)
                 try onChunk(reference, bytes)
                 chunks.append(reference)
                 offset += Int64(range.count)
             }
             flow.consumed(upTo: Int(offset))
         }
-        return ChunkedImage(digest: flow.waitForDigest(), size: offset, chunks: chunks)
+        let digest = whole != nil ? whole!.finalizeHex() : flow.waitForDigest()
+        return ChunkedImage(digest: digest, size: offset, chunks: chunks)
     }
 
     /// The scanner: cuts chunks and hands them on in batches of about one window.
@@ -155,11 +180,14 @@ final class Flow: @unchecked Sendable {
     private var cancelled = false
     private var digest: String?
     private var scanning = true
+    /// Whether a separate thread hashes the whole image (else the caller does, as it consumes).
+    private let hasherThread: Bool
 
-    init(aheadLimit: Int, dropPages: Bool, region: SharedRegion) {
+    init(aheadLimit: Int, dropPages: Bool, region: SharedRegion, hasherThread: Bool) {
         self.aheadLimit = aheadLimit
         self.dropPages = dropPages
         self.region = region
+        self.hasherThread = hasherThread
     }
 
     /// Waits until `offset` is within the read-ahead limit; false when cancelled.
@@ -188,7 +216,7 @@ final class Flow: @unchecked Sendable {
     /// Gives back whole pages both the caller and the hasher are past (the scanner is always ahead of the caller).
     private func dropBehind() {
         guard dropPages, let base = region.base else { return }
-        let safe = min(consumedOffset, hashedOffset) / pageSize * pageSize
+        let safe = (hasherThread ? min(consumedOffset, hashedOffset) : consumedOffset) / pageSize * pageSize
         if safe > droppedOffset {
             madvise(UnsafeMutableRawPointer(mutating: base + droppedOffset), safe - droppedOffset, MADV_DONTNEED)
             droppedOffset = safe
@@ -226,7 +254,7 @@ final class Flow: @unchecked Sendable {
     /// Waits until both helper threads are done with the region.
     func waitForThreads() {
         condition.withLock {
-            while digest == nil || scanning { condition.wait() }
+            while (hasherThread && digest == nil) || scanning { condition.wait() }
         }
     }
 }
