@@ -75,8 +75,8 @@ public struct ImageChunker: Sendable {
     {
         let shared = SharedRegion(region)
         let dual = hashing == .automatic && HardwareSHA256.isAvailable
-        let flow = Flow(aheadLimit: 4 * readSize, dropPages: dropPages, region: shared, hasherThread: !dual)
-        let handoff = Handoff(capacity: 2)
+        let flow = Flow(aheadLimit: 8 * readSize, dropPages: dropPages, region: shared, hasherThread: !dual)
+        let handoff = Handoff(capacity: 4)
         let parameters = parameters
         let window = readSize
         let hasher = Thread {

@@ -28,15 +28,21 @@ final class ParallelChunkWriter: @unchecked Sendable {
         }
     }
 
-    /// Queues a chunk whose digest the caller computed (a digest already submitted is skipped).
+    /// Queues a chunk whose digest the caller computed. A digest already submitted, or already in the
+    /// store, is skipped without copying its bytes.
     func submit(digest: String, bytes: UnsafeRawBufferPointer) throws {
-        try condition.withLock {
+        let seen = try condition.withLock {
             if let failure { throw failure }
-            guard submitted.insert(digest).inserted else { return }
+            return !submitted.insert(digest).inserted
+        }
+        if try seen || store.contains(digest) { return }
+        let copy = Array(bytes)
+        try condition.withLock {
             while queue.count >= queueLimit && failure == nil { condition.wait() }
             if let failure { throw failure }
-            queue.append((digest, Array(bytes)))
-            condition.broadcast()
+            queue.append((digest, copy))
+            // Only workers wait while the queue is non-full: wake one.
+            condition.signal()
         }
     }
 
@@ -66,9 +72,9 @@ final class ParallelChunkWriter: @unchecked Sendable {
             let next: (digest: String, bytes: [UInt8])? = condition.withLock {
                 while queue.isEmpty && !closed && failure == nil { condition.wait() }
                 guard failure == nil, !queue.isEmpty else { return nil }
-                let item = queue.removeFirst()
-                condition.broadcast()
-                return item
+                // The submitter waits only on a full queue: wake everyone then (rare), else nobody.
+                if queue.count == queueLimit { condition.broadcast() }
+                return queue.removeFirst()
             }
             guard let next else { break }
             do {
