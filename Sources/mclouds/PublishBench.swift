@@ -64,10 +64,12 @@ struct PublishBench: AsyncParsableCommand {
                     format: "%-33@ %6.2f s  %.2f GiB/s   ratios mclouds/%@: first %.2f, again %.2f", "\(name):" as NSString, t, gib / t,
                     name as NSString, t / publish.seconds, t / again))
         }
+        // What writing the image's bytes into the same filesystem costs by itself (a first publish must).
+        let copy = try Self.measure("/usr/bin/cp", [image.path, root.appendingPathComponent("copy.raw").path])
+        Console.line(String(format: "cp of the image (write floor):     %6.2f s  %.2f GiB/s", copy.seconds, gib / copy.seconds))
+        try? FileManager.default.removeItem(at: root.appendingPathComponent("copy.raw"))
         try? FileManager.default.removeItem(at: root.appendingPathComponent("data"))
         try? FileManager.default.removeItem(at: image)
-
-        if deltaMib > 0 { try delta(root: root, binary: binary) }
 
         if rssMib > 0 {
             let rssRoot = URL(fileURLWithPath: rssScratch ?? scratch).appendingPathComponent("mclouds-bench-rss-\(UUID().uuidString)")
@@ -82,6 +84,8 @@ struct PublishBench: AsyncParsableCommand {
                     format: "mclouds template publish:  %6.2f s  %.2f GiB/s  peak RSS %d MiB", result.seconds, Double(rssMib) / 1024 / result.seconds,
                     result.peakMiB))
         }
+
+        if deltaMib > 0 { try delta(root: root, binary: binary) }
     }
 
     /// v2 = v1 with 1/5/20 % of bytes changed in ~100 regions plus 10 shifting insertions: bytes newly stored.
@@ -135,8 +139,20 @@ struct PublishBench: AsyncParsableCommand {
         return try JSONDecoder().decode(PublishReport.self, from: data)
     }
 
-    /// Wall time and peak RSS of a child process (from `wait4`'s resource usage).
+    /// Wall time and peak RSS of a child process. The child runs under `/usr/bin/time` when present: a
+    /// child spawned straight from this process would count this process's memory at spawn as its own.
     static func measure(_ path: String, _ arguments: [String]) throws -> (seconds: Double, peakMiB: Int) {
+        let timeTool = "/usr/bin/time"
+        guard FileManager.default.isExecutableFile(atPath: timeTool) else { return try spawn(path, arguments) }
+        let report = FileManager.default.temporaryDirectory.appendingPathComponent("mclouds-rss-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: report) }
+        let seconds = try spawn(timeTool, ["-f", "%M", "-o", report, path] + arguments).seconds
+        let kib = Int((try? String(contentsOfFile: report, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        return (seconds, kib / 1024)
+    }
+
+    /// Wall time and peak RSS (from `wait4`) of a child process.
+    static func spawn(_ path: String, _ arguments: [String]) throws -> (seconds: Double, peakMiB: Int) {
         var pid: pid_t = 0
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }

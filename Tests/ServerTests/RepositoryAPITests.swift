@@ -153,6 +153,16 @@ struct RepositoryAPITests {
             let stranger = DocumentVerifier(trusted: [PublisherKey().publicKey])
             #expect(throws: TemplateRepositoryError.self) { try stranger.verifyCatalog(newCatalog, now: Date(), lastSerial: nil) }
 
+            // A chunk altered on the server's disk is refused by the reader.
+            let manifest = try await repository.manifest(name: "ubuntu-22.04", version: "1.0")
+            let chunk = manifest.chunks[0]
+            #expect(try await client.verifiedChunk(chunk.digest).count == chunk.length)
+            var altered = try repository.chunks.get(chunk.digest)
+            altered[0] ^= 0xFF
+            try Data(altered).write(to: URL(fileURLWithPath: repository.chunks.path(for: chunk.digest)))
+            let mismatch = await #expect(throws: TemplateRepositoryError.self) { try await client.verifiedChunk(chunk.digest) }
+            #expect("\(mismatch!)".contains("does not match its digest"))
+
             let manifestBytes = try await client.signedManifest(name: "ubuntu-22.04", version: "1.0")
             var text = String(decoding: manifestBytes, as: UTF8.self)
             text = text.replacingOccurrences(of: "\"osType\":\"Ubuntu 22.04 LTS\"", with: "\"osType\":\"Windows 11\"")

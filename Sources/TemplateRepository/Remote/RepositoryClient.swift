@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Core
+import Crypto
 import Foundation
 import Logging
 import NIOCore
@@ -41,6 +42,16 @@ public struct RepositoryClient: Sendable {
         var headers: [(String, String)] = []
         if let range { headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")) }
         return try await send(.GET, "/api/v1/chunks/\(digest)", headers: headers).body
+    }
+
+    /// A whole chunk, checked against its digest: bytes that do not hash to it are refused.
+    /// - Throws: ``TemplateRepositoryError`` `digestMismatch` for altered bytes, ``RepositoryClientError`` otherwise.
+    public func verifiedChunk(_ digest: String) async throws -> [UInt8] {
+        try validateDigest(digest)
+        let bytes = try await chunk(digest)
+        let actual = SHA256.hash(data: bytes).hexString
+        guard actual == digest else { throw TemplateRepositoryError.digestMismatch(expected: digest, actual: actual) }
+        return bytes
     }
 
     public func missing(_ digests: [String]) async throws -> [String] {

@@ -73,7 +73,7 @@ public struct Repository: Sendable {
                 let store = chunks
                 let chunkingStarted = ContinuousClock.now
                 let (image, newChunks, newBytes) = try await offloaded {
-                    let writer = ParallelChunkWriter(store: store)
+                    let writer = ParallelChunkWriter(store: store, maximumChunk: chunker.parameters.maximum)
                     do {
                         let image = try chunker.chunk(path: path) { reference, bytes in
                             try writer.submit(digest: reference.digest, bytes: bytes)

@@ -3,13 +3,21 @@ import Foundation
 /// Stores chunks from several threads, so creating files and waiting for `fsync` overlap with hashing and
 /// with each other (a disk answers several flushes at once far faster than one after another).
 ///
-/// `submit` copies the bytes and returns at once unless `queueLimit` chunks are waiting; `finish` waits for
-/// every write and reports what was new. The first failure stops the rest and is thrown by the next call.
+/// `submit` copies the bytes into one of a fixed set of reused buffers (fresh memory for every chunk would
+/// cost a page fault per 4 KiB) and returns unless all are in use; `finish` waits for every write and
+/// reports what was new. The first failure stops the rest and is thrown by the next call.
 final class ParallelChunkWriter: @unchecked Sendable {
+    private struct Job {
+        var digest: String
+        var buffer: UnsafeMutableRawBufferPointer
+        var length: Int
+    }
+
     private let store: any ChunkStore
     private let condition = NSCondition()
-    private let queueLimit: Int
-    private var queue: [(digest: String, bytes: [UInt8])] = []
+    private var free: [UnsafeMutableRawBufferPointer]
+    private let buffers: [UnsafeMutableRawBufferPointer]
+    private var queue: [Job] = []
     private var submitted = Set<String>()
     private var running = 0
     private var closed = false
@@ -17,15 +25,23 @@ final class ParallelChunkWriter: @unchecked Sendable {
     private var newChunks = 0
     private var newBytes: Int64 = 0
 
-    init(store: any ChunkStore, threads: Int = 4, queueLimit: Int = 64) {
+    /// - Parameters:
+    ///   - maximumChunk: the largest chunk that will be submitted.
+    ///   - buffers: chunks that may wait or be in writing at once.
+    init(store: any ChunkStore, maximumChunk: Int, threads: Int = 4, buffers count: Int = 32) {
         self.store = store
-        self.queueLimit = queueLimit
+        buffers = (0..<count).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: maximumChunk, alignment: 64) }
+        free = buffers
         running = threads
         for _ in 0..<threads {
             let thread = Thread { [self] in work() }
             thread.stackSize = 512 << 10
             thread.start()
         }
+    }
+
+    deinit {
+        for buffer in buffers { buffer.deallocate() }
     }
 
     /// Queues a chunk whose digest the caller computed. A digest already submitted, or already in the
@@ -36,13 +52,15 @@ final class ParallelChunkWriter: @unchecked Sendable {
             return !submitted.insert(digest).inserted
         }
         if try seen || store.contains(digest) { return }
-        let copy = Array(bytes)
-        try condition.withLock {
-            while queue.count >= queueLimit && failure == nil { condition.wait() }
+        let buffer = try condition.withLock {
+            while free.isEmpty && failure == nil { condition.wait() }
             if let failure { throw failure }
-            queue.append((digest, copy))
-            // Only workers wait while the queue is non-full: wake one.
-            condition.signal()
+            return free.removeLast()
+        }
+        buffer.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        condition.withLock {
+            queue.append(Job(digest: digest, buffer: buffer, length: bytes.count))
+            condition.broadcast()
         }
     }
 
@@ -69,25 +87,26 @@ final class ParallelChunkWriter: @unchecked Sendable {
 
     private func work() {
         while true {
-            let next: (digest: String, bytes: [UInt8])? = condition.withLock {
+            let next: Job? = condition.withLock {
                 while queue.isEmpty && !closed && failure == nil { condition.wait() }
                 guard failure == nil, !queue.isEmpty else { return nil }
-                // The submitter waits only on a full queue: wake everyone then (rare), else nobody.
-                if queue.count == queueLimit { condition.broadcast() }
                 return queue.removeFirst()
             }
             guard let next else { break }
             do {
-                let stored = try next.bytes.withUnsafeBytes { try store.putHashed(next.digest, $0) }
+                let stored = try store.putHashed(next.digest, UnsafeRawBufferPointer(rebasing: next.buffer[0..<next.length]))
                 condition.withLock {
                     if stored {
                         newChunks += 1
-                        newBytes += Int64(next.bytes.count)
+                        newBytes += Int64(next.length)
                     }
+                    free.append(next.buffer)
+                    condition.broadcast()
                 }
             } catch {
                 condition.withLock {
                     if failure == nil { failure = error }
+                    free.append(next.buffer)
                     condition.broadcast()
                 }
             }
