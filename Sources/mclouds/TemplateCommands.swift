@@ -220,35 +220,32 @@ extension TemplateCommand {
         }
     }
 
-    struct Withdraw: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Withdraw a version: it leaves the catalog, and its chunks become garbage unless other versions share them.")
+    /// The options and the run of `withdraw` and `deprecate`, which differ only in the state they set.
+    struct StateChangeOptions: ParsableArguments {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var location: RepositoryLocation
         @Argument(help: "NAME@VERSION.") var reference: String
 
-        func run() async throws {
+        func change(to state: VersionState, done: String) async throws {
             let logger = global.makeLogger(label: "mclouds.template")
             try await reportingErrors {
-                let serial = try await location.setState(.withdrawn, reference: reference, logger: logger)
-                Console.line("Withdrew \(reference) (catalog serial \(serial)).")
+                let serial = try await location.setState(state, reference: reference, logger: logger)
+                Console.line("\(done) \(reference) (catalog serial \(serial)).")
             }
         }
     }
 
+    struct Withdraw: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Withdraw a version: it leaves the catalog, and its chunks become garbage unless other versions share them.")
+        @OptionGroup var options: StateChangeOptions
+        func run() async throws { try await options.change(to: .withdrawn, done: "Withdrew") }
+    }
+
     struct Deprecate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Deprecate a version: it stays available, flagged in the catalog.")
-        @OptionGroup var global: GlobalOptions
-        @OptionGroup var location: RepositoryLocation
-        @Argument(help: "NAME@VERSION.") var reference: String
-
-        func run() async throws {
-            let logger = global.makeLogger(label: "mclouds.template")
-            try await reportingErrors {
-                let serial = try await location.setState(.deprecated, reference: reference, logger: logger)
-                Console.line("Deprecated \(reference) (catalog serial \(serial)).")
-            }
-        }
+        @OptionGroup var options: StateChangeOptions
+        func run() async throws { try await options.change(to: .deprecated, done: "Deprecated") }
     }
 
     struct GC: AsyncParsableCommand {

@@ -38,6 +38,7 @@ struct OpenAPITests {
                 ("/api/v1/templates/{name}/versions/{version}/manifest", "/api/v1/templates/ubuntu-22.04/versions/1.0/manifest"),
                 ("/api/v1/catalog", "/api/v1/catalog"),
                 ("/healthz", "/healthz"),
+                ("/api/v1/repository", "/api/v1/repository"),
             ]
             for check in checks {
                 let answer = try await http(.GET, server.baseURL + check.url)

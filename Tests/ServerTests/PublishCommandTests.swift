@@ -89,6 +89,34 @@ struct PublishCommandTests {
         #expect(try manifest.chunks.allSatisfy { try repository.chunks.contains($0.digest) })
     }
 
+    @Test("publish --server uploads through the API; list, deprecate and withdraw work remotely; gc frees the withdrawn chunks")
+    func remoteCommands() async throws {
+        try await withServer { server, repository, directory in
+            let image = try writeFile(bytes(300_000, seed: 60), in: directory)
+            let common = ["--format", "QCOW2", "--hypervisor", "KVM", "--os-type", "Ubuntu 22.04 LTS", "--server", server.baseURL]
+            let refused = try run(["template", "publish", image, "--name", "remote", "--version", "1"] + common)
+            #expect(refused.status == 1)
+            let published = try run(
+                ["template", "publish", image, "--name", "remote", "--version", "1", "--token", "admin-token", "--json"] + common)
+            #expect(published.status == 0)
+            let report = try JSONDecoder().decode(PublishReport.self, from: Data(published.stdout.utf8))
+            #expect(report.size == 300_000 && report.newBytes == 300_000)
+
+            let list = try run(["template", "list", "--server", server.baseURL, "--json"])
+            let templates = try JSONDecoder().decode(TemplateList.self, from: Data(list.stdout.utf8)).templates
+            #expect(templates.map(\.name) == ["remote"])
+            #expect(try run(["template", "deprecate", "remote@1", "--server", server.baseURL, "--token", "admin-token"]).status == 0)
+            #expect(try await repository.template("remote").versions[0].state == .deprecated)
+            #expect(try run(["template", "withdraw", "remote@1", "--server", server.baseURL, "--token", "admin-token"]).status == 0)
+            #expect(try await repository.template("remote").versions[0].state == .withdrawn)
+
+            let gc = try run(["template", "gc", "--data", directory.path, "--grace", "0", "--json"])
+            let collected = try JSONDecoder().decode(GarbageReport.self, from: Data(gc.stdout.utf8))
+            #expect(collected.removed == report.chunks && collected.live == 0)
+            #expect(try repository.chunks.allDigests().isEmpty)
+        }
+    }
+
     @Test("bad input gets a clear error, exit status 1, and leaves nothing behind")
     func badInput() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString)")

@@ -57,15 +57,15 @@ struct RepositoryAPITests {
         try await withServer { server, repository, directory in
             let v1 = bytes(400_000, seed: 2)
             let path = try writeFile(v1, in: directory)
-            let anonymous = RemotePublisher(client: RepositoryClient(baseURL: server.baseURL), parameters: testParameters)
+            let anonymous = RemotePublisher(client: RepositoryClient(baseURL: server.baseURL))
             let refused = await #expect(throws: RepositoryClientError.self) { try await anonymous.publish(imageAt: path, metadata: sampleMetadata()) }
             #expect(refused?.status == 401 && refused?.message.contains("admin token") == true)
-            let wrong = RemotePublisher(client: RepositoryClient(baseURL: server.baseURL, token: "guess"), parameters: testParameters)
+            let wrong = RemotePublisher(client: RepositoryClient(baseURL: server.baseURL, token: "guess"))
             await #expect(throws: RepositoryClientError.self) { try await wrong.publish(imageAt: path, metadata: sampleMetadata()) }
             #expect(try repository.chunks.allDigests().isEmpty)
 
             let client = RepositoryClient(baseURL: server.baseURL, token: "admin-token")
-            let publisher = RemotePublisher(client: client, parameters: testParameters)
+            let publisher = RemotePublisher(client: client)
             let first = try await publisher.publish(imageAt: path, metadata: sampleMetadata())
             #expect(first.newChunks == first.chunks && first.newBytes == 400_000 && first.sha256 == SHA256.hash(data: v1).hexString)
             let again = try await publisher.publish(imageAt: path, metadata: sampleMetadata())

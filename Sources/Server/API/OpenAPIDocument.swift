@@ -212,6 +212,27 @@ enum OpenAPIDocument {
                   description: OpenAPI 3.1 in YAML.
                   content:
                     application/yaml: {}
+          /api/v1/repository:
+            get:
+              summary: How this repository cuts images (publishers cut the same way) and the key it signs with.
+              responses:
+                '200':
+                  description: Chunking parameters and publisher key.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [chunking, publisherKey, keyID]
+                        properties:
+                          chunking:
+                            type: object
+                            required: [minimum, average, maximum]
+                            properties:
+                              minimum: {type: integer}
+                              average: {type: integer}
+                              maximum: {type: integer}
+                          publisherKey: {type: string, description: base64 raw Ed25519 public key}
+                          keyID: {type: string}
           /api/v1/templates:
             get:
               summary: Every template and its versions (withdrawn ones marked).

@@ -26,6 +26,7 @@ struct RepositoryAPI: Sendable {
     let tokens: AdminTokens
 
     static let routes: [RouteDescription] = [
+        .init(method: "GET", path: "/api/v1/repository"),
         .init(method: "GET", path: "/api/v1/templates"),
         .init(method: "GET", path: "/api/v1/templates/{name}"),
         .init(method: "GET", path: "/api/v1/templates/{name}/versions/{version}/manifest"),
@@ -39,6 +40,10 @@ struct RepositoryAPI: Sendable {
     ]
 
     func register(on router: Router<BasicRequestContext>) {
+        router.get("/api/v1/repository") { _, _ in
+            let key = repository.key.publicKey
+            return JSONResponse.make(RepositoryInfo(chunking: repository.parameters, publisherKey: key.base64, keyID: key.keyID))
+        }
         router.get("/api/v1/templates") { _, _ in
             JSONResponse.make(TemplateList(templates: try await repository.templates()))
         }

@@ -6,17 +6,15 @@ import Logging
     import Glibc
 #endif
 
-/// Publishes an image to a remote repository: chunks it locally, asks the server which chunks it lacks,
-/// uploads only those (several at a time), then commits. A commit that finds chunks gone (collected
-/// meanwhile) uploads them and commits again.
+/// Publishes an image to a remote repository: chunks it locally the way the repository does (it says how),
+/// asks which chunks it lacks, uploads only those (several at a time), then commits. A commit that finds
+/// chunks gone (collected meanwhile) uploads them and commits again.
 public struct RemotePublisher: Sendable {
     public let client: RepositoryClient
-    public var parameters: ChunkingParameters
     public var parallelUploads: Int
 
-    public init(client: RepositoryClient, parameters: ChunkingParameters = .standard, parallelUploads: Int = 4) {
+    public init(client: RepositoryClient, parallelUploads: Int = 4) {
         self.client = client
-        self.parameters = parameters
         self.parallelUploads = parallelUploads
     }
 
@@ -32,7 +30,7 @@ public struct RemotePublisher: Sendable {
         -> PublishReport
     {
         try metadata.validate()
-        let chunker = ImageChunker(parameters: parameters)
+        let chunker = ImageChunker(parameters: try await client.info().chunking)
         let image = try await offloaded {
             try chunker.chunk(path: path) { reference, _ in progress?(.chunking(done: reference.offset + Int64(reference.length))) }
         }

@@ -25,6 +25,9 @@ public struct RepositoryClient: Sendable {
         self.httpClient = httpClient
     }
 
+    /// The repository's chunking parameters and publisher key.
+    public func info() async throws -> RepositoryInfo { try await json(.GET, "/api/v1/repository") }
+
     /// The signed catalog as served.
     public func signedCatalog() async throws -> [UInt8] { try await send(.GET, "/api/v1/catalog").body }
 

@@ -55,3 +55,17 @@ public struct TemplateList: Codable, Sendable {
     public var templates: [TemplateSummary]
     public init(templates: [TemplateSummary]) { self.templates = templates }
 }
+
+/// `GET /api/v1/repository`: how this repository cuts images (publishers must cut the same way) and the
+/// public key it signs with.
+public struct RepositoryInfo: Codable, Sendable {
+    public var chunking: ChunkingParameters
+    public var publisherKey: String
+    public var keyID: String
+
+    public init(chunking: ChunkingParameters, publisherKey: String, keyID: String) {
+        self.chunking = chunking
+        self.publisherKey = publisherKey
+        self.keyID = keyID
+    }
+}

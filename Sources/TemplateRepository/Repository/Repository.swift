@@ -123,6 +123,13 @@ public struct Repository: Sendable {
     public func commit(_ metadata: TemplateMetadata, image: ChunkedImage) async throws -> PublishReport {
         try metadata.validate()
         try manifest(for: metadata, image: image).validateLayout()
+        if let long = image.chunks.first(where: { $0.length > parameters.maximum }) {
+            throw TemplateRepositoryError.malformed(
+                document: "upload \(metadata.name)@\(metadata.version)",
+                reason:
+                    "chunk at offset \(long.offset) is \(long.length) bytes, over this repository's maximum of \(parameters.maximum); cut the image as GET /api/v1/repository says"
+            )
+        }
         try await refuseTakenVersion(metadata)
         let publishID = UUID().uuidString
         try await recordPublish(id: publishID, metadata)
