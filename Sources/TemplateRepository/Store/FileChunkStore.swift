@@ -1,6 +1,7 @@
 import Core
 import Crypto
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -13,11 +14,14 @@ import Foundation
 public struct FileChunkStore: ChunkStore {
     /// The `chunks` directory.
     public let root: URL
+    /// `root` as a path, for building chunk paths without URL parsing (hot in a publish).
+    private let rootPath: String
 
     /// A store under `dataDirectory/chunks`, created if needed.
     /// - Throws: ``TemplateRepositoryError`` when the directory cannot be created.
     public init(dataDirectory: URL) throws {
         root = dataDirectory.appendingPathComponent("chunks")
+        rootPath = root.path
         do {
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         } catch {
@@ -27,8 +31,11 @@ public struct FileChunkStore: ChunkStore {
 
     /// The file of a chunk.
     public func path(for digest: String) -> String {
-        let d = Array(digest)
-        return root.appendingPathComponent(String(d[0..<2])).appendingPathComponent(String(d[2...])).path
+        folder(for: digest) + "/" + digest.dropFirst(2)
+    }
+
+    private func folder(for digest: String) -> String {
+        rootPath + "/" + digest.prefix(2)
     }
 
     public func contains(_ digest: String) throws -> Bool {
@@ -53,9 +60,11 @@ public struct FileChunkStore: ChunkStore {
     private func store(_ digest: String, _ bytes: UnsafeRawBufferPointer) throws -> Bool {
         let final = path(for: digest)
         if access(final, F_OK) == 0 { return false }
-        let folder = (final as NSString).deletingLastPathComponent
-        mkdir(folder, 0o755)
-        let temporary = "\(folder)/.tmp-\(digest.prefix(16))-\(UUID().uuidString)"
+        let folder = folder(for: digest)
+        if mkdir(folder, 0o755) != 0 && errno != EEXIST {
+            throw TemplateRepositoryError.storeFailure(path: folder, reason: String(cString: strerror(errno)))
+        }
+        let temporary = "\(folder)/.tmp-\(digest.prefix(16))-\(getpid())-\(TemporaryNames.next())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else { throw TemplateRepositoryError.storeFailure(path: temporary, reason: String(cString: strerror(errno))) }
         var written = 0
@@ -117,4 +126,11 @@ public struct FileChunkStore: ChunkStore {
             }
         }
     }
+}
+
+/// Unique suffixes for temporary files within this process (the process id tells processes apart).
+enum TemporaryNames {
+    private static let counter = Atomic<Int>(0)
+
+    static func next() -> Int { counter.add(1, ordering: .relaxed).newValue }
 }
