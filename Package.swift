@@ -89,6 +89,19 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(
+            name: "SyncAgent",
+            dependencies: [
+                "Core",
+                "TemplateRepository",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
             name: "Server",
             dependencies: [
                 "Core",
@@ -137,6 +150,20 @@ let package = Package(
             dependencies: [
                 "Core", "TemplateRepository", "Server",
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "SyncAgentTests",
+            dependencies: [
+                "Core", "TemplateRepository", "Server", "SyncAgent",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: upcoming
         ),

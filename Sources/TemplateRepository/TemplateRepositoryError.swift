@@ -35,7 +35,7 @@ public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible 
     static func untrustedKey(keyID: String) -> Self { .init(kind: .untrustedKey(keyID: keyID)) }
     static func expired(document: String, expiredAt: String) -> Self { .init(kind: .expired(document: document, expiredAt: expiredAt)) }
     static func replayed(serial: Int, lastSeen: Int) -> Self { .init(kind: .replayed(serial: serial, lastSeen: lastSeen)) }
-    static func malformed(document: String, reason: String) -> Self { .init(kind: .malformed(document: document, reason: reason)) }
+    public static func malformed(document: String, reason: String) -> Self { .init(kind: .malformed(document: document, reason: reason)) }
     static func badKey(path: String, reason: String) -> Self { .init(kind: .badKey(path: path, reason: reason)) }
 
     static func invalidName(kind: String, value: String) -> Self { .init(kind: .invalidName(kind: kind, value: value)) }

@@ -30,20 +30,8 @@ func withServer<T: Sendable>(
     var logger = Logger(label: "test.server")
     logger.logLevel = .warning
     let repository = try await DataDirectory(directory.path).openRepository(parameters: testParameters, logger: logger)
-    let server = MCloudsServer(configuration: .init(port: 0, adminTokens: tokens), repository: repository, logger: logger)
-    let group = ServiceGroup(services: [server], logger: logger)
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        _ = await server.waitUntilRunning()
-        let result: Result<T, any Error>
-        do {
-            result = .success(try await body(server, repository, directory))
-        } catch {
-            result = .failure(error)
-        }
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
-        return try result.get()
+    return try await MCloudsServer.withRunning(.init(port: 0, adminTokens: tokens), repository: repository, logger: logger) { server in
+        try await body(server, repository, directory)
     }
 }
 

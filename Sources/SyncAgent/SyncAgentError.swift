@@ -1,0 +1,54 @@
+/// What went wrong while pulling templates, with what to do about it.
+public struct SyncAgentError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        case unreachable
+        case refused
+        case oversized
+        case corrupt
+        case exhausted
+        case manifestMismatch
+        case imageMismatch
+        case storage
+    }
+
+    public let kind: Kind
+    public let description: String
+
+    static func unreachable(_ url: String, _ reason: String) -> Self {
+        .init(kind: .unreachable, description: "\(url) cannot be fetched: \(reason). Check the URL, the network and that the server runs.")
+    }
+    static func refused(_ url: String, _ reason: String) -> Self {
+        .init(kind: .refused, description: "\(url) cannot be reached: \(reason). Trying the other mirrors.")
+    }
+    static func oversized(digest: String, url: String, expected: Int) -> Self {
+        .init(
+            kind: .oversized,
+            description:
+                "\(url) sent more than the \(expected) bytes the manifest gives chunk \(digest); cut off and discarded. The mirror is broken or hostile."
+        )
+    }
+    static func corrupt(digest: String, url: String, actual: String) -> Self {
+        .init(
+            kind: .corrupt,
+            description:
+                "Chunk \(digest) from \(url) hashes to \(actual): corrupt or tampered, discarded. Trying again (another mirror if there is one).")
+    }
+    static func exhausted(digest: String, attempts: Int, last: any Error) -> Self {
+        .init(kind: .exhausted, description: "Chunk \(digest) could not be fetched in \(attempts) attempts; last error: \(last)")
+    }
+    static func manifestMismatch(name: String, version: String) -> Self {
+        .init(
+            kind: .manifestMismatch,
+            description: "The manifest of \(name)@\(version) is not the one the signed catalog names (digest differs). Refusing it.")
+    }
+    static func imageMismatch(name: String, expected: String, actual: String) -> Self {
+        .init(
+            kind: .imageMismatch,
+            description:
+                "The assembled image of \(name) hashes to \(actual), not \(expected) as signed. Nothing was installed; the cache is re-checked on the next pass."
+        )
+    }
+    static func storage(_ path: String, _ reason: String) -> Self {
+        .init(kind: .storage, description: "Cannot write \(path): \(reason). Check free space and permissions of the cache directory.")
+    }
+}

@@ -1,0 +1,119 @@
+import Core
+import Crypto
+import Foundation
+import Server
+import SyncAgent
+import TemplateRepository
+import Testing
+
+@Suite("Site agent: verified chunk fetching and image assembly")
+struct FetchTests {
+    @Test("a fresh cache fetches every chunk from the central server, assembles the signed image, and a second fetch moves nothing")
+    func freshThenIdle() async throws {
+        let image = try randomImage(400_000)
+        try await withPublishedServer(image: image) { server, repository, _, directory in
+            let reader = CatalogReader(
+                client: RepositoryClient(baseURL: server.baseURL), trusted: [repository.key.publicKey],
+                stateFile: directory.appendingPathComponent("state.json").path)
+            let catalog = try await reader.catalog()
+            let manifest = try await reader.manifest(for: catalog.entries[0])
+            let cache = try FileChunkStore(dataDirectory: directory.appendingPathComponent("site"))
+            let fetcher = ChunkFetcher(
+                mirrors: [server.baseURL], cache: cache, partialDirectory: directory.appendingPathComponent("site/partial"), logger: quietLogger)
+            let first = try await fetcher.fetch(manifest.chunks)
+            #expect(first.downloadedBytes == Int64(image.count) && first.reusedChunks == 0 && first.retries == 0)
+            let second = try await fetcher.fetch(manifest.chunks)
+            #expect(second.downloadedChunks == 0 && second.downloadedBytes == 0 && second.reusedBytes == Int64(image.count))
+
+            let destination = directory.appendingPathComponent("ubuntu-1.qcow2").path
+            try ImageAssembler(cache: cache).assemble(manifest, to: destination)
+            #expect(FileManager.default.contents(atPath: destination) == Data(image))
+            #expect(reader.lastSerial == catalog.serial)
+        }
+    }
+
+    @Test("corrupt, truncated, oversized and failing answers are retried; truncated chunks resume with Range; a dead mirror is skipped")
+    func faults() async throws {
+        let image = try randomImage(200_000)
+        try await withPublishedServer(image: image) { _, repository, manifest, directory in
+            var chunks: [String: [UInt8]] = [:]
+            for chunk in manifest.chunks { chunks[chunk.digest] = try repository.chunks.get(chunk.digest) }
+            let mirror = FaultyMirror(chunks: chunks)
+            let digests = manifest.chunks.map(\.digest)
+            mirror.plan(digests[0], [.corrupt])
+            mirror.plan(digests[1], [.truncate])
+            mirror.plan(digests[2], [.oversize, .fail500])
+            try await mirror.withRunning { url in
+                let cache = try FileChunkStore(dataDirectory: directory.appendingPathComponent("site"))
+                var policy = ChunkFetcher.Policy()
+                policy.initialBackoff = .milliseconds(5)
+                policy.parallel = 3
+                let fetcher = ChunkFetcher(
+                    mirrors: ["http://127.0.0.1:9", url], cache: cache, partialDirectory: directory.appendingPathComponent("site/partial"),
+                    policy: policy, logger: quietLogger)
+                let report = try await fetcher.fetch(manifest.chunks)
+                #expect(report.retries >= 4)
+                #expect(mirror.rangeRequests >= 1)
+                // Every chunk in the cache is verified: the image assembles to the signed digest.
+                let destination = directory.appendingPathComponent("image").path
+                try ImageAssembler(cache: cache).assemble(manifest, to: destination)
+                #expect(FileManager.default.contents(atPath: destination) == Data(image))
+                #expect(try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("site/partial").path).isEmpty)
+            }
+        }
+    }
+
+    @Test("a chunk no mirror serves correctly fails with a clear error after the set attempts, and nothing enters the cache")
+    func exhausted() async throws {
+        let image = try randomImage(50_000)
+        try await withPublishedServer(image: image) { _, repository, manifest, directory in
+            var chunks: [String: [UInt8]] = [:]
+            for chunk in manifest.chunks { chunks[chunk.digest] = try repository.chunks.get(chunk.digest) }
+            let mirror = FaultyMirror(chunks: chunks)
+            mirror.plan(manifest.chunks[0].digest, [.corrupt, .corrupt, .corrupt])
+            try await mirror.withRunning { url in
+                let cache = try FileChunkStore(dataDirectory: directory.appendingPathComponent("site"))
+                var policy = ChunkFetcher.Policy()
+                policy.initialBackoff = .milliseconds(1)
+                policy.attempts = 3
+                let fetcher = ChunkFetcher(
+                    mirrors: [url], cache: cache, partialDirectory: directory.appendingPathComponent("site/partial"), policy: policy,
+                    logger: quietLogger)
+                let error = await #expect(throws: SyncAgentError.self) { try await fetcher.fetch(manifest.chunks) }
+                #expect(error?.kind == .exhausted && "\(error!)".contains("hashes to"))
+                #expect(try !cache.contains(manifest.chunks[0].digest))
+            }
+        }
+    }
+
+    @Test("an image whose chunks do not make the signed digest is not installed")
+    func imageMismatch() async throws {
+        let image = try randomImage(60_000)
+        try await withPublishedServer(image: image) { _, repository, manifest, directory in
+            var altered = manifest
+            altered.sha256 = String(repeating: "0", count: 64)
+            let destination = directory.appendingPathComponent("image").path
+            let error = #expect(throws: SyncAgentError.self) { try ImageAssembler(cache: repository.chunks).assemble(altered, to: destination) }
+            #expect(error?.kind == .imageMismatch)
+            #expect(!FileManager.default.fileExists(atPath: destination))
+            let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            #expect(names.allSatisfy { !$0.contains(".partial-") })
+        }
+    }
+
+    @Test("the reader refuses an untrusted catalog, and a catalog older than one it has seen (state kept on disk)")
+    func catalogTrust() async throws {
+        try await withPublishedServer(image: try randomImage(20_000)) { server, repository, _, directory in
+            let state = directory.appendingPathComponent("state.json").path
+            let client = RepositoryClient(baseURL: server.baseURL)
+            let stranger = CatalogReader(client: client, trusted: [PublisherKey().publicKey], stateFile: state)
+            await #expect(throws: TemplateRepositoryError.self) { try await stranger.catalog() }
+
+            let reader = CatalogReader(client: client, trusted: [repository.key.publicKey], stateFile: state)
+            let seen = try await reader.catalog().serial
+            try Data("{\"lastSerial\":\(seen + 5)}".utf8).write(to: URL(fileURLWithPath: state))
+            let replay = await #expect(throws: TemplateRepositoryError.self) { try await reader.catalog() }
+            #expect("\(replay!)".contains("replayed"))
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import Core
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Server
+import ServiceLifecycle
+import Synchronization
+import TemplateRepository
+
+let testParameters = try! ChunkingParameters(minimum: 2048, average: 8192, maximum: 32768)
+
+var quietLogger: Logger {
+    var logger = Logger(label: "test.agent")
+    logger.logLevel = .critical
+    return logger
+}
+
+/// Pseudo-random bytes from /dev/urandom.
+func randomImage(_ count: Int) throws -> [UInt8] {
+    let handle = FileHandle(forReadingAtPath: "/dev/urandom")!
+    defer { try? handle.close() }
+    return Array(try handle.read(upToCount: count) ?? Data())
+}
+
+/// A temporary directory removed after `body`.
+func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("agent-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: url) }
+    return try await body(url)
+}
+
+/// A central server whose repository holds one published template made of `image`.
+func withPublishedServer<T: Sendable>(
+    image: [UInt8], _ body: (MCloudsServer, Repository, TemplateManifest, URL) async throws -> T
+) async throws -> T {
+    try await withTemporaryDirectory { directory in
+        let repository = try await DataDirectory(directory.appendingPathComponent("central").path).openRepository(
+            parameters: testParameters, logger: quietLogger)
+        let file = directory.appendingPathComponent("image.qcow2")
+        try Data(image).write(to: file)
+        let metadata = TemplateMetadata(name: "ubuntu", version: "1", format: .qcow2, hypervisor: .kvm, osType: "Ubuntu 22.04 LTS")
+        _ = try await repository.publish(imageAt: file.path, metadata: metadata)
+        let manifest = try await repository.manifest(name: "ubuntu", version: "1")
+        return try await MCloudsServer.withRunning(.init(port: 0), repository: repository, logger: quietLogger) { server in
+            try await body(server, repository, manifest, directory)
+        }
+    }
+}
+
+/// A chunk mirror that misbehaves on purpose: per digest, a list of behaviours used one request at a time
+/// (then it serves correctly), and a count of requests and of `Range` requests.
+final class FaultyMirror: Sendable {
+    enum Behaviour: Sendable {
+        case corrupt
+        case truncate
+        case oversize
+        case fail500
+    }
+
+    private struct State {
+        var plans: [String: [Behaviour]] = [:]
+        var requests = 0
+        var rangeRequests = 0
+    }
+
+    let chunks: [String: [UInt8]]
+    private let state = Mutex(State())
+
+    init(chunks: [String: [UInt8]]) { self.chunks = chunks }
+
+    func plan(_ digest: String, _ behaviours: [Behaviour]) { state.withLock { $0.plans[digest] = behaviours } }
+    var requests: Int { state.withLock { $0.requests } }
+    var rangeRequests: Int { state.withLock { $0.rangeRequests } }
+
+    func respond(digest: String, range: String?) -> Response {
+        let behaviour: Behaviour? = state.withLock { state in
+            state.requests += 1
+            if range != nil { state.rangeRequests += 1 }
+            guard var plan = state.plans[digest], !plan.isEmpty else { return nil }
+            let next = plan.removeFirst()
+            state.plans[digest] = plan
+            return next
+        }
+        guard var bytes = chunks[digest] else { return Response(status: .notFound) }
+        var status = HTTPResponse.Status.ok
+        var headers: HTTPFields = [:]
+        if let range, range.hasPrefix("bytes="), let start = Int(range.dropFirst(6).split(separator: "-").first ?? ""), start < bytes.count {
+            headers[.contentRange] = "bytes \(start)-\(bytes.count - 1)/\(bytes.count)"
+            bytes = Array(bytes[start...])
+            status = .partialContent
+        }
+        switch behaviour {
+        case .corrupt: bytes[0] ^= 0xFF
+        case .truncate: bytes = Array(bytes.prefix(bytes.count / 2))
+        case .oversize: bytes += [UInt8](repeating: 7, count: 1000)
+        case .fail500: return Response(status: .internalServerError)
+        case nil: break
+        }
+        headers[.contentLength] = String(bytes.count)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// Serves `/api/v1/chunks/{digest}` on a free loopback port for the duration of `body`.
+    func withRunning<T: Sendable>(_ body: (String) async throws -> T) async throws -> T {
+        let router = Router()
+        router.get("/api/v1/chunks/{digest}") { request, context in
+            self.respond(digest: context.parameters.get("digest") ?? "", range: request.headers[.range])
+        }
+        let port = Mutex<Int?>(nil)
+        let ready = AsyncStream<Void>.makeStream()
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                port.withLock { $0 = channel.localAddress?.port }
+                ready.continuation.yield()
+            }, logger: quietLogger)
+        let group = ServiceGroup(services: [app], logger: quietLogger)
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            for await _ in ready.stream { break }
+            let result: Result<T, any Error>
+            do {
+                result = .success(try await body("http://127.0.0.1:\(port.withLock { $0 } ?? 0)"))
+            } catch {
+                result = .failure(error)
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return try result.get()
+        }
+    }
+}
