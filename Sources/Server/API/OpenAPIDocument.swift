@@ -57,6 +57,14 @@ enum OpenAPIDocument {
                       type: array
                       description: Chunks a commit still lacks (409 on commit).
                       items: {type: string}
+            ChunkingParameters:
+              type: object
+              description: Content-defined chunk sizes in bytes (FastCDC, normalized level 2).
+              required: [minimum, average, maximum]
+              properties:
+                minimum: {type: integer}
+                average: {type: integer}
+                maximum: {type: integer}
             ChunkReference:
               type: object
               required: [digest, offset, length]
@@ -134,13 +142,7 @@ enum OpenAPIDocument {
                     minimumMemoryMB: {type: integer}
                     size: {type: integer, format: int64}
                     sha256: {type: string}
-                    chunking:
-                      type: object
-                      required: [minimum, average, maximum]
-                      properties:
-                        minimum: {type: integer}
-                        average: {type: integer}
-                        maximum: {type: integer}
+                    chunking: {$ref: '#/components/schemas/ChunkingParameters'}
                     chunks: {type: array, items: {$ref: '#/components/schemas/ChunkReference'}}
                     created: {type: string, format: date-time}
                     publisherKeyID: {type: string}
@@ -224,13 +226,7 @@ enum OpenAPIDocument {
                         type: object
                         required: [chunking, publisherKey, keyID]
                         properties:
-                          chunking:
-                            type: object
-                            required: [minimum, average, maximum]
-                            properties:
-                              minimum: {type: integer}
-                              average: {type: integer}
-                              maximum: {type: integer}
+                          chunking: {$ref: '#/components/schemas/ChunkingParameters'}
                           publisherKey: {type: string, description: base64 raw Ed25519 public key}
                           keyID: {type: string}
           /api/v1/templates:
