@@ -92,6 +92,7 @@ let package = Package(
             name: "SyncAgent",
             dependencies: [
                 "Core",
+                "CloudStack",
                 "TemplateRepository",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -156,7 +157,7 @@ let package = Package(
         .testTarget(
             name: "SyncAgentTests",
             dependencies: [
-                "Core", "TemplateRepository", "Server", "SyncAgent",
+                "Core", "TemplateRepository", "Server", "SyncAgent", "CloudStack", "CloudStackSimulator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),

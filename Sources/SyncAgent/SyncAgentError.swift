@@ -9,6 +9,8 @@ public struct SyncAgentError: Error, Sendable, CustomStringConvertible {
         case manifestMismatch
         case imageMismatch
         case storage
+        case unknownOSType
+        case registrationFailed
     }
 
     public let kind: Kind
@@ -47,6 +49,14 @@ public struct SyncAgentError: Error, Sendable, CustomStringConvertible {
             description:
                 "The assembled image of \(name) hashes to \(actual), not \(expected) as signed. Nothing was installed; the cache is re-checked on the next pass."
         )
+    }
+    static func unknownOSType(_ name: String) -> Self {
+        .init(
+            kind: .unknownOSType,
+            description: "The local CloudStack has no OS type named \"\(name)\" (listOsTypes). Add it, or publish with an OS type it knows.")
+    }
+    static func registrationFailed(_ name: String, _ status: String) -> Self {
+        .init(kind: .registrationFailed, description: "CloudStack could not register \(name): \(status). It is retried on the next pass.")
     }
     static func storage(_ path: String, _ reason: String) -> Self {
         .init(kind: .storage, description: "Cannot write \(path): \(reason). Check free space and permissions of the cache directory.")

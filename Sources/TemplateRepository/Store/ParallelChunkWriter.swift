@@ -60,7 +60,8 @@ final class ParallelChunkWriter: @unchecked Sendable {
         buffer.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         condition.withLock {
             queue.append(Job(digest: digest, buffer: buffer, length: bytes.count))
-            condition.broadcast()
+            // Only idle workers wait while a job is queued (the submitter is here): wake one.
+            condition.signal()
         }
     }
 
@@ -101,7 +102,8 @@ final class ParallelChunkWriter: @unchecked Sendable {
                         newBytes += Int64(next.length)
                     }
                     free.append(next.buffer)
-                    condition.broadcast()
+                    // The submitter waits only when no buffer is free: wake it then, else nobody.
+                    if free.count == 1 { condition.broadcast() }
                 }
             } catch {
                 condition.withLock {

@@ -1,0 +1,111 @@
+import Core
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The site agent's image endpoint: serves the verified images it assembled to the local CloudStack's
+/// secondary storage (`GET /images/{file}`, with `Range`), and only to the configured addresses.
+public final class ImageServer: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        /// The directory of assembled images.
+        public var directory: String
+        /// Client addresses allowed to fetch (secondary storage VMs); empty allows loopback only.
+        public var allowedAddresses: [String]
+
+        public init(host: String = "127.0.0.1", port: Int = 0, directory: String, allowedAddresses: [String] = []) {
+            self.host = host
+            self.port = port
+            self.directory = directory
+            self.allowedAddresses = allowedAddresses
+        }
+    }
+
+    public let configuration: Configuration
+    let logger: Logger
+    private let listening = ListeningPort()
+
+    public init(configuration: Configuration, logger: Logger = Logger(label: "mclouds.agent.images")) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func waitUntilRunning() async -> Int { await listening.wait() }
+
+    /// The URL CloudStack fetches `file` from.
+    public func url(for file: String) -> String { "http://\(configuration.host):\(listening.port ?? configuration.port)/images/\(file)" }
+
+    func allows(_ address: String?) -> Bool {
+        guard let address else { return false }
+        if configuration.allowedAddresses.isEmpty { return address == "127.0.0.1" || address == "::1" }
+        return configuration.allowedAddresses.contains(address)
+    }
+
+    public func run() async throws {
+        let router = Router(context: AddressedRequestContext.self)
+        router.add(middleware: JSONErrorMiddleware())
+        router.get("/images/{file}") { request, context in try await self.serve(request, context, body: true) }
+        router.head("/images/{file}") { request, context in try await self.serve(request, context, body: false) }
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "mclouds-agent"),
+            onServerRunning: { channel in self.listening.set(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        do {
+            try await app.run()
+        } catch {
+            listening.set(0)
+            throw error
+        }
+        listening.set(0)
+    }
+
+    private func serve(_ request: Request, _ context: AddressedRequestContext, body: Bool) async throws -> Response {
+        guard allows(context.remoteAddress?.ipAddress) else {
+            throw APIError(status: 403, "This address may not fetch images; add it to the agent's allowed addresses.")
+        }
+        let file = try context.parameters.require("file")
+        guard !file.isEmpty, !file.contains("/"), !file.hasPrefix("."), !file.contains(".partial-") else {
+            throw APIError(status: 400, "\(file) is not an image name.")
+        }
+        let path = configuration.directory + "/" + file
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int else {
+            throw APIError(status: 404, "No image \(file) here.")
+        }
+        var headers: HTTPFields = [.contentType: "application/octet-stream", .acceptRanges: "bytes"]
+        var status = HTTPResponse.Status.ok
+        var range = 0..<size
+        if let header = request.headers[.range] {
+            guard let asked = ByteRange.parse(header, size: size) else {
+                var response = JSONResponse.make(
+                    ErrorBody(error: .init(status: 416, message: "Range \(header) is outside the \(size) bytes of \(file).")), status: 416)
+                response.headers[.contentRange] = "bytes */\(size)"
+                return response
+            }
+            if let asked {
+                range = asked
+                status = .partialContent
+                headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(size)"
+            }
+        }
+        headers[.contentLength] = String(range.count)
+        guard body, !range.isEmpty else { return Response(status: status, headers: headers) }
+        let content = try await FileIO().loadFile(path: path, range: range.lowerBound...(range.upperBound - 1), context: context)
+        return Response(status: status, headers: headers, body: content)
+    }
+}
+
+/// A request context that knows the client's address (for allowlists).
+public struct AddressedRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}

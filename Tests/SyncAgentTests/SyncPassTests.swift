@@ -1,0 +1,119 @@
+import CloudStack
+import CloudStackSimulator
+import Core
+import Crypto
+import Foundation
+import Logging
+import Server
+import ServiceLifecycle
+import SyncAgent
+import TemplateRepository
+import Testing
+
+/// A simulated region, the agent's image server, and a sync pass wired to both and to the central server.
+func withSite<T: Sendable>(
+    central: MCloudsServer, repository: Repository, directory: URL, keepVersions: Int = 1,
+    _ body: (Simulator, CloudStackClient, SyncPass) async throws -> T
+) async throws -> T {
+    var configuration = SimulatorConfiguration.default(regionName: "Site")
+    configuration.jobDurationMilliseconds = 20
+    return try await Simulator.withRunning(configuration, logger: quietLogger) { simulator in
+        let keys = simulator.adminKeys
+        var clientConfiguration = CloudStackClient.Configuration(
+            endpoint: simulator.endpoint, apiKey: keys.apikey!, secretKey: keys.secretkey!, region: "Site")
+        clientConfiguration.jobPollInitial = .milliseconds(10)
+        let client = CloudStackClient(configuration: clientConfiguration)
+        let images = directory.appendingPathComponent("site/images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        let imageServer = ImageServer(configuration: .init(directory: images.path))
+        let group = ServiceGroup(services: [imageServer], logger: quietLogger)
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            _ = await imageServer.waitUntilRunning()
+            var settings = SyncPass.Settings(imageDirectory: images)
+            settings.keepVersions = keepVersions
+            settings.pollInterval = .milliseconds(20)
+            settings.registrationTimeout = .seconds(30)
+            let pass = SyncPass(
+                reader: CatalogReader(
+                    client: RepositoryClient(baseURL: central.baseURL), trusted: [repository.key.publicKey],
+                    stateFile: directory.appendingPathComponent("site/state.json").path),
+                fetcher: ChunkFetcher(
+                    mirrors: [central.baseURL], cache: try FileChunkStore(dataDirectory: directory.appendingPathComponent("site")),
+                    partialDirectory: directory.appendingPathComponent("site/partial"), logger: quietLogger),
+                registrar: CloudStackRegistrar(client: client, logger: quietLogger), settings: settings,
+                imageURL: { imageServer.url(for: $0) }, logger: quietLogger)
+            let result: Result<T, any Error>
+            do {
+                result = .success(try await body(simulator, client, pass))
+            } catch {
+                result = .failure(error)
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return try result.get()
+        }
+    }
+}
+
+@Suite("Site agent: a sync pass against a simulated CloudStack")
+struct SyncPassTests {
+    @Test("a fresh site ends with the template Ready, tagged, checksummed and featured; a second pass changes nothing")
+    func freshSite() async throws {
+        let image = try randomImage(300_000)
+        try await withPublishedServer(image: image) { central, repository, manifest, directory in
+            try await withSite(central: central, repository: repository, directory: directory) { _, client, pass in
+                let outcomes = try await pass.run()
+                #expect(outcomes.map(\.state) == ["ready, featured"])
+                #expect(outcomes[0].bytesDownloaded == 300_000)
+                let templates = try await client.listTemplates(filter: .self, logger: quietLogger)
+                #expect(templates.count == 1)
+                let template = try #require(templates.first)
+                #expect(template.isready == true && template.isfeatured == true)
+                #expect(template.checksum?.hasSuffix(manifest.sha256) == true)
+                let tags = Dictionary(uniqueKeysWithValues: (template.tags ?? []).compactMap { t in t.key.map { ($0, t.value ?? "") } })
+                #expect(tags["mclouds.template"] == "ubuntu" && tags["mclouds.version"] == "1" && tags["mclouds.digest"] == manifest.sha256)
+
+                let again = try await pass.run()
+                #expect(again.map(\.bytesDownloaded) == [0])
+                #expect(try await client.listTemplates(filter: .self, logger: quietLogger).map(\.id) == templates.map(\.id))
+            }
+        }
+    }
+
+    @Test("a new version moves only its new chunks, is registered, and the old one is retired only once no VM uses it")
+    func rollover() async throws {
+        let image = try randomImage(300_000)
+        try await withPublishedServer(image: image) { central, repository, _, directory in
+            try await withSite(central: central, repository: repository, directory: directory) { simulator, client, pass in
+                _ = try await pass.run()
+                let v1 = try #require(try await client.listTemplates(filter: .self, logger: quietLogger).first?.id)
+                let zone = try await client.listZones(logger: quietLogger)[0].id!
+                let offering = try await client.listServiceOfferings(logger: quietLogger)[0].id!
+                let vm = try await client.deployVirtualMachine(.init(zoneID: zone, templateID: v1, serviceOfferingID: offering), logger: quietLogger)
+
+                var v2 = image
+                v2.replaceSubrange(150_000..<150_100, with: [UInt8](repeating: 1, count: 100))
+                let file = directory.appendingPathComponent("v2.qcow2")
+                try Data(v2).write(to: file)
+                _ = try await repository.publish(
+                    imageAt: file.path,
+                    metadata: TemplateMetadata(name: "ubuntu", version: "2", format: .qcow2, hypervisor: .kvm, osType: "Ubuntu 22.04 LTS"))
+
+                let second = try await pass.run()
+                #expect(second.map(\.version) == ["2"] && second[0].state == "ready, featured")
+                #expect(second[0].bytesDownloaded > 0 && second[0].bytesDownloaded < 100_000)
+                var templates = try await client.listTemplates(filter: .self, logger: quietLogger)
+                #expect(Set(templates.compactMap(\.id)).contains(v1))  // a VM still uses v1
+                #expect(templates.first { $0.id == v1 }?.isfeatured == false)
+
+                try await client.destroyVirtualMachine(id: vm.id!, expunge: true, logger: quietLogger)
+                _ = try await pass.run()
+                templates = try await client.listTemplates(filter: .self, logger: quietLogger)
+                #expect(!templates.contains { $0.id == v1 })
+                #expect(templates.count == 1 && templates[0].isfeatured == true)
+                _ = simulator
+            }
+        }
+    }
+}
