@@ -8,7 +8,10 @@ struct MClouds: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mclouds",
         abstract: "The control plane of a federation of Apache CloudStack clouds.",
-        subcommands: [Demo.self, ServerCommand.self, TemplateCommand.self, KeysCommand.self, SimulatorCommand.self, CloudStackCall.self, Bench.self]
+        subcommands: [
+            Demo.self, ServerCommand.self, TemplateCommand.self, AgentCommand.self, KeysCommand.self, SimulatorCommand.self, CloudStackCall.self,
+            Bench.self,
+        ]
     )
 }
 

@@ -1,0 +1,78 @@
+import CloudStack
+import CloudStackSimulator
+import Core
+import Foundation
+import Server
+import SyncAgent
+import TemplateRepository
+import Testing
+
+@Suite("mclouds agent")
+struct AgentCommandTests {
+    /// Runs the built `mclouds` with `arguments` and `environment` added; returns status and standard output.
+    func mclouds(_ arguments: [String], environment: [String: String]) async throws -> (status: Int32, stdout: String) {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let process = Process()
+        process.executableURL = root.appendingPathComponent(".build/debug/mclouds")
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        let exited = AsyncStream.makeStream(of: Int32.self)
+        process.terminationHandler = { exited.continuation.yield($0.terminationStatus) }
+        try process.run()
+        let output = Task.detached { pipe.fileHandleForReading.readDataToEndOfFile() }
+        var status: Int32 = -1
+        for await s in exited.stream {
+            status = s
+            break
+        }
+        return (status, String(decoding: await output.value, as: UTF8.self))
+    }
+
+    @Test("`agent sync --config` brings the subscribed template to Ready in the simulator; `agent status --json` reports it; a bad config is refused")
+    func syncCommand() async throws {
+        let image = try randomImage(200_000)
+        try await withPublishedServer(image: image) { central, repository, _, directory in
+            var configuration = SimulatorConfiguration.default(regionName: "CLI-Site")
+            configuration.jobDurationMilliseconds = 20
+            try await Simulator.withRunning(configuration, logger: quietLogger) { simulator in
+                let keys = simulator.adminKeys
+                let agentDirectory = directory.appendingPathComponent("agent").path
+                let yaml = """
+                    central:
+                      url: \(central.baseURL)
+                      trustedKeys: ["\(repository.key.publicKey.base64)"]
+                    cloudstack:
+                      endpoint: \(simulator.endpoint)
+                      apiKey: \(keys.apikey!)
+                    subscriptions: ["ubu*"]
+                    keepVersions: 2
+                    directory: \(agentDirectory)
+                    """
+                let file = directory.appendingPathComponent("agent.yaml")
+                try Data(yaml.utf8).write(to: file)
+                let environment = ["MCLOUDS_CLOUDSTACK_SECRET": keys.secretkey!]
+
+                let sync = try await mclouds(["agent", "sync", "--config", file.path], environment: environment)
+                #expect(sync.status == 0)
+                #expect(sync.stdout.contains("ubuntu") && sync.stdout.contains("ready, featured"))
+                let status = try await mclouds(["agent", "status", "--config", file.path, "--json"], environment: [:])
+                let report = try JSONDecoder().decode(AgentStatus.self, from: Data(status.stdout.utf8))
+                #expect(report.succeeded && report.outcomes.map(\.bytesDownloaded) == [200_000])
+
+                let client = CloudStackClient(
+                    configuration: .init(endpoint: simulator.endpoint, apiKey: keys.apikey!, secretKey: keys.secretkey!, region: "CLI-Site"))
+                let templates = try await client.listTemplates(filter: .self, logger: quietLogger)
+                #expect(templates.count == 1 && templates[0].isready == true)
+
+                let noSecret = try await mclouds(["agent", "sync", "--config", file.path], environment: ["MCLOUDS_CLOUDSTACK_SECRET": ""])
+                #expect(noSecret.status != 0)
+                try Data(yaml.replacingOccurrences(of: "keepVersions: 2", with: "keepVersions: 0").utf8).write(to: file)
+                let bad = try await mclouds(["agent", "sync", "--config", file.path], environment: environment)
+                #expect(bad.status != 0)
+            }
+        }
+    }
+}
