@@ -75,4 +75,46 @@ struct AgentCommandTests {
             }
         }
     }
+
+    @Test("`agent run` makes a pass at start, then waits for its schedule, and stops cleanly on SIGTERM")
+    func runService() async throws {
+        try await withPublishedServer(image: try randomImage(50_000)) { central, repository, _, directory in
+            var configuration = SimulatorConfiguration.default(regionName: "Run-Site")
+            configuration.jobDurationMilliseconds = 20
+            try await Simulator.withRunning(configuration, logger: quietLogger) { simulator in
+                let keys = simulator.adminKeys
+                let agentDirectory = directory.appendingPathComponent("agent")
+                let yaml = """
+                    central: {url: "\(central.baseURL)", trustedKeys: ["\(repository.key.publicKey.base64)"]}
+                    cloudstack: {endpoint: "\(simulator.endpoint)", apiKey: "\(keys.apikey!)"}
+                    directory: \(agentDirectory.path)
+                    schedule: {intervalMinutes: 60}
+                    """
+                let file = directory.appendingPathComponent("agent.yaml")
+                try Data(yaml.utf8).write(to: file)
+                let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                let process = Process()
+                process.executableURL = root.appendingPathComponent(".build/debug/mclouds")
+                process.arguments = ["agent", "run", "--config", file.path]
+                process.environment = ProcessInfo.processInfo.environment.merging(["MCLOUDS_CLOUDSTACK_SECRET": keys.secretkey!]) { $1 }
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                let exited = AsyncStream.makeStream(of: Int32.self)
+                process.terminationHandler = { exited.continuation.yield($0.terminationStatus) }
+                try process.run()
+                let statusFile = agentDirectory.appendingPathComponent("status.json").path
+                for _ in 0..<600 where !FileManager.default.fileExists(atPath: statusFile) { try await Task.sleep(for: .milliseconds(50)) }
+                let status = try JSONDecoder().decode(AgentStatus.self, from: try #require(FileManager.default.contents(atPath: statusFile)))
+                #expect(status.succeeded)
+                #expect(process.isRunning)
+                process.terminate()
+                var code: Int32 = -1
+                for await c in exited.stream {
+                    code = c
+                    break
+                }
+                #expect(code == 0)
+            }
+        }
+    }
 }
