@@ -93,9 +93,12 @@ public struct SyncPass: Sendable {
         var registeredThisPass = Set<String>()
         while true {
             let installed = try await registrar.installed()
+            // What failed after being registered in this pass stays (reported) until the next pass retries it.
+            let failedThisPass = Set(installed.filter { $0.state == .failed && registeredThisPass.contains($0.digest) }.map(\.id))
             let actions = planner.plan(wanted: wanted, installed: installed).filter {
                 if case .keep = $0 { return false }
                 if case .register(let w) = $0, registeredThisPass.contains(w.digest) { return false }
+                if case .delete(let id, _, _, _) = $0, failedThisPass.contains(id) { return false }
                 return true
             }
             let waiting = installed.contains { copy in copy.state == .inProgress && wanted.contains { $0.digest == copy.digest } }

@@ -116,4 +116,42 @@ struct SyncPassTests {
             }
         }
     }
+
+    @Test("a failed download in CloudStack is reported, retried on the next pass, and ends Ready; nothing is registered twice")
+    func failedRegistrationRetried() async throws {
+        try await withPublishedServer(image: try randomImage(100_000)) { central, repository, _, directory in
+            try await withSite(central: central, repository: repository, directory: directory) { simulator, client, pass in
+                var faults = FaultConfiguration()
+                faults.failDownloads = true
+                simulator.setFaults(faults)
+                let failed = try await pass.run()
+                #expect(failed.map(\.state) == ["failed"])
+                #expect(failed[0].error?.contains("retried on the next pass") == true)
+
+                simulator.setFaults(FaultConfiguration())
+                let healed = try await pass.run()
+                #expect(healed.map(\.state) == ["ready, featured"])
+                let templates = try await client.listTemplates(filter: .self, logger: quietLogger)
+                #expect(templates.count == 1 && templates[0].isready == true)
+            }
+        }
+    }
+
+    @Test("the central server down or answering 500: the pass fails with a clear error and registers nothing")
+    func centralDown() async throws {
+        try await withPublishedServer(image: try randomImage(30_000)) { central, repository, _, directory in
+            try await withSite(central: central, repository: repository, directory: directory) { simulator, client, pass in
+                let dead = SyncPass(
+                    reader: CatalogReader(
+                        client: RepositoryClient(baseURL: "http://127.0.0.1:9"), trusted: [repository.key.publicKey],
+                        stateFile: directory.appendingPathComponent("dead-state.json").path),
+                    fetcher: pass.fetcher, registrar: pass.registrar, settings: pass.settings, imageURL: pass.imageURL, logger: quietLogger)
+                let error = await #expect(throws: RepositoryClientError.self) { try await dead.run() }
+                #expect("\(error!)".contains("cannot be reached"))
+                let templates = try await client.listTemplates(filter: .self, logger: quietLogger)
+                #expect(templates.isEmpty)
+                _ = simulator
+            }
+        }
+    }
 }
