@@ -120,6 +120,10 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        .target(
+            name: "TestSupport",
+            swiftSettings: upcoming
+        ),
         .executableTarget(
             name: "mclouds",
             dependencies: [
@@ -159,7 +163,7 @@ let package = Package(
         .testTarget(
             name: "SyncAgentTests",
             dependencies: [
-                "Core", "TemplateRepository", "Server", "SyncAgent", "CloudStack", "CloudStackSimulator",
+                "Core", "TemplateRepository", "Server", "SyncAgent", "CloudStack", "CloudStackSimulator", "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -173,7 +177,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Core", "TemplateRepository", "Server",
+                "Core", "TemplateRepository", "Server", "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -187,7 +191,7 @@ let package = Package(
         .testTarget(
             name: "CloudStackSimulatorTests",
             dependencies: [
-                "Core", "CloudStack", "CloudStackSimulator",
+                "Core", "CloudStack", "CloudStackSimulator", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

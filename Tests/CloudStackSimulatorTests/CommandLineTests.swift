@@ -1,22 +1,14 @@
 import Core
 import Foundation
+import TestSupport
 import Testing
-
-/// The `mclouds` executable built next to the tests.
-func mcloudsBinary() -> String? {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let path = root.appendingPathComponent(".build/debug/mclouds").path
-    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
-}
 
 @Suite("The mclouds simulator command")
 struct CommandLineTests {
     @Test("`mclouds simulator --port 0 --api-key K --secret-key S` serves cs, refuses a wrong secret and stops cleanly on SIGINT")
     func simulatorCommand() async throws {
-        guard let binary = mcloudsBinary() else {
-            Issue.record("build the mclouds executable first (swift build --build-tests builds it)")
-            return
-        }
+        let binary = mcloudsExecutable()
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build the mclouds executable first (swift build --build-tests)")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -1,34 +1,10 @@
 import CloudStack
 import Core
 import Foundation
+import TestSupport
 import Testing
 
 @testable import CloudStackSimulator
-
-/// Runs a program to completion without blocking a Swift concurrency thread; output goes through files
-/// so a chatty child never stalls on a full pipe.
-func runProgram(_ path: String, _ arguments: [String], environment: [String: String]) async throws -> (status: Int32, stdout: String, stderr: String)
-{
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("peer-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: dir) }
-    let out = dir.appendingPathComponent("out")
-    let err = dir.appendingPathComponent("err")
-    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    process.standardOutput = try FileHandle(forWritingTo: out)
-    process.standardError = try FileHandle(forWritingTo: err)
-    process.standardInput = FileHandle.nullDevice
-    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-        process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-        do { try process.run() } catch { continuation.resume(throwing: error) }
-    }
-    return (status, try String(contentsOf: out, encoding: .utf8), try String(contentsOf: err, encoding: .utf8))
-}
 
 /// The path of a peer client given by the test script, or `nil` (then the test is a no-op unless peers are required).
 func peer(_ variable: String) -> String? {

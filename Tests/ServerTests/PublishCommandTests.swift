@@ -2,36 +2,17 @@ import Core
 import Foundation
 import Server
 import TemplateRepository
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// The `mclouds` executable built next to the tests.
-private func mclouds() throws -> String {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let path = root.appendingPathComponent(".build/debug/mclouds").path
-    guard FileManager.default.isExecutableFile(atPath: path) else { throw CLIMissing() }
-    return path
-}
-
-private struct CLIMissing: Error, CustomStringConvertible {
-    var description: String { "build the mclouds executable first (swift build --build-tests builds it)" }
-}
-
-/// Runs `mclouds` to completion and returns its exit status and standard output.
-private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try mclouds())
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+/// Runs the built `mclouds`; returns its exit status and standard output.
+private func run(_ arguments: [String]) async throws -> (status: Int32, stdout: String) {
+    let result = try await runMClouds(arguments)
+    return (result.status, result.stdout)
 }
 
 @Suite("mclouds template publish")
@@ -54,34 +35,39 @@ struct PublishCommandTests {
         let repository = try await DataDirectory(data).openRepository()
 
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try mclouds())
+        process.executableURL = URL(fileURLWithPath: mcloudsExecutable())
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        var storedAtKill = 0
-        var listedWhileRunning = false
+        // The watcher is a thread of its own, so a busy test pool cannot delay the kill past the publish's end:
+        // it kills the publish early in its pass, once chunks sit in a few of the 256 folders.
         let chunkFolders = repository.chunks.root.path
-        var polls = 0
-        // Kill it early in the pass: once chunks sit in a few of the 256 folders (a cheap readdir to watch).
-        while process.isRunning {
-            if (try? FileManager.default.contentsOfDirectory(atPath: chunkFolders).count) ?? 0 >= 8 {
-                kill(process.processIdentifier, SIGKILL)
-                break
+        let pid = process.processIdentifier
+        let watcher = Thread {
+            while process.isRunning {
+                if (try? FileManager.default.contentsOfDirectory(atPath: chunkFolders).count) ?? 0 >= 8 {
+                    kill(pid, SIGKILL)
+                    return
+                }
+                usleep(500)
             }
-            polls += 1
-            if polls % 50 == 0, try await !repository.templates().isEmpty { listedWhileRunning = true }
-            try await Task.sleep(for: .milliseconds(1))
+        }
+        watcher.start()
+        var listedWhileRunning = false
+        while process.isRunning {
+            if try await !repository.templates().isEmpty { listedWhileRunning = true }
+            try await Task.sleep(for: .milliseconds(20))
         }
         process.waitUntilExit()
         try #require(process.terminationReason == .uncaughtSignal, "the publish finished before it could be killed")
         #expect(!listedWhileRunning)
         #expect(try await repository.templates().isEmpty)
         #expect(try await repository.unfinishedPublishes().count == 1)
-        storedAtKill = try repository.chunks.allDigests().count
+        let storedAtKill = try repository.chunks.allDigests().count
         #expect(storedAtKill > 0)
 
-        let again = try run(arguments)
+        let again = try await run(arguments)
         #expect(again.status == 0)
         let report = try JSONDecoder().decode(PublishReport.self, from: Data(again.stdout.utf8))
         #expect(report.size == Int64(size))
@@ -98,23 +84,23 @@ struct PublishCommandTests {
         try await withServer { server, repository, directory in
             let image = try writeFile(bytes(300_000, seed: 60), in: directory)
             let common = ["--format", "QCOW2", "--hypervisor", "KVM", "--os-type", "Ubuntu 22.04 LTS", "--server", server.baseURL]
-            let refused = try run(["template", "publish", image, "--name", "remote", "--version", "1"] + common)
+            let refused = try await run(["template", "publish", image, "--name", "remote", "--version", "1"] + common)
             #expect(refused.status == 1)
-            let published = try run(
+            let published = try await run(
                 ["template", "publish", image, "--name", "remote", "--version", "1", "--token", "admin-token", "--json"] + common)
             #expect(published.status == 0)
             let report = try JSONDecoder().decode(PublishReport.self, from: Data(published.stdout.utf8))
             #expect(report.size == 300_000 && report.newBytes == 300_000)
 
-            let list = try run(["template", "list", "--server", server.baseURL, "--json"])
+            let list = try await run(["template", "list", "--server", server.baseURL, "--json"])
             let templates = try JSONDecoder().decode(TemplateList.self, from: Data(list.stdout.utf8)).templates
             #expect(templates.map(\.name) == ["remote"])
-            #expect(try run(["template", "deprecate", "remote@1", "--server", server.baseURL, "--token", "admin-token"]).status == 0)
+            #expect(try await run(["template", "deprecate", "remote@1", "--server", server.baseURL, "--token", "admin-token"]).status == 0)
             #expect(try await repository.template("remote").versions[0].state == .deprecated)
-            #expect(try run(["template", "withdraw", "remote@1", "--server", server.baseURL, "--token", "admin-token"]).status == 0)
+            #expect(try await run(["template", "withdraw", "remote@1", "--server", server.baseURL, "--token", "admin-token"]).status == 0)
             #expect(try await repository.template("remote").versions[0].state == .withdrawn)
 
-            let gc = try run(["template", "gc", "--data", directory.path, "--grace", "0", "--json"])
+            let gc = try await run(["template", "gc", "--data", directory.path, "--grace", "0", "--json"])
             let collected = try JSONDecoder().decode(GarbageReport.self, from: Data(gc.stdout.utf8))
             #expect(collected.removed == report.chunks && collected.live == 0)
             #expect(try repository.chunks.allDigests().isEmpty)
@@ -128,13 +114,13 @@ struct PublishCommandTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let data = directory.appendingPathComponent("data").path
         let common = ["--format", "QCOW2", "--hypervisor", "KVM", "--os-type", "Ubuntu 22.04 LTS", "--data", data]
-        let missing = try run(["template", "publish", "/nonexistent.qcow2", "--name", "a", "--version", "1"] + common)
+        let missing = try await run(["template", "publish", "/nonexistent.qcow2", "--name", "a", "--version", "1"] + common)
         #expect(missing.status == 1)
-        let traversal = try run(["template", "publish", "/nonexistent.qcow2", "--name", "../../etc", "--version", "1"] + common)
+        let traversal = try await run(["template", "publish", "/nonexistent.qcow2", "--name", "../../etc", "--version", "1"] + common)
         #expect(traversal.status == 1)
-        let unknown = try run(["template", "show", "nothing@1", "--data", data])
+        let unknown = try await run(["template", "show", "nothing@1", "--data", data])
         #expect(unknown.status == 1)
-        let list = try run(["template", "list", "--data", data, "--json"])
+        let list = try await run(["template", "list", "--data", data, "--json"])
         #expect(list.status == 0 && list.stdout.contains("\"templates\":[]"))
     }
 }

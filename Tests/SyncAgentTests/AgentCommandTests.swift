@@ -5,30 +5,14 @@ import Foundation
 import Server
 import SyncAgent
 import TemplateRepository
+import TestSupport
 import Testing
 
 @Suite("mclouds agent")
 struct AgentCommandTests {
-    /// Runs the built `mclouds` with `arguments` and `environment` added; returns status and standard output.
     func mclouds(_ arguments: [String], environment: [String: String]) async throws -> (status: Int32, stdout: String) {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let process = Process()
-        process.executableURL = root.appendingPathComponent(".build/debug/mclouds")
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        let exited = AsyncStream.makeStream(of: Int32.self)
-        process.terminationHandler = { exited.continuation.yield($0.terminationStatus) }
-        try process.run()
-        let output = Task.detached { pipe.fileHandleForReading.readDataToEndOfFile() }
-        var status: Int32 = -1
-        for await s in exited.stream {
-            status = s
-            break
-        }
-        return (status, String(decoding: await output.value, as: UTF8.self))
+        let result = try await runMClouds(arguments, environment: environment)
+        return (result.status, result.stdout)
     }
 
     @Test("`agent sync --config` brings the subscribed template to Ready in the simulator; `agent status --json` reports it; a bad config is refused")
@@ -92,9 +76,8 @@ struct AgentCommandTests {
                     """
                 let file = directory.appendingPathComponent("agent.yaml")
                 try Data(yaml.utf8).write(to: file)
-                let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
                 let process = Process()
-                process.executableURL = root.appendingPathComponent(".build/debug/mclouds")
+                process.executableURL = URL(fileURLWithPath: mcloudsExecutable())
                 process.arguments = ["agent", "run", "--config", file.path]
                 process.environment = ProcessInfo.processInfo.environment.merging(["MCLOUDS_CLOUDSTACK_SECRET": keys.secretkey!]) { $1 }
                 process.standardOutput = FileHandle.nullDevice
