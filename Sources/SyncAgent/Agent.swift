@@ -10,6 +10,7 @@ import TemplateRepository
 public struct Agent: Sendable {
     public let configuration: AgentConfiguration
     public let pass: SyncPass
+    let central: RepositoryClient
     let logger: Logger
 
     /// - Parameter imageURL: the URL CloudStack fetches an image file from (the agent's image server).
@@ -30,6 +31,7 @@ public struct Agent: Sendable {
             configuration: .init(
                 endpoint: configuration.cloudstack.endpoint, apiKey: configuration.cloudstack.apiKey, secretKey: try configuration.cloudStackSecret(),
                 region: configuration.cloudstack.endpoint))
+        central = RepositoryClient(baseURL: configuration.central.url, token: configuration.centralToken())
         var policy = ChunkFetcher.Policy()
         if let parallel = configuration.parallelDownloads { policy.parallel = max(1, parallel) }
         var settings = SyncPass.Settings(imageDirectory: directory.appendingPathComponent("images"))
@@ -37,7 +39,7 @@ public struct Agent: Sendable {
         settings.keepVersions = configuration.keepVersions ?? 2
         pass = SyncPass(
             reader: CatalogReader(
-                client: RepositoryClient(baseURL: configuration.central.url, token: configuration.centralToken()), trusted: trusted,
+                client: central, trusted: trusted,
                 stateFile: directory.appendingPathComponent("catalog-state.json").path),
             fetcher: ChunkFetcher(
                 mirrors: [configuration.central.url] + (configuration.central.mirrors ?? []), cache: try FileChunkStore(dataDirectory: directory),
@@ -73,7 +75,23 @@ public struct Agent: Sendable {
         if let data = try? OrderedJSONEncoder().encode(status).serializedBytes() {
             try? Data(data).write(to: URL(fileURLWithPath: statusPath), options: .atomic)
         }
+        await report(status)
         return status
+    }
+
+    /// Sends the pass's outcome to the central server (needs `site` and a token); a failure is logged only.
+    func report(_ status: AgentStatus) async {
+        guard let site = configuration.site, central.token != nil, !status.outcomes.isEmpty else { return }
+        let states = status.outcomes.map {
+            SiteTemplateState(
+                site: site, template: $0.template, version: $0.version, state: $0.state, bytesDownloaded: $0.bytesDownloaded,
+                bytesReused: $0.bytesReused, error: $0.error)
+        }
+        do {
+            try await central.report(site: site, states)
+        } catch {
+            logger.warning("could not report to the central server", metadata: ["error": "\(error)"])
+        }
     }
 
     /// The report of the last pass, if any.

@@ -1,4 +1,5 @@
 import Foundation
+import TemplateRepository
 
 /// The site agent's configuration (`agent.yaml`). Secrets never come from the command line: the
 /// CloudStack secret key from `MCLOUDS_CLOUDSTACK_SECRET` or `cloudstack.secretKeyFile`, the central
@@ -41,6 +42,8 @@ public struct AgentConfiguration: Codable, Sendable {
 
     public var central: Central
     public var cloudstack: CloudStackSettings
+    /// This site's name in the central server's rollout reports (letters, digits, `.`, `_`, `-`).
+    public var site: String?
     /// Template names or glob patterns.
     public var subscriptions: [String]?
     public var keepVersions: Int?
@@ -81,6 +84,7 @@ public struct AgentConfiguration: Codable, Sendable {
             throw AgentConfigurationError("cloudstack.endpoint \(cloudstack.endpoint) is not an http(s) URL.")
         }
         if let keep = keepVersions, keep < 1 { throw AgentConfigurationError("keepVersions must be at least 1.") }
+        if let site, !TemplateName.isValid(site) { throw AgentConfigurationError("site \(site) may use only letters, digits, '.', '_' and '-'.") }
         if let daily = schedule?.dailyAt, AgentSchedule.parseTime(daily) == nil {
             throw AgentConfigurationError("schedule.dailyAt \(daily) is not HH:MM.")
         }

@@ -10,7 +10,7 @@ struct TemplateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "template",
         abstract: "Publish, list, show, deprecate, withdraw and garbage-collect templates.",
-        subcommands: [Publish.self, List.self, Show.self, Withdraw.self, Deprecate.self, GC.self]
+        subcommands: [Publish.self, List.self, Show.self, Status.self, Withdraw.self, Deprecate.self, GC.self]
     )
 }
 
@@ -220,6 +220,23 @@ extension TemplateCommand {
         }
     }
 
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The rollout matrix: each template version's state at each site, as the site agents last reported.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The URL of the mClouds server.") var server: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await reportingErrors {
+                let status = try await RepositoryClient(baseURL: server).rollout()
+                if json { return try printJSON(status) }
+                if status.states.isEmpty { return Console.line("No site has reported yet.") }
+                Console.line(Table.render(RolloutMatrix.rows(status.states)))
+            }
+        }
+    }
+
     /// The options and the run of `withdraw` and `deprecate`, which differ only in the state they set.
     struct StateChangeOptions: ParsableArguments {
         @OptionGroup var global: GlobalOptions
@@ -284,5 +301,20 @@ enum Table {
             row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
                 .joined(separator: "  ")
         }.joined(separator: "\n")
+    }
+}
+
+/// The template × site matrix of rollout states.
+enum RolloutMatrix {
+    static func rows(_ states: [SiteTemplateState]) -> [[String]] {
+        let sites = Array(Set(states.map(\.site))).sorted()
+        var keys: [String] = []
+        var cells: [String: [String: String]] = [:]
+        for state in states {
+            let key = "\(state.template)@\(state.version)"
+            if cells[key] == nil { keys.append(key) }
+            cells[key, default: [:]][state.site] = state.error == nil ? state.state : "\(state.state) (error)"
+        }
+        return [["TEMPLATE"] + sites] + keys.map { key in [key] + sites.map { cells[key]?[$0] ?? "-" } }
     }
 }

@@ -39,6 +39,7 @@ struct OpenAPITests {
                 ("/api/v1/catalog", "/api/v1/catalog"),
                 ("/healthz", "/healthz"),
                 ("/api/v1/repository", "/api/v1/repository"),
+                ("/api/v1/rollout", "/api/v1/rollout"),
             ]
             for check in checks {
                 let answer = try await http(.GET, server.baseURL + check.url)

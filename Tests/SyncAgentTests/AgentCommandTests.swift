@@ -33,11 +33,12 @@ struct AgentCommandTests {
                       apiKey: \(keys.apikey!)
                     subscriptions: ["ubu*"]
                     keepVersions: 2
+                    site: Site-A
                     directory: \(agentDirectory)
                     """
                 let file = directory.appendingPathComponent("agent.yaml")
                 try Data(yaml.utf8).write(to: file)
-                let environment = ["MCLOUDS_CLOUDSTACK_SECRET": keys.secretkey!]
+                let environment = ["MCLOUDS_CLOUDSTACK_SECRET": keys.secretkey!, "MCLOUDS_AGENT_TOKEN": "admin-token"]
 
                 let sync = try await mclouds(["agent", "sync", "--config", file.path], environment: environment)
                 #expect(sync.status == 0)
@@ -45,6 +46,13 @@ struct AgentCommandTests {
                 let status = try await mclouds(["agent", "status", "--config", file.path, "--json"], environment: [:])
                 let report = try JSONDecoder().decode(AgentStatus.self, from: Data(status.stdout.utf8))
                 #expect(report.succeeded && report.outcomes.map(\.bytesDownloaded) == [200_000])
+
+                // The report reached the central server: the rollout matrix shows the site's state.
+                let matrix = try await mclouds(["template", "status", "--server", central.baseURL], environment: [:])
+                #expect(matrix.status == 0 && matrix.stdout.contains("Site-A") && matrix.stdout.contains("ubuntu@1"))
+                let rollout = try await RepositoryClient(baseURL: central.baseURL).rollout()
+                #expect(rollout.states.map(\.site) == ["Site-A"] && rollout.states[0].state == "ready, featured")
+                #expect(rollout.states[0].bytesDownloaded == 200_000)
 
                 let client = CloudStackClient(
                     configuration: .init(endpoint: simulator.endpoint, apiKey: keys.apikey!, secretKey: keys.secretkey!, region: "CLI-Site"))

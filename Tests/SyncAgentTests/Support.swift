@@ -44,7 +44,8 @@ func withPublishedServer<T: Sendable>(
         let metadata = TemplateMetadata(name: "ubuntu", version: "1", format: .qcow2, hypervisor: .kvm, osType: "Ubuntu 22.04 LTS")
         _ = try await repository.publish(imageAt: file.path, metadata: metadata)
         let manifest = try await repository.manifest(name: "ubuntu", version: "1")
-        return try await MCloudsServer.withRunning(.init(port: 0), repository: repository, logger: quietLogger) { server in
+        return try await MCloudsServer.withRunning(.init(port: 0, adminTokens: ["admin-token"]), repository: repository, logger: quietLogger) {
+            server in
             try await body(server, repository, manifest, directory)
         }
     }

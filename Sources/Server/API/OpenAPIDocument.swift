@@ -57,6 +57,24 @@ enum OpenAPIDocument {
                       type: array
                       description: Chunks a commit still lacks (409 on commit).
                       items: {type: string}
+            RolloutStatus:
+              type: object
+              required: [states]
+              properties:
+                states:
+                  type: array
+                  items:
+                    type: object
+                    required: [site, template, version, state, bytesDownloaded, bytesReused]
+                    properties:
+                      site: {type: string}
+                      template: {type: string}
+                      version: {type: string}
+                      state: {type: string}
+                      bytesDownloaded: {type: integer, format: int64}
+                      bytesReused: {type: integer, format: int64}
+                      error: {type: string}
+                      reported: {type: string, format: date-time}
             ChunkingParameters:
               type: object
               description: Content-defined chunk sizes in bytes (FastCDC, normalized level 2).
@@ -229,6 +247,34 @@ enum OpenAPIDocument {
                           chunking: {$ref: '#/components/schemas/ChunkingParameters'}
                           publisherKey: {type: string, description: base64 raw Ed25519 public key}
                           keyID: {type: string}
+          /api/v1/sites/{site}/report:
+            post:
+              summary: A site agent's report after a pass (latest kept per site, template and version).
+              security: [{adminToken: []}]
+              parameters:
+                - {name: site, in: path, required: true, schema: {type: string}}
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema: {$ref: '#/components/schemas/RolloutStatus'}
+              responses:
+                '200':
+                  description: The site's recorded states.
+                  content:
+                    application/json:
+                      schema: {$ref: '#/components/schemas/RolloutStatus'}
+                '400': {$ref: '#/components/responses/Error'}
+                '401': {$ref: '#/components/responses/Error'}
+          /api/v1/rollout:
+            get:
+              summary: Every site's latest state per template version (the template × site matrix).
+              responses:
+                '200':
+                  description: The states.
+                  content:
+                    application/json:
+                      schema: {$ref: '#/components/schemas/RolloutStatus'}
           /api/v1/templates:
             get:
               summary: Every template and its versions (withdrawn ones marked).

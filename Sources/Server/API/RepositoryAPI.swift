@@ -37,9 +37,12 @@ struct RepositoryAPI: Sendable {
         .init(method: "POST", path: "/api/v1/uploads/missing"),
         .init(method: "POST", path: "/api/v1/templates/{name}/versions"),
         .init(method: "POST", path: "/api/v1/templates/{name}/versions/{version}/state"),
+        .init(method: "POST", path: "/api/v1/sites/{site}/report"),
+        .init(method: "GET", path: "/api/v1/rollout"),
     ]
 
     func register(on router: Router<BasicRequestContext>) {
+        registerRollout(on: router)
         router.get("/api/v1/repository") { _, _ in
             let key = repository.key.publicKey
             return JSONResponse.make(RepositoryInfo(chunking: repository.parameters, publisherKey: key.base64, keyID: key.keyID))
@@ -100,6 +103,19 @@ struct RepositoryAPI: Sendable {
             let serial = try await repository.setState(change.state, name: name, version: version)
             context.logger.info("version state changed", metadata: ["template": "\(name)", "version": "\(version)", "state": "\(change.state)"])
             return JSONResponse.make(StateChangeResponse(name: name, version: version, state: change.state, catalogSerial: serial))
+        }
+    }
+
+    func registerRollout(on router: Router<BasicRequestContext>) {
+        router.post("/api/v1/sites/{site}/report") { request, context in
+            try tokens.authorize(request)
+            let site = try context.parameters.require("site")
+            let report = try await decode(RolloutStatus.self, request, limit: 4 << 20)
+            try await repository.recordReport(site: site, report.states)
+            return JSONResponse.make(RolloutStatus(states: try await repository.rollout().filter { $0.site == site }))
+        }
+        router.get("/api/v1/rollout") { _, _ in
+            JSONResponse.make(RolloutStatus(states: try await repository.rollout()))
         }
     }
 

@@ -57,6 +57,14 @@ public struct RepositoryClient: Sendable {
         return bytes
     }
 
+    /// Sends a site's pass report.
+    public func report(site: String, _ states: [SiteTemplateState]) async throws {
+        let _: RolloutStatus = try await json(.POST, "/api/v1/sites/\(site)/report", body: RolloutStatus(states: states))
+    }
+
+    /// Every site's latest state per template version.
+    public func rollout() async throws -> RolloutStatus { try await json(.GET, "/api/v1/rollout") }
+
     public func missing(_ digests: [String]) async throws -> [String] {
         let answer: MissingChunksResponse = try await json(.POST, "/api/v1/uploads/missing", body: MissingChunksRequest(digests: digests))
         return answer.missing

@@ -69,3 +69,36 @@ public struct RepositoryInfo: Codable, Sendable {
         self.keyID = keyID
     }
 }
+
+/// One template version at one site, as its agent last reported it.
+public struct SiteTemplateState: Codable, Sendable, Hashable {
+    public var site: String
+    public var template: String
+    public var version: String
+    public var state: String
+    public var bytesDownloaded: Int64
+    public var bytesReused: Int64
+    public var error: String?
+    /// When it was reported (filled in by the server).
+    public var reported: String?
+
+    public init(
+        site: String, template: String, version: String, state: String, bytesDownloaded: Int64, bytesReused: Int64, error: String? = nil,
+        reported: String? = nil
+    ) {
+        self.site = site
+        self.template = template
+        self.version = version
+        self.state = state
+        self.bytesDownloaded = bytesDownloaded
+        self.bytesReused = bytesReused
+        self.error = error
+        self.reported = reported
+    }
+}
+
+/// `POST /api/v1/sites/{site}/report` body and `GET /api/v1/rollout` answer.
+public struct RolloutStatus: Codable, Sendable {
+    public var states: [SiteTemplateState]
+    public init(states: [SiteTemplateState]) { self.states = states }
+}

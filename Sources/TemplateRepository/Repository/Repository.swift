@@ -392,6 +392,39 @@ public struct Repository: Sendable {
         }
     }
 
+    // MARK: Site reports
+
+    /// Records what a site's agent reports after a pass (the latest per site, template and version).
+    public func recordReport(site: String, _ states: [SiteTemplateState]) async throws {
+        try TemplateName.validate(site, kind: "Site name")
+        let now = Timestamps.string(from: Date())
+        try await database.transaction { db in
+            for state in states {
+                try await db.raw(
+                    """
+                    INSERT OR REPLACE INTO site_reports (site, template, version, state, bytes_downloaded, bytes_reused, error, reported)
+                    VALUES (\(bind: site), \(bind: state.template), \(bind: state.version), \(bind: state.state), \(bind: state.bytesDownloaded),
+                        \(bind: state.bytesReused), \(bind: state.error), \(bind: now))
+                    """
+                ).run()
+            }
+        }
+    }
+
+    /// Every site's latest report per template version.
+    public func rollout() async throws -> [SiteTemplateState] {
+        try await database.withDatabase { db in
+            try await db.raw("SELECT * FROM site_reports ORDER BY template, version, site").all().map { row in
+                SiteTemplateState(
+                    site: try row.decode(column: "site", as: String.self), template: try row.decode(column: "template", as: String.self),
+                    version: try row.decode(column: "version", as: String.self), state: try row.decode(column: "state", as: String.self),
+                    bytesDownloaded: try row.decode(column: "bytes_downloaded", as: Int64.self),
+                    bytesReused: try row.decode(column: "bytes_reused", as: Int64.self), error: try row.decode(column: "error", as: String?.self),
+                    reported: try row.decode(column: "reported", as: String.self))
+            }
+        }
+    }
+
     // MARK: Garbage collection
 
     /// Removes chunks no published or deprecated version references. Chunks younger than `grace` are kept

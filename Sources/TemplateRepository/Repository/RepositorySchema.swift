@@ -63,6 +63,23 @@ enum RepositorySchema {
                     document TEXT NOT NULL
                 )
                 """,
-            ])
+            ]),
+        Migration(
+            version: 2,
+            [
+                """
+                CREATE TABLE site_reports (
+                    site TEXT NOT NULL,
+                    template TEXT NOT NULL,
+                    version TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    bytes_downloaded INTEGER NOT NULL,
+                    bytes_reused INTEGER NOT NULL,
+                    error TEXT,
+                    reported TEXT NOT NULL,
+                    PRIMARY KEY (site, template, version)
+                )
+                """
+            ]),
     ]
 }
