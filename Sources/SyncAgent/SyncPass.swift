@@ -58,6 +58,7 @@ public struct SyncPass: Sendable {
             kept += subscribed.filter { $0.name == name }.suffix(settings.keepVersions)
         }
         try FileManager.default.createDirectory(at: settings.imageDirectory, withIntermediateDirectories: true)
+        removeLeftovers()
 
         // Verified images for every kept version (a failure is reported, never registered).
         var outcomes: [String: Outcome] = [:]
@@ -135,6 +136,15 @@ public struct SyncPass: Sendable {
             }
         }
         return kept.compactMap { outcomes["\($0.name)@\($0.version)"] }
+    }
+
+    /// Removes what an interrupted pass left: half-assembled images and chunk temporaries of dead processes.
+    func removeLeftovers() {
+        let images = settings.imageDirectory.path
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: images)) ?? [] where name.contains(".partial-") {
+            if TemporaryNames.writerIsGone(name) { try? FileManager.default.removeItem(atPath: images + "/" + name) }
+        }
+        fetcher.cache.removeStaleTemporaries()
     }
 
     /// `name-version.qcow2` (names and versions are restricted to safe characters by the repository).

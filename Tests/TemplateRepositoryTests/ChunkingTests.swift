@@ -214,3 +214,15 @@ struct FileChunkStoreTests {
         #expect(try store.allDigests().isEmpty)
     }
 }
+
+@Suite("Temporary files")
+struct TemporaryFileTests {
+    @Test("temporaries of ended processes are recognised; this process's and running ones are not")
+    func writerIsGone() {
+        #expect(TemporaryNames.writerIsGone(".tmp-0123456789abcdef-2147483646-5"))
+        #expect(TemporaryNames.writerIsGone("ubuntu-1.qcow2.partial-2147483646"))
+        #expect(!TemporaryNames.writerIsGone(".tmp-0123456789abcdef-\(getpid())-5"))
+        #expect(!TemporaryNames.writerIsGone("ubuntu-1.qcow2.partial-1"))  // pid 1 runs
+        #expect(!TemporaryNames.writerIsGone("ubuntu-1.qcow2"))
+    }
+}

@@ -120,7 +120,8 @@ public struct FileChunkStore: ChunkStore {
             let dir = root.appendingPathComponent(folder)
             for name in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [] where name.hasPrefix(".tmp-") {
                 let file = dir.appendingPathComponent(name)
-                if let modified = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date, modified < cutoff {
+                let modified = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date
+                if TemporaryNames.writerIsGone(name) || (modified.map { $0 < cutoff } ?? false) {
                     try? FileManager.default.removeItem(at: file)
                 }
             }
@@ -129,8 +130,16 @@ public struct FileChunkStore: ChunkStore {
 }
 
 /// Unique suffixes for temporary files within this process (the process id tells processes apart).
-enum TemporaryNames {
+public enum TemporaryNames {
     private static let counter = Atomic<Int>(0)
 
     static func next() -> Int { counter.add(1, ordering: .relaxed).newValue }
+
+    /// Whether the process that wrote a temporary file named `…-PID-N` (or `….partial-PID`) has ended.
+    public static func writerIsGone(_ name: String) -> Bool {
+        let parts = name.split(whereSeparator: { $0 == "-" })
+        let candidate = name.contains(".partial-") ? parts.last : parts.dropLast().last
+        guard let text = candidate, let pid = Int32(text), pid > 0, pid != getpid() else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
 }
