@@ -64,8 +64,8 @@ struct AgentCommand: AsyncParsableCommand {
         @Flag(help: "Print the report as JSON.") var json = false
 
         func run() async throws {
-            let logger = options.global.makeLogger(label: "mclouds.agent")
             let configuration = try options.load()
+            let logger = options.global.makeLogger(label: "mclouds.agent", json: configuration.jsonLogs ?? false)
             let server = options.imageServer(configuration)
             let agent = try options.makeAgent(configuration, server, logger: logger)
             let group = ServiceGroup(services: [server], logger: logger)
@@ -91,8 +91,8 @@ struct AgentCommand: AsyncParsableCommand {
         @OptionGroup var options: Options
 
         func run() async throws {
-            let logger = options.global.makeLogger(label: "mclouds.agent")
             let configuration = try options.load()
+            let logger = options.global.makeLogger(label: "mclouds.agent", json: configuration.jsonLogs ?? false)
             let server = options.imageServer(configuration)
             let agent = try options.makeAgent(configuration, server, logger: logger)
             let group = ServiceGroup(

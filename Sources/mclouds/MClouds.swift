@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Foundation
 import Logging
 
@@ -20,10 +21,19 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Flag(name: .long, help: "Log lines as JSON objects (for log shippers).")
+    var jsonLogs = false
+
     /// Bootstraps logging to standard error (call once per process) and returns the command's logger.
-    func makeLogger(label: String) -> Logger {
+    func makeLogger(label: String, json: Bool = false) -> Logger {
         let level = logLevel
+        let asJSON = json || jsonLogs
         LoggingSystem.bootstrap { label in
+            if asJSON {
+                var handler = JSONLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler

@@ -1,0 +1,58 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Log lines as JSON objects, one per line, for log shippers:
+/// `{"time":"…","level":"info","label":"mclouds.agent","message":"template synced","template":"ubuntu",…}`.
+public struct JSONLogHandler: LogHandler {
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    let label: String
+    let write: @Sendable (String) -> Void
+
+    /// A handler writing to standard error.
+    public static func standardError(label: String) -> JSONLogHandler {
+        JSONLogHandler(label: label) { line in FileHandle.standardError.write(Data(line.utf8)) }
+    }
+
+    public init(label: String, write: @escaping @Sendable (String) -> Void) {
+        self.label = label
+        self.write = write
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
+        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        var object: [(String, JSONValue)] = [
+            ("time", .string(Self.timestamp())), ("level", .string(event.level.rawValue)), ("label", .string(label)),
+            ("message", .string("\(event.message)")),
+        ]
+        let reserved: Set<String> = ["time", "level", "label", "message"]
+        for key in merged.keys.sorted() where !reserved.contains(key) {
+            object.append((key, Self.value(merged[key]!)))
+        }
+        write(JSONValue.object(object).serialized() + "\n")
+    }
+
+    static func value(_ value: Logger.Metadata.Value) -> JSONValue {
+        switch value {
+        case .string(let text): .string(text)
+        case .stringConvertible(let convertible): .string(convertible.description)
+        case .array(let values): .array(values.map(Self.value))
+        case .dictionary(let dictionary): .object(dictionary.keys.sorted().map { ($0, Self.value(dictionary[$0]!)) })
+        }
+    }
+
+    static func timestamp() -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date())
+    }
+}
