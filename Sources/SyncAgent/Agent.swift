@@ -37,6 +37,7 @@ public struct Agent: Sendable {
         var settings = SyncPass.Settings(imageDirectory: directory.appendingPathComponent("images"))
         settings.subscriptions = configuration.subscriptions ?? ["*"]
         settings.keepVersions = configuration.keepVersions ?? 2
+        settings.cacheBudgetBytes = configuration.cacheBudgetGiB.map { Int64($0 * 1_073_741_824) }
         pass = SyncPass(
             reader: CatalogReader(
                 client: central, trusted: trusted,

@@ -50,6 +50,8 @@ public struct AgentConfiguration: Codable, Sendable {
     /// Cache and image directory.
     public var directory: String
     public var parallelDownloads: Int?
+    /// Disk budget of the chunk cache in GiB (absent: unlimited).
+    public var cacheBudgetGiB: Double?
     public var images: Images?
     public var schedule: Schedule?
     /// Log lines as JSON objects (for log shippers).

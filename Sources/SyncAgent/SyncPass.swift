@@ -16,6 +16,8 @@ public struct SyncPass: Sendable {
         /// How long a pass waits for CloudStack to finish downloading a registered image.
         public var registrationTimeout: Duration = .seconds(600)
         public var pollInterval: Duration = .milliseconds(500)
+        /// The chunk cache's disk budget; chunks of versions no longer kept go first, least recently used first.
+        public var cacheBudgetBytes: Int64?
 
         public init(imageDirectory: URL) { self.imageDirectory = imageDirectory }
     }
@@ -75,6 +77,7 @@ public struct SyncPass: Sendable {
                     try ImageAssembler(cache: fetcher.cache).assemble(manifest, to: file)
                 }
                 manifests[manifest.sha256] = manifest
+                CacheJanitor(cache: fetcher.cache, budgetBytes: 0).touch(manifest.chunks.map(\.digest))
                 outcome.state = "verified"
             } catch {
                 outcome.state = "failed"
@@ -120,6 +123,12 @@ public struct SyncPass: Sendable {
             }
             if ContinuousClock.now > deadline { break }
             try await Task.sleep(for: settings.pollInterval)
+        }
+
+        if let budget = settings.cacheBudgetBytes {
+            let current = Set(manifests.values.flatMap { $0.chunks.map(\.digest) })
+            let removed = try CacheJanitor(cache: fetcher.cache, budgetBytes: budget).trim(keeping: current)
+            if removed.chunks > 0 { logger.info("cache trimmed", metadata: ["chunks": "\(removed.chunks)", "bytes": "\(removed.bytes)"]) }
         }
 
         // Final state per version, from CloudStack.
