@@ -164,6 +164,7 @@ let package = Package(
             name: "SyncAgentTests",
             dependencies: [
                 "Core", "TemplateRepository", "Server", "SyncAgent", "CloudStack", "CloudStackSimulator", "TestSupport",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),

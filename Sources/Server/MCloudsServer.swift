@@ -85,15 +85,28 @@ public final class MCloudsServer: Service, Sendable {
     }
 
     public func run() async throws {
+        try await HTTPService.run(
+            router: makeRouter(), host: configuration.host, port: configuration.port, serverName: "mclouds", listening: listening, logger: logger
+        ) { port in
+            self.logger.info("mclouds server listening", metadata: ["url": "http://\(self.configuration.host):\(port)"])
+        }
+    }
+}
+
+/// Runs a Hummingbird application until shut down, announcing its port through `listening` (0 when it
+/// stops or never starts, so nobody waits forever).
+enum HTTPService {
+    static func run<Context: RequestContext>(
+        router: Router<Context>, host: String, port: Int, serverName: String, listening: ListeningPort, logger: Logger,
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) async throws where Context.Source == ApplicationRequestContextSource {
         let app = Application(
-            router: makeRouter(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "mclouds"),
+            router: router, configuration: .init(address: .hostname(host, port: port), serverName: serverName),
             onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? 0
-                self.listening.set(port)
-                self.logger.info("mclouds server listening", metadata: ["url": "http://\(self.configuration.host):\(port)"])
-            },
-            logger: logger)
+                let bound = channel.localAddress?.port ?? 0
+                listening.set(bound)
+                onListening(bound)
+            }, logger: logger)
         do {
             try await app.run()
         } catch {

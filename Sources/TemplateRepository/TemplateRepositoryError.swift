@@ -18,7 +18,6 @@ public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible 
         case notFound(name: String, version: String?)
         case withdrawn(name: String, version: String)
         case incompleteUpload(missing: [String])
-        case rangeNotSatisfiable(range: String, size: Int)
     }
 
     private let kind: Kind
@@ -43,16 +42,14 @@ public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible 
     public static func notFound(name: String, version: String?) -> Self { .init(kind: .notFound(name: name, version: version)) }
     static func withdrawn(name: String, version: String) -> Self { .init(kind: .withdrawn(name: name, version: version)) }
     static func incompleteUpload(missing: [String]) -> Self { .init(kind: .incompleteUpload(missing: missing)) }
-    public static func rangeNotSatisfiable(range: String, size: Int) -> Self { .init(kind: .rangeNotSatisfiable(range: range, size: size)) }
 
-    /// The kind of failure as an HTTP status: 400 bad input, 404 unknown, 409 conflict, 416 bad range,
-    /// 422 refused document, 500 storage.
+    /// The kind of failure as an HTTP status: 400 bad input, 404 unknown, 409 conflict, 422 refused
+    /// document, 500 storage.
     public var httpStatus: Int {
         switch kind {
         case .invalidChunking, .invalidDigest, .malformed, .invalidName, .digestMismatch: 400
         case .chunkMissing, .notFound: 404
         case .versionConflict, .withdrawn, .incompleteUpload: 409
-        case .rangeNotSatisfiable: 416
         case .badSignature, .untrustedKey, .expired, .replayed, .badKey: 422
         case .unreadableImage, .storeFailure: 500
         }
@@ -109,8 +106,7 @@ public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible 
             "\(name)@\(version) was withdrawn; its version cannot be reused. Publish under a new version."
         case .incompleteUpload(let missing):
             "The repository lacks \(missing.count) chunk(s) of this version (first: \(missing.first ?? "")). Upload them, then commit again."
-        case .rangeNotSatisfiable(let range, let size):
-            "Range \(range) is outside the \(size) bytes of this chunk."
+
         }
     }
 }

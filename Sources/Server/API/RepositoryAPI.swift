@@ -150,21 +150,8 @@ struct RepositoryAPI: Sendable {
         if let match = request.headers[.ifNoneMatch], match == "\"\(digest)\"" || match == "*" {
             return Response(status: .notModified, headers: headers)
         }
-        var status = HTTPResponse.Status.ok
-        var range = 0..<bytes.count
-        if let header = request.headers[.range] {
-            guard let asked = ByteRange.parse(header, size: bytes.count) else {
-                let error = TemplateRepositoryError.rangeNotSatisfiable(range: header, size: bytes.count)
-                var response = JSONResponse.make(ErrorBody(error: .init(status: 416, message: error.description)), status: 416)
-                response.headers[.contentRange] = "bytes */\(bytes.count)"
-                return response
-            }
-            if let asked {
-                range = asked
-                status = .partialContent
-                headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(bytes.count)"
-            }
-        }
+        let selection = ByteRange.select(request, size: bytes.count, headers: &headers, what: "this chunk")
+        guard case .serve(let status, let range) = selection else { return selection.refusal! }
         headers[.contentLength] = String(range.count)
         let body = includeBody ? ResponseBody(byteBuffer: ByteBuffer(bytes: bytes[range])) : ResponseBody()
         return Response(status: status, headers: headers, body: body)
@@ -173,6 +160,31 @@ struct RepositoryAPI: Sendable {
 
 /// `Range: bytes=…` for one range (RFC 9110 §14.1.2).
 enum ByteRange {
+    enum Selection {
+        case serve(HTTPResponse.Status, Range<Int>)
+        case refuse(Response)
+
+        var refusal: Response? {
+            if case .refuse(let response) = self { return response }
+            return nil
+        }
+    }
+
+    /// What to send of `size` bytes for the request's `Range`: the whole (200), one range (206, with
+    /// `Content-Range` added to `headers`), or a 416 JSON error with `Content-Range: bytes */size`.
+    static func select(_ request: Request, size: Int, headers: inout HTTPFields, what: String) -> Selection {
+        guard let header = request.headers[.range] else { return .serve(.ok, 0..<size) }
+        guard let asked = parse(header, size: size) else {
+            var response = JSONResponse.make(
+                ErrorBody(error: .init(status: 416, message: "Range \(header) is outside the \(size) bytes of \(what).")), status: 416)
+            response.headers[.contentRange] = "bytes */\(size)"
+            return .refuse(response)
+        }
+        guard let range = asked else { return .serve(.ok, 0..<size) }
+        headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(size)"
+        return .serve(.partialContent, range)
+    }
+
     /// `.some(nil)`: serve the whole (no single range we use); `.some(range)`: that range; `nil`: unsatisfiable.
     static func parse(_ header: String, size: Int) -> Range<Int>?? {
         guard header.hasPrefix("bytes=") else { return .some(nil) }

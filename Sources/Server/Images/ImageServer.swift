@@ -50,18 +50,8 @@ public final class ImageServer: Service, Sendable {
         router.add(middleware: JSONErrorMiddleware())
         router.get("/images/{file}") { request, context in try await self.serve(request, context, body: true) }
         router.head("/images/{file}") { request, context in try await self.serve(request, context, body: false) }
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "mclouds-agent"),
-            onServerRunning: { channel in self.listening.set(channel.localAddress?.port ?? 0) },
-            logger: logger)
-        do {
-            try await app.run()
-        } catch {
-            listening.set(0)
-            throw error
-        }
-        listening.set(0)
+        try await HTTPService.run(
+            router: router, host: configuration.host, port: configuration.port, serverName: "mclouds-agent", listening: listening, logger: logger)
     }
 
     private func serve(_ request: Request, _ context: AddressedRequestContext, body: Bool) async throws -> Response {
@@ -77,21 +67,8 @@ public final class ImageServer: Service, Sendable {
             throw APIError(status: 404, "No image \(file) here.")
         }
         var headers: HTTPFields = [.contentType: "application/octet-stream", .acceptRanges: "bytes"]
-        var status = HTTPResponse.Status.ok
-        var range = 0..<size
-        if let header = request.headers[.range] {
-            guard let asked = ByteRange.parse(header, size: size) else {
-                var response = JSONResponse.make(
-                    ErrorBody(error: .init(status: 416, message: "Range \(header) is outside the \(size) bytes of \(file).")), status: 416)
-                response.headers[.contentRange] = "bytes */\(size)"
-                return response
-            }
-            if let asked {
-                range = asked
-                status = .partialContent
-                headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(size)"
-            }
-        }
+        let selection = ByteRange.select(request, size: size, headers: &headers, what: file)
+        guard case .serve(let status, let range) = selection else { return selection.refusal! }
         headers[.contentLength] = String(range.count)
         guard body, !range.isEmpty else { return Response(status: status, headers: headers) }
         let content = try await FileIO().loadFile(path: path, range: range.lowerBound...(range.upperBound - 1), context: context)
