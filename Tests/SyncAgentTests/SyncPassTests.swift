@@ -107,7 +107,7 @@ struct SyncPassTests {
                 #expect(Set(templates.compactMap(\.id)).contains(v1))  // a VM still uses v1
                 #expect(templates.first { $0.id == v1 }?.isfeatured == false)
 
-                try await client.destroyVirtualMachine(id: vm.id!, expunge: true, logger: quietLogger)
+                _ = try await client.destroyVirtualMachine(id: vm.id!, expunge: true, logger: quietLogger)
                 _ = try await pass.run()
                 templates = try await client.listTemplates(filter: .self, logger: quietLogger)
                 #expect(!templates.contains { $0.id == v1 })
