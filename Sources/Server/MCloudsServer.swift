@@ -68,19 +68,8 @@ public final class MCloudsServer: Service, Sendable {
         _ configuration: Configuration, repository: Repository, logger: Logger, _ body: (MCloudsServer) async throws -> T
     ) async throws -> T {
         let server = MCloudsServer(configuration: configuration, repository: repository, logger: logger)
-        let group = ServiceGroup(services: [server], logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            _ = await server.waitUntilRunning()
-            let result: Result<T, any Error>
-            do {
-                result = .success(try await body(server))
-            } catch {
-                result = .failure(error)
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return try result.get()
+        return try await ServiceScope.withRunning([server], logger: logger, ready: { _ = await server.waitUntilRunning() }) {
+            try await body(server)
         }
     }
 

@@ -68,17 +68,8 @@ struct AgentCommand: AsyncParsableCommand {
             let logger = options.global.makeLogger(label: "mclouds.agent", json: configuration.jsonLogs ?? false)
             let server = options.imageServer(configuration)
             let agent = try options.makeAgent(configuration, server, logger: logger)
-            let group = ServiceGroup(services: [server], logger: logger)
-            let status = try await withThrowingTaskGroup(of: AgentStatus?.self) { tasks in
-                tasks.addTask {
-                    try await group.run()
-                    return nil
-                }
-                _ = await server.waitUntilRunning()
-                let status = await agent.runOnce()
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
-                return status
+            let status = try await ServiceScope.withRunning([server], logger: logger, ready: { _ = await server.waitUntilRunning() }) {
+                await agent.runOnce()
             }
             try AgentCommand.print(status, json: json)
             if !status.succeeded { throw ExitCode(1) }

@@ -22,19 +22,8 @@ struct ImageServerTests {
             try Data([UInt8](0..<200)).write(to: directory.appendingPathComponent("ubuntu-1.qcow2"))
             try Data([1]).write(to: directory.appendingPathComponent("ubuntu-2.qcow2.partial-123"))
             let server = ImageServer(configuration: .init(directory: directory.path, allowedAddresses: allowed), logger: quietLogger)
-            let group = ServiceGroup(services: [server], logger: quietLogger)
-            return try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
-                _ = await server.waitUntilRunning()
-                let result: Result<T, any Error>
-                do {
-                    result = .success(try await body(server))
-                } catch {
-                    result = .failure(error)
-                }
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
-                return try result.get()
+            return try await ServiceScope.withRunning([server], logger: quietLogger, ready: { _ = await server.waitUntilRunning() }) {
+                try await body(server)
             }
         }
     }

@@ -118,19 +118,8 @@ final class FaultyMirror: Sendable {
                 port.withLock { $0 = channel.localAddress?.port }
                 ready.continuation.yield()
             }, logger: quietLogger)
-        let group = ServiceGroup(services: [app], logger: quietLogger)
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            for await _ in ready.stream { break }
-            let result: Result<T, any Error>
-            do {
-                result = .success(try await body("http://127.0.0.1:\(port.withLock { $0 } ?? 0)"))
-            } catch {
-                result = .failure(error)
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return try result.get()
+        return try await ServiceScope.withRunning([app], logger: quietLogger, ready: { for await _ in ready.stream { break } }) {
+            try await body("http://127.0.0.1:\(port.withLock { $0 } ?? 0)")
         }
     }
 }

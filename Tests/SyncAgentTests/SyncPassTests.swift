@@ -26,10 +26,7 @@ func withSite<T: Sendable>(
         let images = directory.appendingPathComponent("site/images")
         try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
         let imageServer = ImageServer(configuration: .init(directory: images.path))
-        let group = ServiceGroup(services: [imageServer], logger: quietLogger)
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            _ = await imageServer.waitUntilRunning()
+        return try await ServiceScope.withRunning([imageServer], logger: quietLogger, ready: { _ = await imageServer.waitUntilRunning() }) {
             var settings = SyncPass.Settings(imageDirectory: images)
             settings.keepVersions = keepVersions
             settings.pollInterval = .milliseconds(20)
@@ -43,15 +40,7 @@ func withSite<T: Sendable>(
                     partialDirectory: directory.appendingPathComponent("site/partial"), logger: quietLogger),
                 registrar: CloudStackRegistrar(client: client, logger: quietLogger), settings: settings,
                 imageURL: { imageServer.url(for: $0) }, logger: quietLogger)
-            let result: Result<T, any Error>
-            do {
-                result = .success(try await body(simulator, client, pass))
-            } catch {
-                result = .failure(error)
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return try result.get()
+            return try await body(simulator, client, pass)
         }
     }
 }
