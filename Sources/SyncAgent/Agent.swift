@@ -34,6 +34,8 @@ public struct Agent: Sendable {
         central = RepositoryClient(baseURL: configuration.central.url, token: configuration.centralToken())
         var policy = ChunkFetcher.Policy()
         if let parallel = configuration.parallelDownloads { policy.parallel = max(1, parallel) }
+        policy.bandwidthLimit = configuration.bandwidthLimitMbit.map { $0 * 1_000_000 / 8 }
+        if let stall = configuration.stallTimeoutSeconds { policy.stallTimeout = .milliseconds(Int64(stall * 1000)) }
         var settings = SyncPass.Settings(imageDirectory: directory.appendingPathComponent("images"))
         settings.subscriptions = configuration.subscriptions ?? ["*"]
         settings.keepVersions = configuration.keepVersions ?? 2

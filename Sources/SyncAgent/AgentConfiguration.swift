@@ -50,6 +50,10 @@ public struct AgentConfiguration: Codable, Sendable {
     /// Cache and image directory.
     public var directory: String
     public var parallelDownloads: Int?
+    /// Bandwidth limit of all downloads together, in megabits per second (absent: unlimited).
+    public var bandwidthLimitMbit: Double?
+    /// Seconds without a byte after which a chunk download is aborted and retried (default 30).
+    public var stallTimeoutSeconds: Double?
     /// Disk budget of the chunk cache in GiB (absent: unlimited).
     public var cacheBudgetGiB: Double?
     public var images: Images?
@@ -85,6 +89,11 @@ public struct AgentConfiguration: Codable, Sendable {
         guard URL(string: cloudstack.endpoint)?.scheme?.hasPrefix("http") == true else {
             throw AgentConfigurationError("cloudstack.endpoint \(cloudstack.endpoint) is not an http(s) URL.")
         }
+        if let limit = bandwidthLimitMbit, !(limit > 0) {
+            throw AgentConfigurationError("bandwidthLimitMbit must be above 0 (leave it out for no limit).")
+        }
+        if let stall = stallTimeoutSeconds, !(stall > 0) { throw AgentConfigurationError("stallTimeoutSeconds must be above 0.") }
+        if let parallel = parallelDownloads, parallel < 1 { throw AgentConfigurationError("parallelDownloads must be at least 1.") }
         if let keep = keepVersions, keep < 1 { throw AgentConfigurationError("keepVersions must be at least 1.") }
         if let site, !TemplateName.isValid(site) { throw AgentConfigurationError("site \(site) may use only letters, digits, '.', '_' and '-'.") }
         if let daily = schedule?.dailyAt, AgentSchedule.parseTime(daily) == nil {

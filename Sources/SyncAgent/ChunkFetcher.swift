@@ -24,8 +24,13 @@ public struct ChunkFetcher: Sendable {
         public var attempts: Int = 5
         public var initialBackoff: Duration = .milliseconds(200)
         public var maximumBackoff: Duration = .seconds(10)
-        /// Longest time one chunk request may take before it counts as stalled and is retried.
-        public var chunkTimeout: Duration = .seconds(60)
+        /// Longest time one chunk request may take in all.
+        public var chunkTimeout: Duration = .seconds(300)
+        /// A transfer with no bytes for this long counts as stalled: it is aborted and the chunk retried
+        /// (resuming from what arrived).
+        public var stallTimeout: Duration = .seconds(30)
+        /// Bytes per second over all parallel downloads together; `nil` is unlimited.
+        public var bandwidthLimit: Double?
 
         public init() {}
     }
@@ -39,14 +44,21 @@ public struct ChunkFetcher: Sendable {
         public var reusedBytes: Int64 = 0
         /// Attempts that failed and were retried.
         public var retries = 0
+
+        mutating func add(_ fetched: Fetched) {
+            downloadedChunks += 1
+            downloadedBytes += fetched.transferred
+            retries += fetched.retries
+        }
     }
 
     public let mirrors: [String]
     public let cache: FileChunkStore
     public let partialDirectory: URL
-    public var policy: Policy
+    public let policy: Policy
     let httpClient: HTTPClient
     let logger: Logger
+    let limiter: BandwidthLimiter?
 
     public init(
         mirrors: [String], cache: FileChunkStore, partialDirectory: URL, policy: Policy = Policy(), httpClient: HTTPClient = HTTPClients.shared,
@@ -58,12 +70,142 @@ public struct ChunkFetcher: Sendable {
         self.policy = policy
         self.httpClient = httpClient
         self.logger = logger
+        limiter = policy.bandwidthLimit.map { BandwidthLimiter(bytesPerSecond: $0) }
     }
 
     /// Makes every chunk of `chunks` present in the cache.
     /// - Parameter progress: called with the bytes fetched so far.
     /// - Throws: ``SyncAgentError`` when a chunk cannot be fetched from any mirror within the attempts.
     public func fetch(_ chunks: [ChunkReference], progress: (@Sendable (Int64) -> Void)? = nil) async throws -> Report {
+        let (wanted, reused) = try plan(chunks)
+        var report = reused
+        let health = MirrorHealth()
+        try await withThrowingTaskGroup(of: Fetched.self) { group in
+            var next = 0
+            func startNext() {
+                guard next < wanted.count else { return }
+                let chunk = wanted[next]
+                next += 1
+                group.addTask { try await fetchOne(chunk, health: health, verify: true) }
+            }
+            for _ in 0..<max(1, policy.parallel) { startNext() }
+            while let result = try await group.next() {
+                report.add(result)
+                progress?(report.downloadedBytes)
+                startNext()
+            }
+        }
+        return report
+    }
+
+    /// Fetches what the cache lacks of `manifest` and assembles its image at `destination` while the
+    /// chunks arrive: each new chunk is hashed together with the whole image in one pass, enters the cache
+    /// and the image only if it matches its digest (else it is fetched again), and the image is renamed
+    /// into place only if it hashes to the signed digest. Memory stays bounded: at most a few chunks per
+    /// parallel download wait for their turn.
+    /// - Throws: ``SyncAgentError`` (`exhausted`, `imageMismatch`, `storage`); nothing is left at
+    ///   `destination` then.
+    public func fetchImage(_ manifest: TemplateManifest, to destination: String, progress: (@Sendable (Int64) -> Void)? = nil) async throws
+        -> Report
+    {
+        let (wanted, reused) = try plan(manifest.chunks)
+        var report = reused
+        let health = MirrorHealth()
+        let parallel = max(1, policy.parallel)
+        let window = max(16, parallel * 4)
+        // Verified bytes of chunks the image uses again further on (the cache may not have them yet).
+        var usesLeft: [String: Int] = [:]
+        for chunk in manifest.chunks { usesLeft[chunk.digest, default: 0] += 1 }
+        var writer = try ImageWriter(destination: destination)
+        let image = writer.file
+        let maximum = manifest.chunks.map(\.length).max() ?? 1
+        // Cache and image writes run on threads of their own while this task hashes the next chunk.
+        let store = ParallelChunkWriter(store: cache, maximumChunk: maximum, threads: 2, buffers: window)
+        do {
+            try await withThrowingTaskGroup(of: Fetched.self) { group in
+                var next = 0
+                var inFlight = Set<String>()
+                var arrived: [String: Fetched] = [:]
+                var verified: [String: [UInt8]] = [:]
+                var corrupted: [String: Int] = [:]
+                func start(_ chunk: ChunkReference, after failures: Int = 0) {
+                    inFlight.insert(chunk.digest)
+                    group.addTask {
+                        if failures > 0 { try await Task.sleep(for: backoff(attempt: failures - 1)) }
+                        return try await fetchOne(chunk, health: health, verify: false)
+                    }
+                }
+                func fill() {
+                    while inFlight.count < parallel && arrived.count < window && next < wanted.count {
+                        start(wanted[next])
+                        next += 1
+                    }
+                }
+                fill()
+                for chunk in manifest.chunks {
+                    let offset = chunk.offset
+                    let writeIntoImage: ParallelChunkWriter.AlsoWrite = { try image.write($0, at: offset) }
+                    usesLeft[chunk.digest]! -= 1
+                    while true {
+                        if let bytes = verified[chunk.digest] {
+                            if usesLeft[chunk.digest] == 0 { verified[chunk.digest] = nil }
+                            try bytes.withUnsafeBytes { raw in
+                                writer.absorb(raw)
+                                try store.submit(digest: chunk.digest, bytes: raw, also: writeIntoImage)
+                            }
+                            break
+                        }
+                        if let fetched = arrived.removeValue(forKey: chunk.digest) {
+                            let bytes = fetched.bytes!
+                            let good = try bytes.withUnsafeBytes { raw in
+                                guard writer.absorbVerifying(chunk, raw) else { return false }
+                                try store.submit(digest: chunk.digest, bytes: raw, also: writeIntoImage)
+                                return true
+                            }
+                            if good {
+                                if usesLeft[chunk.digest]! > 0 { verified[chunk.digest] = bytes }
+                                unlink(partialDirectory.appendingPathComponent(chunk.digest).path)
+                                report.add(fetched)
+                                progress?(report.downloadedBytes)
+                                fill()
+                                break
+                            }
+                            let failures = corrupted[chunk.digest, default: 0] + 1
+                            corrupted[chunk.digest] = failures
+                            let error = SyncAgentError.corrupt(digest: chunk.digest, url: fetched.source, actual: SHA256Stream.hex(bytes))
+                            logger.warning(
+                                "chunk fetch failed", metadata: ["digest": "\(chunk.digest)", "attempt": "\(failures)", "error": "\(error)"])
+                            report.retries += 1
+                            guard failures < policy.attempts else {
+                                throw SyncAgentError.exhausted(digest: chunk.digest, attempts: policy.attempts, last: error)
+                            }
+                            start(chunk, after: failures)
+                        } else if !inFlight.contains(chunk.digest), try cache.contains(chunk.digest) {
+                            let bytes = try cache.get(chunk.digest)
+                            try bytes.withUnsafeBytes { raw in
+                                writer.absorb(raw)
+                                try image.write(raw, at: offset)
+                            }
+                            break
+                        }
+                        guard let fetched = try await group.next() else { throw SyncAgentError.storage(destination, "a chunk went missing") }
+                        inFlight.remove(fetched.digest)
+                        arrived[fetched.digest] = fetched
+                    }
+                }
+            }
+            _ = try store.finish()
+            try writer.finish(manifest)
+        } catch {
+            store.abandon()
+            writer.abort()
+            throw error
+        }
+        return report
+    }
+
+    /// Splits `chunks` into those to fetch (once each, in order) and a report of those already cached.
+    private func plan(_ chunks: [ChunkReference]) throws -> (wanted: [ChunkReference], reused: Report) {
         try FileManager.default.createDirectory(at: partialDirectory, withIntermediateDirectories: true)
         var report = Report()
         var seen = Set<String>()
@@ -76,40 +218,44 @@ public struct ChunkFetcher: Sendable {
                 wanted.append(chunk)
             }
         }
-        let health = MirrorHealth()
-        try await withThrowingTaskGroup(of: (bytes: Int64, retries: Int).self) { group in
-            var next = 0
-            var fetched: Int64 = 0
-            func startNext() {
-                guard next < wanted.count else { return }
-                let chunk = wanted[next]
-                next += 1
-                group.addTask { try await fetchOne(chunk, health: health) }
-            }
-            for _ in 0..<max(1, policy.parallel) { startNext() }
-            while let result = try await group.next() {
-                report.downloadedChunks += 1
-                report.downloadedBytes += result.bytes
-                report.retries += result.retries
-                fetched += result.bytes
-                progress?(fetched)
-                startNext()
-            }
-        }
-        return report
+        return (wanted, report)
     }
 
-    /// One chunk, with retries across mirrors. Returns the bytes transferred and the failed attempts.
-    func fetchOne(_ chunk: ChunkReference, health: MirrorHealth) async throws -> (bytes: Int64, retries: Int) {
+    /// One chunk's transfer: its bytes (unless they went into the cache already), the bytes that came
+    /// over the network, the failed attempts, and the last mirror.
+    struct Fetched: Sendable {
+        var digest: String
+        var bytes: [UInt8]?
+        var transferred: Int64
+        var retries: Int
+        var source: String
+    }
+
+    /// One chunk, with retries across mirrors. With `verify`, it is hashed and put into the cache here
+    /// (a mismatch is retried); without, the caller verifies the returned bytes.
+    func fetchOne(_ chunk: ChunkReference, health: MirrorHealth, verify: Bool) async throws -> Fetched {
         let partial = partialDirectory.appendingPathComponent(chunk.digest).path
-        var transferred: Int64 = 0
+        // Bytes an earlier run left in the partial file were counted by that run.
+        let heldAtStart = min(Self.fileSize(partial), chunk.length - 1)
         var lastError: any Error = SyncAgentError.unreachable("(no mirror)", "no mirror is configured")
         for attempt in 0..<max(1, policy.attempts) {
             guard !mirrors.isEmpty else { break }
             let mirror = health.pick(from: mirrors, turn: attempt + Int(chunk.digest.utf8.first!))
             do {
-                transferred += try await download(chunk, from: mirror, partial: partial)
-                return (transferred, attempt)
+                let bytes = try await download(chunk, from: mirror, partial: partial)
+                var fetched = Fetched(
+                    digest: chunk.digest, bytes: bytes, transferred: Int64(chunk.length - heldAtStart), retries: attempt, source: mirror)
+                if verify {
+                    let actual = SHA256Stream.hex(bytes)
+                    guard actual == chunk.digest else {
+                        unlink(partial)
+                        throw SyncAgentError.corrupt(digest: chunk.digest, url: mirror, actual: actual)
+                    }
+                    try bytes.withUnsafeBytes { _ = try cache.putHashed(chunk.digest, $0) }
+                    unlink(partial)
+                    fetched.bytes = nil
+                }
+                return fetched
             } catch {
                 if case .refused = (error as? SyncAgentError)?.kind { health.markDead(mirror) }
                 lastError = error
@@ -129,65 +275,87 @@ public struct ChunkFetcher: Sendable {
         return .nanoseconds(Int64(Double.random(in: 0...1) * nanoseconds))
     }
 
-    /// Downloads (or resumes) one chunk from one mirror into its partial file, verifies it and moves it into
-    /// the cache. Returns the bytes received.
-    private func download(_ chunk: ChunkReference, from mirror: String, partial: String) async throws -> Int64 {
-        var have = Self.fileSize(partial)
-        if have >= chunk.length {
-            unlink(partial)
-            have = 0
-        }
+    /// Downloads (or resumes) one chunk from one mirror and returns its bytes, not yet verified. What arrived before a failure is kept in the chunk's partial file for a ranged
+    /// resume; bytes that cannot be right (too many, or a wrong digest) are discarded.
+    private func download(_ chunk: ChunkReference, from mirror: String, partial: String) async throws -> [UInt8] {
+        var held: [UInt8] = []
+        if let data = FileManager.default.contents(atPath: partial), data.count < chunk.length { held = Array(data) }
         let url = "\(mirror)/api/v1/chunks/\(chunk.digest)"
         var request = HTTPClientRequest(url: url)
-        if have > 0 { request.headers.add(name: "Range", value: "bytes=\(have)-") }
+        if !held.isEmpty { request.headers.add(name: "Range", value: "bytes=\(held.count)-") }
         let response: HTTPClientResponse
         do {
-            response = try await httpClient.execute(
-                request, timeout: TimeAmount.nanoseconds(Int64(policy.chunkTimeout.components.seconds) * 1_000_000_000))
+            response = try await httpClient.execute(request, deadline: .now() + TimeAmount(policy.chunkTimeout))
         } catch {
             throw SyncAgentError.refused(url, "\(error)")
         }
         switch response.status.code {
-        case 206 where have > 0: break
-        case 200: have = 0  // the whole chunk (the mirror ignored the range)
+        case 206 where !held.isEmpty: break
+        case 200: held = []  // the whole chunk (the mirror ignored the range)
         case 416:
             unlink(partial)
             throw SyncAgentError.unreachable(url, "the mirror refused the resume range; starting the chunk over")
         default:
             throw SyncAgentError.unreachable(url, "HTTP \(response.status.code)")
         }
-        let fd = open(partial, O_WRONLY | O_CREAT | O_CLOEXEC | (have == 0 ? O_TRUNC : O_APPEND), 0o644)
-        guard fd >= 0 else { throw SyncAgentError.storage(partial, String(cString: strerror(errno))) }
-        var received: Int64 = 0
+        let watchdog = StallWatchdog(timeout: policy.stallTimeout)
+        let limiter = limiter
+        return try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+            group.addTask { [held] in
+                try await Self.receive(response.body, into: held, chunk: chunk, url: url, partial: partial, watchdog: watchdog, limiter: limiter)
+            }
+            group.addTask {
+                try await watchdog.watch(url: url)
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw SyncAgentError.unreachable(url, "the transfer ended without an answer")
+        }
+    }
+
+    /// Reads a chunk's body after the `held` prefix: cut off past the manifest length, paced by the
+    /// bandwidth limit, progress reported to the watchdog. On any other failure (a broken connection, a
+    /// short answer, the watchdog's cancellation) what arrived is saved to `partial` for a ranged resume.
+    static func receive(
+        _ body: HTTPClientResponse.Body, into held: [UInt8], chunk: ChunkReference, url: String, partial: String, watchdog: StallWatchdog,
+        limiter: BandwidthLimiter?
+    ) async throws -> [UInt8] {
+        var bytes = held
+        bytes.reserveCapacity(chunk.length)
         do {
-            defer { close(fd) }
-            for try await buffer in response.body {
-                if have + Int(received) + buffer.readableBytes > chunk.length {
+            for try await buffer in body {
+                guard bytes.count + buffer.readableBytes <= chunk.length else {
                     unlink(partial)
                     throw SyncAgentError.oversized(digest: chunk.digest, url: url, expected: chunk.length)
                 }
-                let written = buffer.withUnsafeReadableBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-                guard written == buffer.readableBytes else { throw SyncAgentError.storage(partial, String(cString: strerror(errno))) }
-                received += Int64(written)
+                bytes.append(contentsOf: buffer.readableBytesView)
+                watchdog.progress()
+                if let limiter { try await limiter.pace(buffer.readableBytes) }
             }
-        } catch let error as SyncAgentError {
+            guard bytes.count == chunk.length else {
+                let reason =
+                    Task.isCancelled
+                    ? "no progress for \(watchdog.timeout) after \(bytes.count) of \(chunk.length) bytes; resuming"
+                    : "the answer ended after \(bytes.count) of \(chunk.length) bytes; resuming next attempt"
+                throw SyncAgentError.unreachable(url, reason)
+            }
+            return bytes
+        } catch let error as SyncAgentError where error.kind == .oversized {
             throw error
         } catch {
-            // A broken connection: what arrived stays in the partial file for a ranged resume.
-            throw SyncAgentError.unreachable(url, "the transfer broke off after \(have + Int(received)) of \(chunk.length) bytes (\(error))")
+            if bytes.count > held.count || !FileManager.default.fileExists(atPath: partial) { savePartial(bytes, to: partial) }
+            if let error = error as? SyncAgentError { throw error }
+            throw SyncAgentError.unreachable(url, "the transfer broke off after \(bytes.count) of \(chunk.length) bytes (\(error))")
         }
-        guard have + Int(received) == chunk.length else {
-            throw SyncAgentError.unreachable(url, "the answer ended after \(have + Int(received)) of \(chunk.length) bytes; resuming next attempt")
-        }
-        guard let bytes = FileManager.default.contents(atPath: partial) else { throw SyncAgentError.storage(partial, "it cannot be read back") }
-        let actual = SHA256.hash(data: bytes).hexString
-        guard actual == chunk.digest else {
-            unlink(partial)
-            throw SyncAgentError.corrupt(digest: chunk.digest, url: url, actual: actual)
-        }
-        try cache.put(chunk.digest, bytes: Array(bytes))
-        unlink(partial)
-        return received
+    }
+
+    /// Keeps the bytes of an interrupted chunk (atomically: a resume never sees a half-written prefix).
+    static func savePartial(_ bytes: [UInt8], to partial: String) {
+        guard !bytes.isEmpty else { return }
+        try? Data(bytes).write(to: URL(fileURLWithPath: partial), options: .atomic)
     }
 
     static func fileSize(_ path: String) -> Int {

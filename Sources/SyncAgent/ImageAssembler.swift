@@ -1,6 +1,6 @@
 import Core
-import Crypto
 import Foundation
+import Synchronization
 import TemplateRepository
 
 #if canImport(Glibc)
@@ -9,7 +9,8 @@ import TemplateRepository
 
 /// Builds an image file from cached chunks: written to a temporary file beside the destination while
 /// hashed, flushed, checked against the signed whole-image SHA-256, and only then renamed into place.
-/// A mismatch leaves nothing at the destination.
+/// A mismatch leaves nothing at the destination. (``ChunkFetcher/fetchImage(_:to:progress:)`` does the
+/// same while chunks arrive.)
 public struct ImageAssembler: Sendable {
     public let cache: FileChunkStore
 
@@ -18,33 +19,112 @@ public struct ImageAssembler: Sendable {
     /// - Throws: ``SyncAgentError`` `imageMismatch` when the chunks do not make the signed image, or a
     ///   storage error; ``TemplateRepositoryError`` `chunkMissing` when a chunk is not cached.
     public func assemble(_ manifest: TemplateManifest, to destination: String) throws {
-        let temporary = "\(destination).partial-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw SyncAgentError.storage(temporary, String(cString: strerror(errno))) }
-        var hasher = SHA256()
+        var writer = try ImageWriter(destination: destination)
         do {
-            for chunk in manifest.chunks {
-                let bytes = try cache.get(chunk.digest)
-                hasher.update(data: bytes)
-                let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-                guard written == bytes.count else { throw SyncAgentError.storage(temporary, String(cString: strerror(errno))) }
-            }
-            guard fsync(fd) == 0 else { throw SyncAgentError.storage(temporary, String(cString: strerror(errno))) }
-            close(fd)
+            for chunk in manifest.chunks { try writer.append(try cache.get(chunk.digest)) }
+            try writer.finish(manifest)
         } catch {
-            close(fd)
-            unlink(temporary)
+            writer.abort()
             throw error
         }
-        let actual = hasher.finalize().hexString
-        guard actual == manifest.sha256 else {
+    }
+}
+
+/// An image being written: a temporary file beside the destination, written at offsets (from any
+/// thread), and the running whole-image SHA-256, fed in order.
+struct ImageWriter {
+    let file: ImageFile
+    private var whole = SHA256Stream()
+    private var offset: Int64 = 0
+
+    init(destination: String) throws { file = try ImageFile(destination: destination) }
+
+    /// Appends bytes already known good (read from the verified cache).
+    mutating func append(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { raw in
+            whole.update(raw)
+            try file.write(raw, at: offset)
+        }
+        offset += Int64(bytes.count)
+    }
+
+    /// Hashes a chunk fresh from the network together with the whole image, in one pass. True when it
+    /// matches its digest (the whole-image hash has taken it; the caller writes it at its offset); false,
+    /// leaving the whole-image hash untouched, when it does not.
+    mutating func absorbVerifying(_ chunk: ChunkReference, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        var trial = whole
+        var digest = SHA256Stream()
+        SHA256Stream.update(&digest, &trial, with: bytes)
+        guard digest.finalizeHex() == chunk.digest else { return false }
+        whole = trial
+        return true
+    }
+
+    /// Takes bytes known good into the whole-image hash (the caller writes them at their offset).
+    mutating func absorb(_ bytes: UnsafeRawBufferPointer) { whole.update(bytes) }
+
+    /// Flushes, checks the whole image against the signed digest and renames it into place.
+    /// - Throws: ``SyncAgentError`` `imageMismatch` (the temporary file is removed) or a storage error.
+    mutating func finish(_ manifest: TemplateManifest) throws {
+        let actual = whole.finalizeHex()
+        try file.finish {
+            actual == manifest.sha256
+                ? nil : SyncAgentError.imageMismatch(name: "\(manifest.name)@\(manifest.version)", expected: manifest.sha256, actual: actual)
+        }
+    }
+
+    /// Removes the temporary file after a failure.
+    func abort() { file.abort() }
+}
+
+/// The temporary file of an image being assembled; `write(_:at:)` may be called from several threads.
+final class ImageFile: Sendable {
+    let destination: String
+    let temporary: String
+    private let fd: Int32
+    private let closed = Mutex(false)
+
+    init(destination: String) throws {
+        self.destination = destination
+        temporary = "\(destination).partial-\(getpid())"
+        fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SyncAgentError.storage(temporary, String(cString: strerror(errno))) }
+    }
+
+    func write(_ raw: UnsafeRawBufferPointer, at offset: Int64) throws {
+        var done = 0
+        while done < raw.count {
+            let n = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(offset) + off_t(done))
+            guard n > 0 else { throw SyncAgentError.storage(temporary, String(cString: strerror(errno))) }
+            done += n
+        }
+    }
+
+    /// Flushes and closes; then, unless `check` returns an error (thrown after removing the file), renames
+    /// the file into place.
+    func finish(_ check: () -> SyncAgentError?) throws {
+        guard fsync(fd) == 0 else { throw SyncAgentError.storage(temporary, String(cString: strerror(errno))) }
+        closeOnce()
+        if let error = check() {
             unlink(temporary)
-            throw SyncAgentError.imageMismatch(name: "\(manifest.name)@\(manifest.version)", expected: manifest.sha256, actual: actual)
+            throw error
         }
         guard rename(temporary, destination) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
             throw SyncAgentError.storage(destination, reason)
+        }
+    }
+
+    func abort() {
+        closeOnce()
+        unlink(temporary)
+    }
+
+    private func closeOnce() {
+        closed.withLock { closed in
+            if !closed { close(fd) }
+            closed = true
         }
     }
 }

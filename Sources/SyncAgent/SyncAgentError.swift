@@ -3,6 +3,7 @@ public struct SyncAgentError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         case unreachable
         case refused
+        case stalled
         case oversized
         case corrupt
         case exhausted
@@ -21,6 +22,9 @@ public struct SyncAgentError: Error, Sendable, CustomStringConvertible {
     }
     static func refused(_ url: String, _ reason: String) -> Self {
         .init(kind: .refused, description: "\(url) cannot be reached: \(reason). Trying the other mirrors.")
+    }
+    static func stalled(_ url: String, _ timeout: Duration) -> Self {
+        .init(kind: .stalled, description: "\(url) sent nothing for \(timeout); aborted, and the chunk is retried from where it stopped.")
     }
     static func oversized(digest: String, url: String, expected: Int) -> Self {
         .init(

@@ -71,10 +71,9 @@ public struct SyncPass: Sendable {
                 let manifest = try await reader.manifest(for: entry)
                 let file = settings.imageDirectory.appendingPathComponent(Self.fileName(manifest)).path
                 if !FileManager.default.fileExists(atPath: file) {
-                    let report = try await fetcher.fetch(manifest.chunks)
+                    let report = try await fetcher.fetchImage(manifest, to: file)
                     outcome.bytesDownloaded = report.downloadedBytes
                     outcome.bytesReused = report.reusedBytes
-                    try ImageAssembler(cache: fetcher.cache).assemble(manifest, to: file)
                 }
                 manifests[manifest.sha256] = manifest
                 CacheJanitor(cache: fetcher.cache, budgetBytes: 0).touch(manifest.chunks.map(\.digest))

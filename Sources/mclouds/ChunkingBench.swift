@@ -167,6 +167,12 @@ enum Tools {
         return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
+    static func timeAsync(_ body: () async throws -> Void) async throws -> Double {
+        let start = ContinuousClock.now
+        try await body()
+        return (ContinuousClock.now - start) / .seconds(1)
+    }
+
     static func run(_ path: String, _ arguments: [String]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)

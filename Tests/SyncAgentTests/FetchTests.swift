@@ -63,6 +63,73 @@ struct FetchTests {
         }
     }
 
+    @Test(
+        "fetchImage assembles while chunks arrive: corrupt chunks are fetched again, repeated chunks written at every offset, a truncated one resumed"
+    )
+    func fetchImageWithFaults() async throws {
+        // Zeros in the middle make the same chunk appear at several offsets.
+        let image = try randomImage(120_000) + [UInt8](repeating: 0, count: 200_000) + randomImage(60_000)
+        try await withPublishedServer(image: image) { _, repository, manifest, directory in
+            #expect(Set(manifest.chunks.map(\.digest)).count < manifest.chunks.count)
+            var chunks: [String: [UInt8]] = [:]
+            for chunk in manifest.chunks { chunks[chunk.digest] = try repository.chunks.get(chunk.digest) }
+            let mirror = FaultyMirror(chunks: chunks)
+            let digests = manifest.chunks.map(\.digest)
+            mirror.plan(digests[0], [.corrupt, .corrupt])
+            mirror.plan(digests[1], [.truncate])
+            mirror.plan(digests.last!, [.corrupt])
+            try await mirror.withRunning { url in
+                let cache = try FileChunkStore(dataDirectory: directory.appendingPathComponent("site"))
+                var policy = ChunkFetcher.Policy()
+                policy.initialBackoff = .milliseconds(1)
+                policy.parallel = 3
+                let fetcher = ChunkFetcher(
+                    mirrors: [url], cache: cache, partialDirectory: directory.appendingPathComponent("site/partial"), policy: policy,
+                    logger: quietLogger)
+                let destination = directory.appendingPathComponent("image").path
+                let report = try await fetcher.fetchImage(manifest, to: destination)
+                #expect(FileManager.default.contents(atPath: destination) == Data(image))
+                #expect(report.retries == 4)
+                #expect(report.downloadedChunks == Set(digests).count)
+                for digest in Set(digests) { #expect(try cache.get(digest) == chunks[digest]) }
+                #expect(try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("site/partial").path).isEmpty)
+
+                // A second image of the same chunks comes from the cache alone.
+                let again = try await fetcher.fetchImage(manifest, to: directory.appendingPathComponent("again").path)
+                #expect(again.downloadedBytes == 0 && again.reusedChunks == Set(digests).count)
+            }
+        }
+    }
+
+    @Test("fetchImage gives up on a chunk that stays corrupt: a clear error, no image, no temporary file, nothing bad cached")
+    func fetchImageExhausted() async throws {
+        let image = try randomImage(80_000)
+        try await withPublishedServer(image: image) { _, repository, manifest, directory in
+            var chunks: [String: [UInt8]] = [:]
+            for chunk in manifest.chunks { chunks[chunk.digest] = try repository.chunks.get(chunk.digest) }
+            let mirror = FaultyMirror(chunks: chunks)
+            let bad = manifest.chunks[manifest.chunks.count / 2].digest
+            mirror.plan(bad, [.corrupt, .corrupt, .corrupt])
+            try await mirror.withRunning { url in
+                let cache = try FileChunkStore(dataDirectory: directory.appendingPathComponent("site"))
+                var policy = ChunkFetcher.Policy()
+                policy.initialBackoff = .milliseconds(1)
+                policy.attempts = 3
+                let fetcher = ChunkFetcher(
+                    mirrors: [url], cache: cache, partialDirectory: directory.appendingPathComponent("site/partial"), policy: policy,
+                    logger: quietLogger)
+                let destination = directory.appendingPathComponent("image").path
+                let error = await #expect(throws: SyncAgentError.self) { try await fetcher.fetchImage(manifest, to: destination) }
+                #expect(error?.kind == .exhausted && "\(error!)".contains("hashes to"))
+                #expect(!FileManager.default.fileExists(atPath: destination))
+                #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).allSatisfy { !$0.contains(".partial-") })
+                #expect(try !cache.contains(bad))
+                // Chunks verified before the failure stay cached for the next attempt.
+                #expect(try cache.contains(manifest.chunks[0].digest))
+            }
+        }
+    }
+
     @Test("a chunk no mirror serves correctly fails with a clear error after the set attempts, and nothing enters the cache")
     func exhausted() async throws {
         let image = try randomImage(50_000)
@@ -84,6 +151,65 @@ struct FetchTests {
                 #expect(try !cache.contains(manifest.chunks[0].digest))
             }
         }
+    }
+
+    @Test("a transfer that stops sending is aborted by the stall watchdog and resumed with Range from the bytes that arrived")
+    func stallWatchdog() async throws {
+        let image = try randomImage(150_000)
+        try await withPublishedServer(image: image) { _, repository, manifest, directory in
+            var chunks: [String: [UInt8]] = [:]
+            for chunk in manifest.chunks { chunks[chunk.digest] = try repository.chunks.get(chunk.digest) }
+            let mirror = FaultyMirror(chunks: chunks)
+            mirror.plan(manifest.chunks[0].digest, [.stall])
+            try await mirror.withRunning { url in
+                let cache = try FileChunkStore(dataDirectory: directory.appendingPathComponent("site"))
+                var policy = ChunkFetcher.Policy()
+                policy.initialBackoff = .milliseconds(1)
+                policy.stallTimeout = .milliseconds(300)
+                let fetcher = ChunkFetcher(
+                    mirrors: [url], cache: cache, partialDirectory: directory.appendingPathComponent("site/partial"), policy: policy,
+                    logger: quietLogger)
+                let report = try await fetcher.fetch(manifest.chunks)
+                #expect(report.retries == 1)
+                #expect(mirror.rangeRequests == 1)
+                // The resumed chunk's first half came over the network once only.
+                #expect(report.downloadedBytes == Int64(image.count))
+                let destination = directory.appendingPathComponent("image").path
+                try ImageAssembler(cache: cache).assemble(manifest, to: destination)
+                #expect(FileManager.default.contents(atPath: destination) == Data(image))
+            }
+        }
+    }
+
+    @Test("the bandwidth limit holds the average rate of all parallel downloads together")
+    func bandwidthLimit() async throws {
+        let image = try randomImage(400_000)
+        try await withPublishedServer(image: image) { server, _, manifest, directory in
+            var policy = ChunkFetcher.Policy()
+            policy.bandwidthLimit = 1_000_000
+            let fetcher = ChunkFetcher(
+                mirrors: [server.baseURL], cache: try FileChunkStore(dataDirectory: directory.appendingPathComponent("site")),
+                partialDirectory: directory.appendingPathComponent("site/partial"), policy: policy, logger: quietLogger)
+            let started = ContinuousClock.now
+            let report = try await fetcher.fetch(manifest.chunks)
+            let elapsed = ContinuousClock.now - started
+            #expect(report.downloadedBytes == Int64(image.count))
+            // A lower bound only (a slow machine takes longer, never shorter): 400 KB at 1 MB/s after a
+            // 128 KiB burst cannot finish in under 0.25 s.
+            #expect(elapsed >= .milliseconds(250))
+        }
+    }
+
+    @Test("the token bucket lets a burst through, then makes takers wait their share in turn")
+    func tokenBucket() {
+        var bucket = TokenBucket(rate: 1000, burst: 500, now: 0)
+        #expect(bucket.take(500, now: 0) == 0)
+        #expect(bucket.take(500, now: 0) == 0.5)
+        #expect(bucket.take(100, now: 0.5) == 0.1)
+        #expect(abs(bucket.take(100, now: 0.6) - 0.1) < 1e-9)
+        // A long idle spell refills no more than the burst.
+        #expect(bucket.take(500, now: 100) == 0)
+        #expect(bucket.take(1, now: 100) == 0.001)
     }
 
     @Test("an image whose chunks do not make the signed digest is not installed")

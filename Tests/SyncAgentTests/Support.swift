@@ -59,6 +59,8 @@ final class FaultyMirror: Sendable {
         case truncate
         case oversize
         case fail500
+        /// Sends half the bytes, then nothing for a few seconds.
+        case stall
     }
 
     private struct State {
@@ -98,6 +100,17 @@ final class FaultyMirror: Sendable {
         case .truncate: bytes = Array(bytes.prefix(bytes.count / 2))
         case .oversize: bytes += [UInt8](repeating: 7, count: 1000)
         case .fail500: return Response(status: .internalServerError)
+        case .stall:
+            headers[.contentLength] = String(bytes.count)
+            let half = bytes.count / 2
+            return Response(
+                status: status, headers: headers,
+                body: ResponseBody { [bytes] writer in
+                    try await writer.write(ByteBuffer(bytes: bytes[..<half]))
+                    try? await Task.sleep(for: .milliseconds(1500))
+                    try await writer.write(ByteBuffer(bytes: bytes[half...]))
+                    try await writer.finish(nil)
+                })
         case nil: break
         }
         headers[.contentLength] = String(bytes.count)

@@ -3,7 +3,7 @@ import Core
 
 /// SHA-256 on the CPU's SHA extensions, able to hash two streams in one interleaved loop: a chunk's
 /// digest and the whole image's digest cost about what one of them costs alone.
-struct HardwareSHA256 {
+struct HardwareSHA256: Sendable {
     /// Whether this CPU has the SHA extensions.
     static let isAvailable = mc_sha256_available() == 1
 

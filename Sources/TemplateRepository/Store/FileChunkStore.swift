@@ -46,7 +46,7 @@ public struct FileChunkStore: ChunkStore {
     @discardableResult
     public func put(_ digest: String, _ bytes: UnsafeRawBufferPointer) throws -> Bool {
         try validateDigest(digest)
-        let actual = SHA256.hash(data: bytes).hexString
+        let actual = SHA256Stream.hex(bytes)
         guard actual == digest else { throw TemplateRepositoryError.digestMismatch(expected: digest, actual: actual) }
         return try store(digest, bytes)
     }
@@ -90,10 +90,28 @@ public struct FileChunkStore: ChunkStore {
         return true
     }
 
+    /// A chunk's bytes, read straight into the array (chunks are small: one `fstat`, one `read`).
     public func get(_ digest: String) throws -> [UInt8] {
         try validateDigest(digest)
-        guard let data = FileManager.default.contents(atPath: path(for: digest)) else { throw TemplateRepositoryError.chunkMissing(digest: digest) }
-        return Array(data)
+        let path = path(for: digest)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw TemplateRepositoryError.chunkMissing(digest: digest) }
+            throw TemplateRepositoryError.storeFailure(path: path, reason: String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw TemplateRepositoryError.storeFailure(path: path, reason: String(cString: strerror(errno))) }
+        let size = Int(info.st_size)
+        return try [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            while count < size {
+                let n = read(fd, buffer.baseAddress! + count, size - count)
+                guard n > 0 else {
+                    throw TemplateRepositoryError.storeFailure(path: path, reason: n == 0 ? "the file ended early" : String(cString: strerror(errno)))
+                }
+                count += n
+            }
+        }
     }
 
     public func remove(_ digest: String) throws {

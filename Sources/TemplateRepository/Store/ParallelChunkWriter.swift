@@ -6,11 +6,19 @@ import Foundation
 /// `submit` copies the bytes into one of a fixed set of reused buffers (fresh memory for every chunk would
 /// cost a page fault per 4 KiB) and returns unless all are in use; `finish` waits for every write and
 /// reports what was new. The first failure stops the rest and is thrown by the next call.
-final class ParallelChunkWriter: @unchecked Sendable {
+///
+/// A job may also write its bytes somewhere else (the site agent writes each chunk into the image it
+/// assembles as well as into its cache); that happens for every submission, stored chunk or not.
+public final class ParallelChunkWriter: @unchecked Sendable {
+    /// A second destination for a chunk's bytes, run on a writer thread.
+    public typealias AlsoWrite = @Sendable (UnsafeRawBufferPointer) throws -> Void
+
     private struct Job {
         var digest: String
         var buffer: UnsafeMutableRawBufferPointer
         var length: Int
+        var store: Bool
+        var also: AlsoWrite?
     }
 
     private let store: any ChunkStore
@@ -28,7 +36,7 @@ final class ParallelChunkWriter: @unchecked Sendable {
     /// - Parameters:
     ///   - maximumChunk: the largest chunk that will be submitted.
     ///   - buffers: chunks that may wait or be in writing at once.
-    init(store: any ChunkStore, maximumChunk: Int, threads: Int = 4, buffers count: Int = 32) {
+    public init(store: any ChunkStore, maximumChunk: Int, threads: Int = 4, buffers count: Int = 32) {
         self.store = store
         buffers = (0..<count).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: maximumChunk, alignment: 64) }
         free = buffers
@@ -45,13 +53,14 @@ final class ParallelChunkWriter: @unchecked Sendable {
     }
 
     /// Queues a chunk whose digest the caller computed. A digest already submitted, or already in the
-    /// store, is skipped without copying its bytes.
-    func submit(digest: String, bytes: UnsafeRawBufferPointer) throws {
+    /// store, is not stored again — and, without `also`, skipped without copying its bytes.
+    public func submit(digest: String, bytes: UnsafeRawBufferPointer, also: AlsoWrite? = nil) throws {
         let seen = try condition.withLock {
             if let failure { throw failure }
             return !submitted.insert(digest).inserted
         }
-        if try seen || store.contains(digest) { return }
+        let store = try !seen && !self.store.contains(digest)
+        if !store && also == nil { return }
         let buffer = try condition.withLock {
             while free.isEmpty && failure == nil { condition.wait() }
             if let failure { throw failure }
@@ -59,14 +68,14 @@ final class ParallelChunkWriter: @unchecked Sendable {
         }
         buffer.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         condition.withLock {
-            queue.append(Job(digest: digest, buffer: buffer, length: bytes.count))
+            queue.append(Job(digest: digest, buffer: buffer, length: bytes.count, store: store, also: also))
             // Only idle workers wait while a job is queued (the submitter is here): wake one.
             condition.signal()
         }
     }
 
     /// Waits for every queued write; returns the chunks and bytes that were new to the store.
-    func finish() throws -> (chunks: Int, bytes: Int64) {
+    public func finish() throws -> (chunks: Int, bytes: Int64) {
         try condition.withLock {
             closed = true
             condition.broadcast()
@@ -77,7 +86,7 @@ final class ParallelChunkWriter: @unchecked Sendable {
     }
 
     /// Stops the workers without waiting for the queue (after an error elsewhere).
-    func abandon() {
+    public func abandon() {
         condition.withLock {
             closed = true
             queue.removeAll()
@@ -95,7 +104,9 @@ final class ParallelChunkWriter: @unchecked Sendable {
             }
             guard let next else { break }
             do {
-                let stored = try store.putHashed(next.digest, UnsafeRawBufferPointer(rebasing: next.buffer[0..<next.length]))
+                let bytes = UnsafeRawBufferPointer(rebasing: next.buffer[0..<next.length])
+                let stored = try next.store && store.putHashed(next.digest, bytes)
+                try next.also?(bytes)
                 condition.withLock {
                     if stored {
                         newChunks += 1
