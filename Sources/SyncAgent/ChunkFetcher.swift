@@ -149,22 +149,16 @@ public struct ChunkFetcher: Sendable {
                     while true {
                         if let bytes = verified[chunk.digest] {
                             if usesLeft[chunk.digest] == 0 { verified[chunk.digest] = nil }
-                            try bytes.withUnsafeBytes { raw in
-                                writer.absorb(raw)
-                                try store.submit(digest: chunk.digest, bytes: raw, also: writeIntoImage)
-                            }
+                            bytes.withUnsafeBytes { writer.absorb($0) }
+                            try store.submit(digest: chunk.digest, owned: bytes, also: writeIntoImage)
                             break
                         }
                         if let fetched = arrived.removeValue(forKey: chunk.digest) {
                             let bytes = fetched.bytes!
-                            let good = try bytes.withUnsafeBytes { raw in
-                                guard writer.absorbVerifying(chunk, raw) else { return false }
-                                try store.submit(digest: chunk.digest, bytes: raw, also: writeIntoImage)
-                                return true
-                            }
-                            if good {
+                            if bytes.withUnsafeBytes({ writer.absorbVerifying(chunk, $0) }) {
+                                try store.submit(digest: chunk.digest, owned: bytes, also: writeIntoImage)
                                 if usesLeft[chunk.digest]! > 0 { verified[chunk.digest] = bytes }
-                                unlink(partialDirectory.appendingPathComponent(chunk.digest).path)
+                                if fetched.leftPartial { unlink(partialDirectory.appendingPathComponent(chunk.digest).path) }
                                 report.add(fetched)
                                 progress?(report.downloadedBytes)
                                 fill()
@@ -229,6 +223,8 @@ public struct ChunkFetcher: Sendable {
         var transferred: Int64
         var retries: Int
         var source: String
+        /// Whether a partial file may exist (an earlier run's or a failed attempt's).
+        var leftPartial: Bool
     }
 
     /// One chunk, with retries across mirrors. With `verify`, it is hashed and put into the cache here
@@ -244,7 +240,8 @@ public struct ChunkFetcher: Sendable {
             do {
                 let bytes = try await download(chunk, from: mirror, partial: partial)
                 var fetched = Fetched(
-                    digest: chunk.digest, bytes: bytes, transferred: Int64(chunk.length - heldAtStart), retries: attempt, source: mirror)
+                    digest: chunk.digest, bytes: bytes, transferred: Int64(chunk.length - heldAtStart), retries: attempt, source: mirror,
+                    leftPartial: heldAtStart > 0 || attempt > 0)
                 if verify {
                     let actual = SHA256Stream.hex(bytes)
                     guard actual == chunk.digest else {

@@ -61,11 +61,15 @@ public struct FileChunkStore: ChunkStore {
         let final = path(for: digest)
         if access(final, F_OK) == 0 { return false }
         let folder = folder(for: digest)
-        if mkdir(folder, 0o755) != 0 && errno != EEXIST {
-            throw TemplateRepositoryError.storeFailure(path: folder, reason: String(cString: strerror(errno)))
-        }
         let temporary = "\(folder)/.tmp-\(digest.prefix(16))-\(getpid())-\(TemporaryNames.next())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        var fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        if fd < 0 && errno == ENOENT {
+            // The folder's first chunk.
+            if mkdir(folder, 0o755) != 0 && errno != EEXIST {
+                throw TemplateRepositoryError.storeFailure(path: folder, reason: String(cString: strerror(errno)))
+            }
+            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        }
         guard fd >= 0 else { throw TemplateRepositoryError.storeFailure(path: temporary, reason: String(cString: strerror(errno))) }
         var written = 0
         while written < bytes.count {

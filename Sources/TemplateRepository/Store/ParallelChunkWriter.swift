@@ -15,10 +15,17 @@ public final class ParallelChunkWriter: @unchecked Sendable {
 
     private struct Job {
         var digest: String
-        var buffer: UnsafeMutableRawBufferPointer
+        /// A pooled buffer (returned to the pool when written), or bytes the job owns.
+        var buffer: UnsafeMutableRawBufferPointer?
+        var owned: [UInt8]?
         var length: Int
         var store: Bool
         var also: AlsoWrite?
+
+        func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+            if let buffer { return try body(UnsafeRawBufferPointer(rebasing: buffer[0..<length])) }
+            return try owned!.withUnsafeBytes(body)
+        }
     }
 
     private let store: any ChunkStore
@@ -26,6 +33,8 @@ public final class ParallelChunkWriter: @unchecked Sendable {
     private var free: [UnsafeMutableRawBufferPointer]
     private let buffers: [UnsafeMutableRawBufferPointer]
     private var queue: [Job] = []
+    /// Jobs with owned bytes queued or in writing (bounded like the pool).
+    private var ownedJobs = 0
     private var submitted = Set<String>()
     private var running = 0
     private var closed = false
@@ -67,8 +76,29 @@ public final class ParallelChunkWriter: @unchecked Sendable {
             return free.removeLast()
         }
         buffer.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        enqueue(Job(digest: digest, buffer: buffer, length: bytes.count, store: store, also: also))
+    }
+
+    /// Like ``submit(digest:bytes:also:)`` for bytes the caller hands over: no copy is made. Waits while
+    /// as many such jobs as the pool has buffers are queued.
+    public func submit(digest: String, owned bytes: [UInt8], also: AlsoWrite? = nil) throws {
+        let seen = try condition.withLock {
+            if let failure { throw failure }
+            return !submitted.insert(digest).inserted
+        }
+        let store = try !seen && !self.store.contains(digest)
+        if !store && also == nil { return }
+        try condition.withLock {
+            while ownedJobs >= buffers.count && failure == nil { condition.wait() }
+            if let failure { throw failure }
+            ownedJobs += 1
+        }
+        enqueue(Job(digest: digest, owned: bytes, length: bytes.count, store: store, also: also))
+    }
+
+    private func enqueue(_ job: Job) {
         condition.withLock {
-            queue.append(Job(digest: digest, buffer: buffer, length: bytes.count, store: store, also: also))
+            queue.append(job)
             // Only idle workers wait while a job is queued (the submitter is here): wake one.
             condition.signal()
         }
@@ -95,6 +125,16 @@ public final class ParallelChunkWriter: @unchecked Sendable {
         }
     }
 
+    /// Returns a finished job's buffer or owned slot (under the lock); true when the submitter may be waiting.
+    private func release(_ job: Job) -> Bool {
+        if let buffer = job.buffer {
+            free.append(buffer)
+            return free.count == 1
+        }
+        ownedJobs -= 1
+        return ownedJobs == buffers.count - 1
+    }
+
     private func work() {
         while true {
             let next: Job? = condition.withLock {
@@ -104,22 +144,23 @@ public final class ParallelChunkWriter: @unchecked Sendable {
             }
             guard let next else { break }
             do {
-                let bytes = UnsafeRawBufferPointer(rebasing: next.buffer[0..<next.length])
-                let stored = try next.store && store.putHashed(next.digest, bytes)
-                try next.also?(bytes)
+                let stored = try next.withBytes { bytes in
+                    let stored = try next.store && store.putHashed(next.digest, bytes)
+                    try next.also?(bytes)
+                    return stored
+                }
                 condition.withLock {
                     if stored {
                         newChunks += 1
                         newBytes += Int64(next.length)
                     }
-                    free.append(next.buffer)
-                    // The submitter waits only when no buffer is free: wake it then, else nobody.
-                    if free.count == 1 { condition.broadcast() }
+                    // The submitter waits only when nothing is free: wake it then, else nobody.
+                    if release(next) { condition.broadcast() }
                 }
             } catch {
                 condition.withLock {
                     if failure == nil { failure = error }
-                    free.append(next.buffer)
+                    _ = release(next)
                     condition.broadcast()
                 }
             }
