@@ -4,12 +4,23 @@ import CloudStackSimulator
 import Core
 import Foundation
 import Logging
+import Server
+import ServiceLifecycle
+import SyncAgent
+import TemplateRepository
+import UnixSignals
+import Yams
 
-/// `mclouds demo`: the federation on loopback.
+/// `mclouds demo`: the federation on loopback — three simulated CloudStack regions, the central server,
+/// and one site agent per region that pulls a published sample template into its region.
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the mClouds federation on loopback: three simulated CloudStack regions.",
-        discussion: "Prints each region's endpoint, its admin keys and a ready-to-paste `cs` command line. Ctrl-C stops everything."
+        abstract: "Run the mClouds federation on loopback: three simulated CloudStack regions, the central server and a site agent per region.",
+        discussion: """
+            Publishes a generated sample template, watches every region's agent bring it to Ready, then publishes a v2 with
+            5 % of it changed and shows that only the changed chunks move. Prints each region's endpoint and keys (with a
+            ready-to-paste `cs` line) and the central server's address. Ctrl-C stops everything.
+            """
     )
 
     @OptionGroup var global: GlobalOptions
@@ -21,33 +32,280 @@ struct Demo: AsyncParsableCommand {
         (3, "MECA-BME", 18_083),
     ]
 
-    @Option(help: "Add this to every demo port (to run next to something that holds 1808x).")
+    static let centralPort = 8080
+    static let template = "demo-ubuntu"
+
+    @Option(help: "Add this to every demo port (to run next to something that holds them).")
     var portOffset: Int = 0
+
+    @Option(help: "Size of the generated sample template in MiB.")
+    var sampleMib: Int = 256
+
+    @Option(help: "Keep the demo's data (repository, agents' caches) in this directory instead of a temporary one.")
+    var data: String?
+
+    @Flag(help: "Run the scenario, print the outcome and exit (status 1 if a region did not reach Ready).")
+    var once = false
+
+    @Flag(help: "Show the services' informational logs too.")
+    var verbose = false
 
     func run() async throws {
         let logger = global.makeLogger(label: "mclouds.demo")
+        var quiet = logger
+        if !verbose { quiet.logLevel = max(logger.logLevel, .warning) }
+        let temporary = data == nil
+        let root = URL(
+            fileURLWithPath: data ?? FileManager.default.temporaryDirectory.appendingPathComponent("mclouds-demo-\(UUID().uuidString)").path)
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { if temporary { try? FileManager.default.removeItem(at: root) } }
+
         let simulators = try Self.regions.map { region in
             var c = SimulatorConfiguration.default(regionName: region.name)
             c.regionID = region.id
             c.port = region.port + portOffset
             c.zones[0].name = "\(region.name)-Zone1"
             c.jobDurationMilliseconds = 1000
-            return try Simulator(configuration: c, logger: logger)
+            c.storageDirectory = root.appendingPathComponent("simulators/\(region.name)").path
+            return try Simulator(configuration: c, logger: quiet)
         }
-        try await SimulatorRunner.run(simulators, logger: logger) {
-            Console.line("mClouds demo: \(simulators.count) simulated CloudStack regions on loopback\n")
-            for simulator in simulators {
-                let keys = simulator.adminKeys
-                Console.line("\(simulator.configuration.regionName)")
-                Console.line("  endpoint:   \(simulator.endpoint)")
-                Console.line("  api key:    \(keys.apikey ?? "")")
-                Console.line("  secret key: \(keys.secretkey ?? "")")
-                Console.line(
-                    "  try:        CLOUDSTACK_ENDPOINT=\(simulator.endpoint) CLOUDSTACK_KEY=\(keys.apikey ?? "") CLOUDSTACK_SECRET=\(keys.secretkey ?? "") cs listZones"
-                )
-                Console.line()
+        let repository = try await DataDirectory(root.appendingPathComponent("central").path).openRepository(logger: quiet)
+        let token = PublisherKey().publicKey.keyID + UUID().uuidString.lowercased()
+        let central = MCloudsServer(
+            configuration: .init(port: Self.centralPort + portOffset, adminTokens: [token]), repository: repository, logger: quiet)
+        let sites = try simulators.map { simulator in
+            try DemoSite(
+                simulator: simulator, root: root.appendingPathComponent("agents/\(simulator.configuration.regionName)"),
+                central: "http://127.0.0.1:\(Self.centralPort + portOffset)", token: token, trustedKey: repository.key.publicKey.base64, logger: quiet
+            )
+        }
+        let services: [any Service] = simulators + [central] + sites.map(\.images)
+        let group = ServiceGroup(
+            configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
+        let once = once
+        let succeeded = try await withThrowingTaskGroup(of: Bool?.self) { tasks in
+            tasks.addTask {
+                do {
+                    try await group.run()
+                } catch  where "\(error)".contains("Address already in use") {
+                    let ports = (simulators.map(\.configuration.port) + [Self.centralPort + portOffset]).map(String.init).joined(separator: ", ")
+                    throw CLIError("A port the demo needs (\(ports)) is already in use. Stop the other process, or pass --port-offset.")
+                }
+                return nil
             }
-            Console.line("Press Ctrl-C to stop.")
+            tasks.addTask {
+                for simulator in simulators { guard await simulator.waitUntilRunning() != 0 else { return nil } }
+                guard await central.waitUntilRunning() != 0 else { return nil }
+                for site in sites { guard await site.images.waitUntilRunning() != 0 else { return nil } }
+                Self.printEndpoints(simulators, central: central, root: root, temporary: temporary)
+                let ok = try await DemoScenario(
+                    repository: repository, sites: sites, samples: root.appendingPathComponent("samples"), sampleMiB: sampleMib
+                )
+                .run()
+                if once {
+                    await group.triggerGracefulShutdown()
+                } else {
+                    Console.line("\nThe agents check for new versions every minute. Press Ctrl-C to stop.")
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(60))
+                        if Task.isCancelled { break }
+                        for site in sites { await site.agent.runOnce() }
+                    }
+                }
+                return ok
+            }
+            var outcome = true
+            while let result = try await tasks.next() {
+                if let result { outcome = result } else { tasks.cancelAll() }
+            }
+            return outcome
+        }
+        if once && !succeeded { throw ExitCode(1) }
+    }
+
+    static func printEndpoints(_ simulators: [Simulator], central: MCloudsServer, root: URL, temporary: Bool) {
+        Console.line("mClouds demo: \(simulators.count) simulated CloudStack regions, the central server and a site agent per region, on loopback\n")
+        for simulator in simulators {
+            let keys = simulator.adminKeys
+            Console.line("\(simulator.configuration.regionName)")
+            Console.line("  endpoint:   \(simulator.endpoint)")
+            Console.line("  api key:    \(keys.apikey ?? "")")
+            Console.line("  secret key: \(keys.secretkey ?? "")")
+            Console.line(
+                "  try:        CLOUDSTACK_ENDPOINT=\(simulator.endpoint) CLOUDSTACK_KEY=\(keys.apikey ?? "") CLOUDSTACK_SECRET=\(keys.secretkey ?? "") cs listTemplates templatefilter=featured"
+            )
+            Console.line()
+        }
+        Console.line("central server: \(central.baseURL)  (API description at \(central.baseURL)/openapi.yaml)")
+        Console.line("  try:        mclouds template status --server \(central.baseURL)")
+        Console.line("data:           \(root.path)\(temporary ? " (removed at exit; keep it with --data DIR)" : "")\n")
+    }
+}
+
+/// One region's site agent in the demo: its configuration file (usable with `mclouds agent status
+/// --config`), its image endpoint and the agent.
+struct DemoSite: Sendable {
+    let region: String
+    let images: ImageServer
+    let agent: Agent
+
+    init(simulator: Simulator, root: URL, central: String, token: String, trustedKey: String, logger: Logger) throws {
+        region = simulator.configuration.regionName
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("images"), withIntermediateDirectories: true)
+        let secretFile = root.appendingPathComponent("cloudstack-secret")
+        let tokenFile = root.appendingPathComponent("central-token")
+        for (file, text) in [(secretFile, simulator.adminKeys.secretkey ?? ""), (tokenFile, token)] {
+            try Data(text.utf8).write(to: file)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+        }
+        let yaml = """
+            # Written by `mclouds demo` for the region \(region).
+            site: \(region)
+            central:
+              url: \(central)
+              tokenFile: \(tokenFile.path)
+              trustedKeys: ["\(trustedKey)"]
+            cloudstack:
+              endpoint: \(simulator.endpoint)
+              apiKey: \(simulator.adminKeys.apikey ?? "")
+              secretKeyFile: \(secretFile.path)
+            subscriptions: ["*"]
+            keepVersions: 2
+            directory: \(root.path)
+            schedule:
+              intervalMinutes: 1
+
+            """
+        let configFile = root.appendingPathComponent("agent.yaml")
+        try Data(yaml.utf8).write(to: configFile)
+        let configuration = try YAMLDecoder().decode(AgentConfiguration.self, from: yaml)
+        let images = ImageServer(configuration: .init(directory: root.appendingPathComponent("images").path), logger: logger)
+        self.images = images
+        var agentLogger = logger
+        agentLogger[metadataKey: "site"] = "\(region)"
+        agent = try Agent(configuration: configuration, imageURL: { images.url(for: $0) }, logger: agentLogger)
+    }
+}
+
+/// What the demo shows: a published sample template reaching Ready in every region, then a v2 of which
+/// only the changed chunks move.
+struct DemoScenario {
+    let repository: Repository
+    let sites: [DemoSite]
+    let samples: URL
+    let sampleMiB: Int
+
+    /// Returns true when every region ends with both versions ready.
+    func run() async throws -> Bool {
+        try FileManager.default.createDirectory(at: samples, withIntermediateDirectories: true)
+        let v1 = samples.appendingPathComponent("\(Demo.template)-1.qcow2")
+        let v2 = samples.appendingPathComponent("\(Demo.template)-2.qcow2")
+        Console.line("== 1. Publish a generated sample template, \(Demo.template)@1 (\(sampleMiB) MiB)")
+        try SampleImage.write(v1, mebibytes: sampleMiB, seed: 1)
+        try await publish(v1, version: "1", software: ["openssh-server"])
+        Console.line("\n== 2. Each region's agent pulls it, verifies it and registers it in its CloudStack")
+        let first = await syncAll()
+
+        let places = max(8, sampleMiB / 10)
+        Console.line("\n== 3. Publish \(Demo.template)@2: the same image with 5 % of its bytes changed in \(places) places and 10 insertions")
+        try SampleImage.edit(from: v1, to: v2, changedPercent: 5, regions: places, insertions: 10, seed: 2)
+        try await publish(v2, version: "2", software: ["openssh-server", "python3"])
+        Console.line("\n== 4. The agents fetch only the chunks v2 does not share with v1")
+        let second = await syncAll()
+
+        Console.line("\n== Rollout (template × region), as the agents reported it to the central server")
+        Console.line(Table.render(RolloutMatrix.rows(try await repository.rollout())))
+        return first && second
+    }
+
+    private func publish(_ file: URL, version: String, software: [String]) async throws {
+        let size = ((try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? Int64) ?? 0
+        let bar = ProgressBar(label: "publishing", total: size)
+        let report = try await repository.publish(
+            imageAt: file.path,
+            metadata: TemplateMetadata(
+                name: Demo.template, version: version, format: .qcow2, hypervisor: .kvm, osType: "Ubuntu 22.04 LTS",
+                displayText: "Ubuntu 22.04 demo image, version \(version)", software: software)
+        ) { bar.update($0) }
+        bar.finish()
+        Console.line(
+            "published \(report.name)@\(report.version): \(ByteCount.format(report.size)) in \(report.chunks) chunks, \(report.newChunks) new (\(ByteCount.format(report.newBytes)) stored)"
+        )
+    }
+
+    /// Runs a pass in every region at once and prints each region's outcome as it finishes.
+    private func syncAll() async -> Bool {
+        await withTaskGroup(of: (String, AgentStatus).self) { group in
+            for site in sites { group.addTask { (site.region, await site.agent.runOnce()) } }
+            var all = true
+            for await (region, status) in group {
+                all = all && status.succeeded
+                if let error = status.error { Console.line("\(region): pass failed: \(error)") }
+                for outcome in status.outcomes {
+                    let moved =
+                        outcome.bytesDownloaded + outcome.bytesReused == 0
+                        ? "already here"
+                        : "downloaded \(ByteCount.format(outcome.bytesDownloaded)), reused \(ByteCount.format(outcome.bytesReused)) from the cache"
+                    let name = "\(outcome.template)@\(outcome.version)".padding(toLength: 16, withPad: " ", startingAt: 0)
+                    let error = outcome.error.map { " — \($0)" } ?? ""
+                    Console.line("\(region.padding(toLength: 12, withPad: " ", startingAt: 0)) \(name) \(outcome.state): \(moved)\(error)")
+                }
+            }
+            return all
+        }
+    }
+}
+
+/// Sample images for the demo: a QCOW2 header (so CloudStack reports a virtual size) and random-looking
+/// content, and a v2 that changes scattered regions and inserts a few runs — written in blocks.
+enum SampleImage {
+    static func write(_ url: URL, mebibytes: Int, seed: UInt64) throws {
+        try Synthetic.writeFile(url, bytes: mebibytes << 20, seed: seed)
+        let handle = try FileHandle(forWritingTo: url)
+        defer { try? handle.close() }
+        var header = [UInt8](repeating: 0, count: 32)
+        header[0...3] = [0x51, 0x46, 0x49, 0xFB]  // "QFI\xfb"
+        header[7] = 3  // version 3
+        let virtualSize = UInt64(20) << 30
+        for i in 0..<8 { header[24 + i] = UInt8(truncatingIfNeeded: virtualSize >> (56 - 8 * UInt64(i))) }
+        try handle.write(contentsOf: Data(header))
+    }
+
+    /// Copies `source` to `destination` with `changedPercent` % of the bytes rewritten in `regions`
+    /// scattered places and `insertions` runs of 4 KiB inserted.
+    static func edit(from source: URL, to destination: URL, changedPercent: Int, regions: Int, insertions: Int, seed: UInt64) throws {
+        let size = ((try FileManager.default.attributesOfItem(atPath: source.path))[.size] as? Int) ?? 0
+        var rng = Synthetic.SplitMix(seed: seed)
+        let regionLength = max(1, size * changedPercent / 100 / regions)
+        var edits: [(offset: Int, insert: Bool)] = (0..<regions).map { _ in (Int(rng.next() % UInt64(max(1, size - regionLength))) + 4096, false) }
+        edits += (0..<insertions).map { _ in (Int(rng.next() % UInt64(max(1, size - 4096))) + 4096, true) }
+        edits.sort { $0.offset < $1.offset }
+        let input = try FileHandle(forReadingFrom: source)
+        defer { try? input.close() }
+        _ = FileManager.default.createFile(atPath: destination.path, contents: nil)
+        let output = try FileHandle(forWritingTo: destination)
+        defer { try? output.close() }
+        var position = 0
+        for edit in edits where edit.offset >= position {
+            try copy(input, output, edit.offset - position)
+            position = edit.offset
+            if edit.insert {
+                try output.write(contentsOf: Data(Synthetic.image(bytes: 4096, seed: rng.next())))
+            } else {
+                let length = min(regionLength, size - position)
+                _ = try input.read(upToCount: length)
+                try output.write(contentsOf: Data(Synthetic.image(bytes: length, seed: rng.next()).prefix(length)))
+                position += length
+            }
+        }
+        try copy(input, output, size - position)
+    }
+
+    private static func copy(_ input: FileHandle, _ output: FileHandle, _ count: Int) throws {
+        var left = count
+        while left > 0, let block = try input.read(upToCount: min(left, 8 << 20)), !block.isEmpty {
+            try output.write(contentsOf: block)
+            left -= block.count
         }
     }
 }
