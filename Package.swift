@@ -89,6 +89,17 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(
+            name: "Federation",
+            dependencies: [
+                "Core",
+                "CloudStack",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
             name: "SyncAgent",
             dependencies: [
                 "Core",
@@ -108,6 +119,7 @@ let package = Package(
             dependencies: [
                 "Core",
                 "TemplateRepository",
+                "Federation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SQLKit", package: "sql-kit"),
@@ -133,6 +145,7 @@ let package = Package(
                 "TemplateRepository",
                 "Server",
                 "SyncAgent",
+                "Federation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -172,6 +185,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "FederationTests",
+            dependencies: [
+                "Core", "CloudStack", "CloudStackSimulator", "Federation", "Server", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
             ],
             swiftSettings: upcoming
         ),

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// What a publisher says about a template version; the repository adds the image's size, digest and chunks.

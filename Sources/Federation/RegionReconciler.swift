@@ -1,0 +1,144 @@
+import CloudStack
+import Core
+import Foundation
+import Logging
+
+/// `mclouds region sync`: makes every installation's regions table list exactly the registry's regions,
+/// and checks the federation admin account on each. Installations are handled concurrently (a bounded
+/// number at once); one that cannot be reached is reported and skipped, never blocking the others.
+public struct RegionReconciler: Sendable {
+    /// What happened on one installation.
+    public struct Report: Sendable, Codable, Hashable {
+        public var id: Int
+        public var name: String
+        public var reachable: Bool
+        /// The plan (a diff of its regions table).
+        public var actions: [RegionAction]
+        /// Actions carried out (empty on a dry run).
+        public var applied: [RegionAction]
+        /// Actions that failed, with CloudStack's answer.
+        public var failures: [String]
+        /// Differences the API cannot fix, and account problems.
+        public var drift: [String]
+        public var error: String?
+
+        /// True when the installation was reached and nothing failed.
+        public var ok: Bool { reachable && failures.isEmpty && error == nil }
+    }
+
+    public let registry: RegionRegistry
+    public var parallel = 8
+    public var requestTimeout: Duration = .seconds(20)
+    let logger: Logger
+
+    public init(registry: RegionRegistry, logger: Logger) {
+        self.registry = registry
+        self.logger = logger
+    }
+
+    /// Plans (and unless `dryRun`, applies) every installation's changes.
+    public func run(dryRun: Bool) async throws -> [Report] {
+        let regions = try await registry.list()
+        var credentials: [Int: (String, String)] = [:]
+        for region in regions { credentials[region.id] = try await registry.credentials(region.id) }
+        let keys = credentials
+        return await withTaskGroup(of: Report.self) { group in
+            var reports: [Report] = []
+            var next = 0
+            func startNext() {
+                guard next < regions.count else { return }
+                let installation = regions[next]
+                next += 1
+                let (apiKey, secret) = keys[installation.id]!
+                group.addTask { await reconcile(installation, apiKey: apiKey, secret: secret, registry: regions, dryRun: dryRun) }
+            }
+            for _ in 0..<max(1, parallel) { startNext() }
+            for await report in group {
+                reports.append(report)
+                startNext()
+            }
+            return reports.sorted { $0.id < $1.id }
+        }
+    }
+
+    func reconcile(_ installation: FederationRegion, apiKey: String, secret: String, registry: [FederationRegion], dryRun: Bool) async -> Report {
+        var configuration = CloudStackClient.Configuration(
+            endpoint: installation.endpoint, apiKey: apiKey, secretKey: secret, region: installation.name)
+        configuration.requestTimeout = requestTimeout
+        configuration.maxAttempts = 2
+        let client = CloudStackClient(configuration: configuration)
+        var logger = logger
+        logger[metadataKey: "region"] = "\(installation.name)"
+        var report = Report(
+            id: installation.id, name: installation.name, reachable: false, actions: [], applied: [], failures: [], drift: [], error: nil)
+        let installed: [Region]
+        do {
+            installed = try await client.listRegions(logger: logger)
+            report.reachable = true
+        } catch {
+            report.error = "\(error)"
+            logger.warning("installation skipped", metadata: ["error": "\(error)"])
+            return report
+        }
+        report.actions = RegionPlanner.plan(registry: registry, installed: installed, localID: installation.id)
+        report.drift = flagDrift(installed: installed, registry: registry) + (await accountDrift(client, apiKey: apiKey, logger: logger))
+        guard !dryRun else { return report }
+        for action in report.actions {
+            do {
+                switch action {
+                case .add(let id, let name, let endpoint): _ = try await client.addRegion(id: id, name: name, endpoint: endpoint, logger: logger)
+                case .update(let id, let name, let endpoint):
+                    _ = try await client.updateRegion(id: id, name: name, endpoint: endpoint, logger: logger)
+                case .remove(let id, _): try await client.removeRegion(id: id, logger: logger)
+                }
+                report.applied.append(action)
+                logger.info("region table changed", metadata: ["change": "\(action)"])
+            } catch {
+                report.failures.append("\(action): \(error)")
+                logger.error("region table change failed", metadata: ["change": "\(action)", "error": "\(error)"])
+            }
+        }
+        return report
+    }
+
+    /// GSLB and portable-IP flags are set in CloudStack's database, not through the API: report differences.
+    func flagDrift(installed: [Region], registry: [FederationRegion]) -> [String] {
+        var drift: [String] = []
+        for row in installed {
+            guard let id = row.id, let region = registry.first(where: { $0.id == id }) else { continue }
+            if let gslb = row.gslbserviceenabled, gslb != region.gslbEnabled {
+                drift.append(
+                    "region \(id) (\(region.name)): GSLB is \(gslb ? "on" : "off") here, \(region.gslbEnabled ? "on" : "off") in the registry (set in CloudStack's database, not through the API)"
+                )
+            }
+            if let portable = row.portableipserviceenabled, portable != region.portableIPEnabled {
+                drift.append(
+                    "region \(id) (\(region.name)): portable IPs are \(portable ? "on" : "off") here, \(region.portableIPEnabled ? "on" : "off") in the registry (set in CloudStack's database, not through the API)"
+                )
+            }
+        }
+        return drift
+    }
+
+    /// The keys work (the caller got this far); their user must exist, be enabled and belong to a root admin account.
+    func accountDrift(_ client: CloudStackClient, apiKey: String, logger: Logger) async -> [String] {
+        do {
+            let users = try await client.listUsers(logger: logger)
+            guard let user = users.first(where: { $0.apikey == apiKey }) else {
+                return ["the federation admin's keys work, but their user is not listed (listUsers): check the account"]
+            }
+            var drift: [String] = []
+            if user.accounttype != 1 {
+                drift.append(
+                    "the federation admin account \(user.account ?? "?") is not a root admin (account type \(user.accounttype.map(String.init) ?? "?")): region changes need one"
+                )
+            }
+            if let state = user.state, state.lowercased() != "enabled" {
+                drift.append("the federation admin user \(user.username ?? "?") is \(state)")
+            }
+            return drift
+        } catch {
+            return ["cannot check the federation admin account: \(error)"]
+        }
+    }
+}

@@ -1,0 +1,181 @@
+import Core
+import Foundation
+import SQLKit
+
+/// The federation's region list, stored through SQLKit (tables `federation_*`, migrations from 101).
+/// Secrets are sealed with a ``SecretBox`` before they reach the database.
+public struct RegionRegistry: Sendable {
+    static let migrations: [Migration] = [
+        Migration(
+            version: 101,
+            [
+                """
+                CREATE TABLE federation_regions (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    endpoint TEXT NOT NULL,
+                    portable_ip INTEGER NOT NULL,
+                    gslb INTEGER NOT NULL,
+                    api_key TEXT NOT NULL,
+                    secret_sealed TEXT NOT NULL,
+                    contact TEXT,
+                    notes TEXT,
+                    created TEXT NOT NULL,
+                    updated TEXT NOT NULL
+                )
+                """
+            ])
+    ]
+
+    /// What `update` may change; `nil` leaves a field as it is.
+    public struct Changes: Sendable, Codable, Equatable {
+        public var name: String?
+        public var endpoint: String?
+        public var portableIPEnabled: Bool?
+        public var gslbEnabled: Bool?
+        public var apiKey: String?
+        public var secretKey: String?
+        public var contact: String?
+        public var notes: String?
+
+        public init(
+            name: String? = nil, endpoint: String? = nil, portableIPEnabled: Bool? = nil, gslbEnabled: Bool? = nil, apiKey: String? = nil,
+            secretKey: String? = nil, contact: String? = nil, notes: String? = nil
+        ) {
+            self.name = name
+            self.endpoint = endpoint
+            self.portableIPEnabled = portableIPEnabled
+            self.gslbEnabled = gslbEnabled
+            self.apiKey = apiKey
+            self.secretKey = secretKey
+            self.contact = contact
+            self.notes = notes
+        }
+    }
+
+    let database: any SQLStore
+    let secrets: SecretBox
+
+    /// Applies the registry's migrations and returns it.
+    public static func open(database: any SQLStore, secrets: SecretBox) async throws -> RegionRegistry {
+        try await Migrator(migrations: migrations).apply(to: database)
+        return RegionRegistry(database: database, secrets: secrets)
+    }
+
+    /// Adds a region.
+    /// - Throws: ``FederationError`` `invalid` for bad fields, `conflict` when the id or name is taken.
+    public func add(_ region: FederationRegion, secretKey: String) async throws {
+        try region.validate()
+        guard !secretKey.isEmpty else { throw FederationError(.invalid, "The secret key of region \(region.name) is empty.") }
+        let sealed = try secrets.seal(secretKey)
+        let now = Timestamps.string(from: Date())
+        try await database.transaction { db in
+            if let taken = try await db.raw("SELECT id, name FROM federation_regions WHERE id = \(bind: region.id) OR name = \(bind: region.name)")
+                .first()
+            {
+                let id = try taken.decode(column: "id", as: Int.self)
+                let name = try taken.decode(column: "name", as: String.self)
+                throw FederationError(
+                    .conflict,
+                    id == region.id
+                        ? "Region id \(region.id) is already registered (as \(name)). Use `mclouds region update`."
+                        : "Region name \(region.name) is already registered (id \(id)).")
+            }
+            try await db.raw(
+                """
+                INSERT INTO federation_regions (id, name, endpoint, portable_ip, gslb, api_key, secret_sealed, contact, notes, created, updated)
+                VALUES (\(bind: region.id), \(bind: region.name), \(bind: region.endpoint), \(bind: region.portableIPEnabled ? 1 : 0),
+                    \(bind: region.gslbEnabled ? 1 : 0), \(bind: region.apiKey), \(bind: sealed), \(bind: region.contact), \(bind: region.notes),
+                    \(bind: now), \(bind: now))
+                """
+            ).run()
+        }
+    }
+
+    /// Every region, by id.
+    public func list() async throws -> [FederationRegion] {
+        try await database.withDatabase { db in
+            try await db.raw("SELECT * FROM federation_regions ORDER BY id").all().map(Self.region)
+        }
+    }
+
+    /// A region by id or name.
+    /// - Throws: ``FederationError`` `notFound`.
+    public func region(_ idOrName: String) async throws -> FederationRegion {
+        let id = Int(idOrName) ?? -1
+        let row = try await database.withDatabase { db in
+            try await db.raw("SELECT * FROM federation_regions WHERE id = \(bind: id) OR name = \(bind: idOrName)").first()
+        }
+        guard let row else {
+            throw FederationError(.notFound, "No region \"\(idOrName)\" in the registry. `mclouds region list` shows the registered ones.")
+        }
+        return try Self.region(row)
+    }
+
+    /// The federation admin account's keys on a region (the secret decrypted).
+    public func credentials(_ id: Int) async throws -> (apiKey: String, secretKey: String) {
+        let row = try await database.withDatabase { db in
+            try await db.raw("SELECT api_key, secret_sealed FROM federation_regions WHERE id = \(bind: id)").first()
+        }
+        guard let row else { throw FederationError.notFound(id) }
+        return (try row.decode(column: "api_key", as: String.self), try secrets.open(try row.decode(column: "secret_sealed", as: String.self)))
+    }
+
+    /// Changes a region's fields and returns it as stored.
+    /// - Throws: ``FederationError`` `notFound`, `invalid`, `conflict` (a name another region has).
+    @discardableResult
+    public func update(_ id: Int, _ changes: Changes) async throws -> FederationRegion {
+        var region = try await region(String(id))
+        guard region.id == id else { throw FederationError.notFound(id) }
+        if let v = changes.name { region.name = v }
+        if let v = changes.endpoint { region.endpoint = v }
+        if let v = changes.portableIPEnabled { region.portableIPEnabled = v }
+        if let v = changes.gslbEnabled { region.gslbEnabled = v }
+        if let v = changes.apiKey { region.apiKey = v }
+        if let v = changes.contact { region.contact = v.isEmpty ? nil : v }
+        if let v = changes.notes { region.notes = v.isEmpty ? nil : v }
+        try region.validate()
+        if let secret = changes.secretKey, secret.isEmpty { throw FederationError(.invalid, "The secret key of region \(region.name) is empty.") }
+        let sealed = try changes.secretKey.map { try secrets.seal($0) }
+        let now = Timestamps.string(from: Date())
+        let updated = region
+        try await database.transaction { db in
+            if try await db.raw("SELECT id FROM federation_regions WHERE name = \(bind: updated.name) AND id != \(bind: id)").first() != nil {
+                throw FederationError(.conflict, "Region name \(updated.name) is already registered to another region.")
+            }
+            try await db.raw(
+                """
+                UPDATE federation_regions SET name = \(bind: updated.name), endpoint = \(bind: updated.endpoint),
+                    portable_ip = \(bind: updated.portableIPEnabled ? 1 : 0), gslb = \(bind: updated.gslbEnabled ? 1 : 0),
+                    api_key = \(bind: updated.apiKey), contact = \(bind: updated.contact), notes = \(bind: updated.notes), updated = \(bind: now)
+                WHERE id = \(bind: id)
+                """
+            ).run()
+            if let sealed {
+                try await db.raw("UPDATE federation_regions SET secret_sealed = \(bind: sealed) WHERE id = \(bind: id)").run()
+            }
+        }
+        return updated
+    }
+
+    /// Removes a region from the registry (the installations drop it at the next `region sync`).
+    /// - Throws: ``FederationError`` `notFound`.
+    public func remove(_ id: Int) async throws {
+        try await database.transaction { db in
+            guard try await db.raw("SELECT id FROM federation_regions WHERE id = \(bind: id)").first() != nil else {
+                throw FederationError.notFound(id)
+            }
+            try await db.raw("DELETE FROM federation_regions WHERE id = \(bind: id)").run()
+        }
+    }
+
+    static func region(_ row: any SQLRow) throws -> FederationRegion {
+        FederationRegion(
+            id: try row.decode(column: "id", as: Int.self), name: try row.decode(column: "name", as: String.self),
+            endpoint: try row.decode(column: "endpoint", as: String.self),
+            portableIPEnabled: try row.decode(column: "portable_ip", as: Int.self) != 0,
+            gslbEnabled: try row.decode(column: "gslb", as: Int.self) != 0,
+            apiKey: try row.decode(column: "api_key", as: String.self), contact: try row.decode(column: "contact", as: String?.self),
+            notes: try row.decode(column: "notes", as: String?.self))
+    }
+}
