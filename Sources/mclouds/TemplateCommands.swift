@@ -1,5 +1,6 @@
 import ArgumentParser
 import Core
+import Federation
 import Foundation
 import Logging
 import Server
@@ -70,6 +71,9 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
         Console.error("error: \(error)")
         throw ExitCode(1)
     } catch let error as StorageError {
+        Console.error("error: \(error)")
+        throw ExitCode(1)
+    } catch let error as FederationError {
         Console.error("error: \(error)")
         throw ExitCode(1)
     }

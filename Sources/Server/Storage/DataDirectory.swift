@@ -1,4 +1,5 @@
 import Core
+import Federation
 import Foundation
 import Logging
 import TemplateRepository
@@ -32,5 +33,15 @@ public struct DataDirectory: Sendable {
         let database = try await SQLiteStore.open(path: databasePath, migrations: [], logger: logger)
         return try await Repository.open(
             dataDirectory: url, database: database, key: key, catalogValidity: catalogValidity, parameters: parameters, logger: logger)
+    }
+
+    /// The key that seals the registry's secrets (`keys/secrets.aes256`, made on first use).
+    public var secretsKeyPath: String { url.appendingPathComponent("keys/secrets.aes256").path }
+
+    /// Opens the federation's region registry kept here.
+    public func openRegistry(logger: Logger = Logger(label: "mclouds.federation")) async throws -> RegionRegistry {
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        let database = try await SQLiteStore.open(path: databasePath, migrations: [], logger: logger)
+        return try await RegionRegistry.open(database: database, secrets: try SecretBox.open(keyFile: secretsKeyPath))
     }
 }

@@ -1,0 +1,190 @@
+import ArgumentParser
+import Core
+import Federation
+import Foundation
+import Logging
+import Server
+
+/// `mclouds region …`: the federation's region registry, and `region sync` to bring every installation's
+/// regions table in line with it.
+struct RegionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "region",
+        abstract: "The federation's region registry, and its sync to every installation's regions table.",
+        discussion: """
+            The registry lives in the server's data directory. Secret keys never go on the command line: give them in
+            MCLOUDS_REGION_SECRET or with --secret-key-file; they are stored encrypted (keys/secrets.aes256).
+
+              MCLOUDS_REGION_SECRET=… mclouds region add --data /var/lib/mclouds --id 6 --name MECA-TUS \\
+                  --endpoint https://cloud.tus.example/client/api --api-key …
+              mclouds region sync --data /var/lib/mclouds --dry-run
+            """,
+        subcommands: [Add.self, List.self, Show.self, Update.self, Remove.self, Sync.self])
+
+    struct Location: ParsableArguments {
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The server's data directory.") var data: String
+
+        func open(label: String = "mclouds.region") async throws -> (RegionRegistry, Logger) {
+            let logger = global.makeLogger(label: label)
+            return (try await DataDirectory(data).openRegistry(logger: logger), logger)
+        }
+    }
+
+    /// The secret key from `MCLOUDS_REGION_SECRET` or a file.
+    static func secret(file: String?, required: Bool) throws -> String? {
+        if let file {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw CLIError("Cannot read the secret key file \(file).") }
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if let secret = ProcessInfo.processInfo.environment["MCLOUDS_REGION_SECRET"], !secret.isEmpty { return secret }
+        if required { throw CLIError("No secret key: set MCLOUDS_REGION_SECRET or pass --secret-key-file (never the key itself).") }
+        return nil
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a region (a CloudStack installation of the federation).")
+        @OptionGroup var location: Location
+        @Option(help: "Its CloudStack region id (set when its database was created).") var id: Int
+        @Option(help: "Its name.") var name: String
+        @Option(help: "Its API endpoint, e.g. https://cloud.example.org/client/api.") var endpoint: String
+        @Option(help: "The federation admin account's API key there.") var apiKey: String
+        @Option(help: "A file holding that account's secret key (else MCLOUDS_REGION_SECRET).") var secretKeyFile: String?
+        @Flag(help: "Portable IPs are enabled there.") var portableIp = false
+        @Flag(help: "GSLB is not enabled there.") var noGslb = false
+        @Option(help: "Who runs it.") var contact: String?
+        @Option(help: "Notes.") var notes: String?
+
+        func run() async throws {
+            try await reportingErrors {
+                let secret = try RegionCommand.secret(file: secretKeyFile, required: true)!
+                let (registry, _) = try await location.open()
+                try await registry.add(
+                    FederationRegion(
+                        id: id, name: name, endpoint: endpoint, portableIPEnabled: portableIp, gslbEnabled: !noGslb, apiKey: apiKey, contact: contact,
+                        notes: notes), secretKey: secret)
+                Console.line("Registered region \(id) \(name). Run `mclouds region sync --data \(location.data)` to tell every installation.")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the registered regions.")
+        @OptionGroup var location: Location
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await reportingErrors {
+                let regions = try await location.open().0.list()
+                if json { return try printJSON(regions) }
+                var rows = [["ID", "NAME", "ENDPOINT", "PORTABLE IP", "GSLB", "CONTACT"]]
+                for r in regions {
+                    rows.append([String(r.id), r.name, r.endpoint, r.portableIPEnabled ? "yes" : "no", r.gslbEnabled ? "yes" : "no", r.contact ?? ""])
+                }
+                Console.line(Table.render(rows))
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one region (by id or name); the secret key is never shown.")
+        @OptionGroup var location: Location
+        @Argument(help: "Region id or name.") var region: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await reportingErrors {
+                let r = try await location.open().0.region(region)
+                if json { return try printJSON(r) }
+                Console.line("region \(r.id): \(r.name)")
+                Console.line("  endpoint:      \(r.endpoint)")
+                Console.line("  api key:       \(r.apiKey)")
+                Console.line("  secret key:    (stored encrypted)")
+                Console.line("  portable IPs:  \(r.portableIPEnabled ? "enabled" : "disabled")")
+                Console.line("  GSLB:          \(r.gslbEnabled ? "enabled" : "disabled")")
+                if let contact = r.contact { Console.line("  contact:       \(contact)") }
+                if let notes = r.notes { Console.line("  notes:         \(notes)") }
+            }
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change a region's fields (a new secret from MCLOUDS_REGION_SECRET or --secret-key-file).")
+        @OptionGroup var location: Location
+        @Argument(help: "Region id.") var id: Int
+        @Option(help: "New name.") var name: String?
+        @Option(help: "New API endpoint.") var endpoint: String?
+        @Option(help: "New API key.") var apiKey: String?
+        @Option(help: "A file holding a new secret key.") var secretKeyFile: String?
+        @Flag(help: "Read a new secret key from MCLOUDS_REGION_SECRET.") var newSecret = false
+        @Option(help: "Portable IPs enabled (true/false).") var portableIp: Bool?
+        @Option(help: "GSLB enabled (true/false).") var gslb: Bool?
+        @Option(help: "Contact (empty clears it).") var contact: String?
+        @Option(help: "Notes (empty clears them).") var notes: String?
+
+        func run() async throws {
+            try await reportingErrors {
+                let secret = secretKeyFile != nil || newSecret ? try RegionCommand.secret(file: secretKeyFile, required: true) : nil
+                let updated = try await location.open().0.update(
+                    id,
+                    .init(
+                        name: name, endpoint: endpoint, portableIPEnabled: portableIp, gslbEnabled: gslb, apiKey: apiKey, secretKey: secret,
+                        contact: contact, notes: notes))
+                Console.line("Updated region \(updated.id) \(updated.name). Run `mclouds region sync` to tell every installation.")
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a region from the registry (installations drop it at the next sync).")
+        @OptionGroup var location: Location
+        @Argument(help: "Region id.") var id: Int
+
+        func run() async throws {
+            try await reportingErrors {
+                try await location.open().0.remove(id)
+                Console.line("Removed region \(id). Run `mclouds region sync` to remove it from every installation.")
+            }
+        }
+    }
+
+    struct Sync: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make every installation's regions table list the registry's regions; print the plan per installation, then apply it.",
+            discussion: "Exit status 1 when an installation could not be reached or a change failed (the others are still reconciled).")
+        @OptionGroup var location: Location
+        @Flag(help: "Print the plan only.") var dryRun = false
+        @Flag(help: "Print the reports as JSON.") var json = false
+
+        func run() async throws {
+            var failed = false
+            try await reportingErrors {
+                let (registry, logger) = try await location.open()
+                let reports = try await RegionReconciler(registry: registry, logger: logger).run(dryRun: dryRun)
+                failed = reports.contains { !$0.ok }
+                if json { return try printJSON(reports) }
+                for report in reports { RegionCommand.print(report, dryRun: dryRun) }
+                let changed = reports.reduce(0) { $0 + (dryRun ? $1.actions.count : $1.applied.count) }
+                Console.line("\(reports.count) installations, \(changed) change\(changed == 1 ? "" : "s") \(dryRun ? "planned" : "applied").")
+            }
+            if failed { throw ExitCode(1) }
+        }
+    }
+
+    static func print(_ report: RegionReconciler.Report, dryRun: Bool) {
+        Console.line("\(report.id) \(report.name)")
+        guard report.reachable else {
+            Console.line("  unreachable, skipped: \(report.error ?? "")")
+            return
+        }
+        if report.actions.isEmpty { Console.line("  in line with the registry") }
+        for action in report.actions {
+            let failed = report.failures.first { $0.hasPrefix(action.description) }
+            let mark = dryRun ? "" : (failed != nil ? "  FAILED" : "  done")
+            Console.line("  \(action)\(mark)")
+        }
+        for failure in report.failures { Console.line("  error: \(failure)") }
+        for drift in report.drift { Console.line("  drift: \(drift)") }
+    }
+}
