@@ -1,0 +1,225 @@
+import CloudStack
+import Core
+import Federation
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Collects every region of the registry — concurrently, a bounded number at once, each within a
+/// timeout — every `interval` (hourly by default) and on demand; stores each collection as snapshots and
+/// keeps the federation summary. A region that fails keeps its last data, marked stale with its age.
+public final class DashboardCollector: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var interval: Duration = .seconds(3600)
+        public var parallel: Int = 8
+        public var regionTimeout: Duration = .seconds(120)
+        /// How long snapshots and collection history are kept.
+        public var retention: TimeInterval = 30 * 86_400
+        /// Certificates expiring within this many days are a warning.
+        public var certificateWarningDays: Int = 30
+        public var tls = TLSInspector()
+
+        public init() {}
+    }
+
+    /// What one collection did.
+    public struct Report: Sendable, Codable {
+        public var started: String
+        public var seconds: Double
+        public var regions: Int
+        public var failed: [String]
+    }
+
+    public let configuration: Configuration
+    let registry: RegionRegistry
+    let store: SnapshotStore
+    let metrics: DashboardMetrics?
+    let logger: Logger
+    /// One collection at a time; on-demand requests during one wait for it (or start the next).
+    private let gate = CollectionGate()
+
+    public init(
+        registry: RegionRegistry, store: SnapshotStore, configuration: Configuration = Configuration(), metrics: DashboardMetrics? = nil,
+        logger: Logger = Logger(label: "mclouds.dashboard")
+    ) {
+        self.registry = registry
+        self.store = store
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                _ = try await collectNow()
+            } catch {
+                logger.error("collection failed", metadata: ["error": "\(error)"])
+            }
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: self.configuration.interval) }
+            } catch {
+                return
+            }
+        }
+    }
+
+    /// Collects every region now (if a collection is running, waits for it and runs a fresh one).
+    @discardableResult
+    public func collectNow() async throws -> Report {
+        try await gate.serialize { try await self.collect() }
+    }
+
+    /// The federation summary from the stored state.
+    public func summary(now: Date = Date()) async throws -> FederationSummary {
+        let regions = try await registry.list()
+        let latest = try await store.latest()
+        let statuses = regions.map { region -> RegionStatus in
+            let state = latest[region.id]
+            let age = state?.snapshot.flatMap { Timestamps.date(from: $0.collected) }.map { Int(now.timeIntervalSince($0)) }
+            return RegionStatus(
+                id: region.id, name: region.name, endpoint: region.endpoint, health: state?.health, snapshot: state?.snapshot,
+                stale: state?.stale ?? false, ageSeconds: age)
+        }
+        return FederationSummary.aggregate(statuses, now: now)
+    }
+
+    private func collect() async throws -> Report {
+        let started = Date()
+        let clock = ContinuousClock.now
+        let regions = try await registry.list()
+        var credentials: [Int: (String, String)] = [:]
+        for region in regions { credentials[region.id] = try await registry.credentials(region.id) }
+        let previous = try await store.latest()
+        let keys = credentials
+        let results = await withTaskGroup(of: (Int, RegionHealth, RegionSnapshot?).self) { group in
+            var results: [(regionID: Int, health: RegionHealth, snapshot: RegionSnapshot?)] = []
+            var next = 0
+            func startNext() {
+                guard next < regions.count else { return }
+                let region = regions[next]
+                next += 1
+                let (apiKey, secret) = keys[region.id]!
+                let lastSuccess = previous[region.id]?.snapshot?.collected
+                group.addTask { await self.collect(region, apiKey: apiKey, secret: secret, lastSuccess: lastSuccess) }
+            }
+            for _ in 0..<max(1, configuration.parallel) { startNext() }
+            for await (id, health, snapshot) in group {
+                results.append((id, health, snapshot))
+                startNext()
+            }
+            return results
+        }
+        let seconds = (ContinuousClock.now - clock) / .seconds(1)
+        try await store.keepOnly(Set(regions.map(\.id)))
+        // The summary as it will read after recording (failed regions keep their last snapshot).
+        let statuses = regions.map { region -> RegionStatus in
+            let result = results.first { $0.regionID == region.id }
+            let snapshot = result?.snapshot ?? previous[region.id]?.snapshot
+            let age = snapshot.flatMap { Timestamps.date(from: $0.collected) }.map { Int(started.timeIntervalSince($0)) }
+            return RegionStatus(
+                id: region.id, name: region.name, endpoint: region.endpoint, health: result?.health, snapshot: snapshot,
+                stale: result?.snapshot == nil, ageSeconds: age)
+        }
+        let summary = FederationSummary.aggregate(statuses, now: started)
+        try await store.record(started: started, seconds: seconds, results: results, summary: summary, retention: configuration.retention)
+        let failed = results.filter { $0.snapshot == nil }.compactMap { r in regions.first { $0.id == r.regionID }?.name }
+        metrics?.record(summary, now: started)
+        metrics?.collection(seconds: seconds, failed: failed)
+        logger.info(
+            "collection done", metadata: ["regions": "\(regions.count)", "failed": "\(failed.joined(separator: ","))", "seconds": "\(seconds)"])
+        return Report(started: Timestamps.string(from: started), seconds: seconds, regions: regions.count, failed: failed)
+    }
+
+    /// One region: health (API latency, version, certificate) and a snapshot, within the region timeout.
+    func collect(_ region: FederationRegion, apiKey: String, secret: String, lastSuccess: String?) async -> (Int, RegionHealth, RegionSnapshot?) {
+        var regionLogger = logger
+        regionLogger[metadataKey: "region"] = "\(region.name)"
+        let logger = regionLogger
+        var configuration = CloudStackClient.Configuration(endpoint: region.endpoint, apiKey: apiKey, secretKey: secret, region: region.name)
+        configuration.requestTimeout = self.configuration.regionTimeout
+        configuration.maxAttempts = 2
+        let client = CloudStackClient(configuration: configuration)
+        let now = Date()
+        var health = RegionHealth(
+            reachable: false, latencyMilliseconds: nil, cloudStackVersion: nil, certificate: nil, level: .ok, problems: [],
+            checked: Timestamps.string(from: now), lastSuccess: lastSuccess)
+        let started = ContinuousClock.now
+        var snapshot: RegionSnapshot?
+        do {
+            let (version, latency, read) = try await withTimeout(self.configuration.regionTimeout) {
+                let t = ContinuousClock.now
+                let capabilities = try await client.listCapabilities(logger: logger)
+                let latency = (ContinuousClock.now - t) / .milliseconds(1)
+                let snapshot = try await RegionReader(client: client).snapshot(regionID: region.id, regionName: region.name, now: now, logger: logger)
+                return (capabilities.cloudstackversion, latency, snapshot)
+            }
+            health.reachable = true
+            health.cloudStackVersion = version
+            health.latencyMilliseconds = latency
+            snapshot = read
+            health.lastSuccess = health.checked
+        } catch {
+            health.level = .error
+            health.problems.append("collection failed: \(error)")
+            logger.warning("region not collected", metadata: ["error": "\(error)"])
+        }
+        if let url = URL(string: region.endpoint), url.scheme?.lowercased() == "https", let host = url.host {
+            do {
+                let certificate = try await self.configuration.tls.inspect(host: host, port: url.port ?? 443, now: now)
+                health.certificate = certificate
+                if certificate.daysLeft < 0 {
+                    health.level = .error
+                    health.problems.append("the certificate expired on \(certificate.notAfter)")
+                } else if !certificate.trusted {
+                    health.level = .error
+                    health.problems.append("the certificate is not trusted: \(certificate.trustError ?? "")")
+                } else if certificate.daysLeft < self.configuration.certificateWarningDays {
+                    health.level = max(health.level, .warning)
+                    health.problems.append("the certificate expires in \(certificate.daysLeft) days (\(certificate.notAfter))")
+                }
+            } catch {
+                health.level = .error
+                health.problems.append("no TLS connection: \(error)")
+            }
+        }
+        metrics?.regionTiming(region.name, seconds: (ContinuousClock.now - started) / .seconds(1))
+        return (region.id, health, snapshot)
+    }
+}
+
+/// Runs `body`, throwing `DashboardError` when it takes longer than `limit`.
+func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw DashboardError("no answer within \(limit)") }
+        return value
+    }
+}
+
+/// Lets one collection run at a time.
+final class CollectionGate: Sendable {
+    private let running = Mutex<Task<DashboardCollector.Report, any Error>?>(nil)
+
+    func serialize(_ work: @escaping @Sendable () async throws -> DashboardCollector.Report) async throws -> DashboardCollector.Report {
+        while true {
+            let (task, mine): (Task<DashboardCollector.Report, any Error>, Bool) = running.withLock { current in
+                if let current { return (current, false) }
+                let task = Task { try await work() }
+                current = task
+                return (task, true)
+            }
+            if mine {
+                defer { running.withLock { $0 = nil } }
+                return try await task.value
+            }
+            _ = try? await task.value
+        }
+    }
+}
