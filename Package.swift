@@ -245,7 +245,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Core", "TemplateRepository", "Server", "TestSupport",
+                "Core", "TemplateRepository", "Server", "TestSupport", "CloudStack", "CloudStackSimulator", "Federation", "Dashboard",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

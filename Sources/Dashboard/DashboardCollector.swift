@@ -33,7 +33,7 @@ public final class DashboardCollector: Service, Sendable {
 
     public let configuration: Configuration
     let registry: RegionRegistry
-    let store: SnapshotStore
+    public let store: SnapshotStore
     let metrics: DashboardMetrics?
     let logger: Logger
     /// One collection at a time; on-demand requests during one wait for it (or start the next).

@@ -30,12 +30,17 @@ public final class MCloudsServer: Service, Sendable {
 
     public let configuration: Configuration
     public let repository: Repository
+    /// The region registry and the dashboard (absent: those routes answer 404).
+    public let federation: FederationServices?
     let logger: Logger
     private let listening = ListeningPort()
 
-    public init(configuration: Configuration, repository: Repository, logger: Logger = Logger(label: "mclouds.server")) {
+    public init(
+        configuration: Configuration, repository: Repository, federation: FederationServices? = nil, logger: Logger = Logger(label: "mclouds.server")
+    ) {
         self.configuration = configuration
         self.repository = repository
+        self.federation = federation
         self.logger = logger
     }
 
@@ -47,13 +52,16 @@ public final class MCloudsServer: Service, Sendable {
 
     /// Every route the server answers, for the OpenAPI check.
     public static var routes: [RouteDescription] {
-        RepositoryAPI.routes + [.init(method: "GET", path: "/openapi.yaml"), .init(method: "GET", path: "/healthz")]
+        RepositoryAPI.routes + FederationAPI.routes + [.init(method: "GET", path: "/openapi.yaml"), .init(method: "GET", path: "/healthz")]
     }
 
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
         RepositoryAPI(repository: repository, tokens: AdminTokens(configuration.adminTokens)).register(on: router)
+        if let federation {
+            FederationAPI(services: federation, repository: repository, tokens: AdminTokens(configuration.adminTokens)).register(on: router)
+        }
         router.get("/openapi.yaml") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "application/yaml"],
@@ -65,9 +73,10 @@ public final class MCloudsServer: Service, Sendable {
 
     /// Runs a server for the duration of `body` (tests, demos) and stops it gracefully afterwards.
     public static func withRunning<T: Sendable>(
-        _ configuration: Configuration, repository: Repository, logger: Logger, _ body: (MCloudsServer) async throws -> T
+        _ configuration: Configuration, repository: Repository, federation: FederationServices? = nil, logger: Logger,
+        _ body: (MCloudsServer) async throws -> T
     ) async throws -> T {
-        let server = MCloudsServer(configuration: configuration, repository: repository, logger: logger)
+        let server = MCloudsServer(configuration: configuration, repository: repository, federation: federation, logger: logger)
         return try await ServiceScope.withRunning([server], logger: logger, ready: { _ = await server.waitUntilRunning() }) {
             try await body(server)
         }

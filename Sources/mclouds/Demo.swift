@@ -2,6 +2,8 @@ import ArgumentParser
 import CloudStack
 import CloudStackSimulator
 import Core
+import Dashboard
+import Federation
 import Foundation
 import Logging
 import Server
@@ -26,10 +28,10 @@ struct Demo: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     /// The demo regions, with the ids and ports of the alliance's region table.
-    static let regions: [(id: Int, name: String, port: Int)] = [
-        (1, "MECA-PolITO", 18_081),
-        (6, "MECA-TUS", 18_086),
-        (3, "MECA-BME", 18_083),
+    static let regions: [(id: Int, name: String, port: Int, vms: Int)] = [
+        (1, "MECA-PolITO", 18_081, 60),
+        (6, "MECA-TUS", 18_086, 35),
+        (3, "MECA-BME", 18_083, 20),
     ]
 
     static let centralPort = 8080
@@ -52,8 +54,9 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         let logger = global.makeLogger(label: "mclouds.demo")
-        var quiet = logger
-        if !verbose { quiet.logLevel = max(logger.logLevel, .warning) }
+        var servicesLogger = logger
+        if !verbose { servicesLogger.logLevel = max(logger.logLevel, .warning) }
+        let quiet = servicesLogger
         let temporary = data == nil
         let root = URL(
             fileURLWithPath: data ?? FileManager.default.temporaryDirectory.appendingPathComponent("mclouds-demo-\(UUID().uuidString)").path)
@@ -66,20 +69,34 @@ struct Demo: AsyncParsableCommand {
             c.port = region.port + portOffset
             c.zones[0].name = "\(region.name)-Zone1"
             c.jobDurationMilliseconds = 1000
+            c.seedVirtualMachines = region.vms
             c.storageDirectory = root.appendingPathComponent("simulators/\(region.name)").path
             return try Simulator(configuration: c, logger: quiet)
         }
-        let repository = try await DataDirectory(root.appendingPathComponent("central").path).openRepository(logger: quiet)
+        let centralData = DataDirectory(root.appendingPathComponent("central").path)
+        let repository = try await centralData.openRepository(logger: quiet)
+        var collection = DashboardCollector.Configuration()
+        collection.interval = .seconds(60)
+        collection.regionTimeout = .seconds(10)
+        let federation = try await centralData.openFederation(collector: collection, logger: quiet)
+        for simulator in simulators where (try? await federation.registry.region(String(simulator.configuration.regionID))) == nil {
+            try await federation.registry.add(
+                FederationRegion(
+                    id: simulator.configuration.regionID, name: simulator.configuration.regionName, endpoint: simulator.endpoint,
+                    apiKey: simulator.adminKeys.apikey ?? "", contact: "ops@\(simulator.configuration.regionName.lowercased()).example"),
+                secretKey: simulator.adminKeys.secretkey ?? "")
+        }
         let token = PublisherKey().publicKey.keyID + UUID().uuidString.lowercased()
         let central = MCloudsServer(
-            configuration: .init(port: Self.centralPort + portOffset, adminTokens: [token]), repository: repository, logger: quiet)
+            configuration: .init(port: Self.centralPort + portOffset, adminTokens: [token]), repository: repository, federation: federation,
+            logger: quiet)
         let sites = try simulators.map { simulator in
             try DemoSite(
                 simulator: simulator, root: root.appendingPathComponent("agents/\(simulator.configuration.regionName)"),
                 central: "http://127.0.0.1:\(Self.centralPort + portOffset)", token: token, trustedKey: repository.key.publicKey.base64, logger: quiet
             )
         }
-        let services: [any Service] = simulators + [central] + sites.map(\.images)
+        let services: [any Service] = simulators + [central] + sites.map(\.images) + [federation.collector]
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
         let once = once
@@ -99,9 +116,9 @@ struct Demo: AsyncParsableCommand {
                 for site in sites { guard await site.images.waitUntilRunning() != 0 else { return nil } }
                 Self.printEndpoints(simulators, central: central, root: root, temporary: temporary)
                 let ok = try await DemoScenario(
-                    repository: repository, sites: sites, samples: root.appendingPathComponent("samples"), sampleMiB: sampleMib
-                )
-                .run()
+                    repository: repository, federation: federation, sites: sites, samples: root.appendingPathComponent("samples"),
+                    sampleMiB: sampleMib
+                ).run(logger: quiet)
                 if once {
                     await group.triggerGracefulShutdown()
                 } else {
@@ -136,6 +153,7 @@ struct Demo: AsyncParsableCommand {
             )
             Console.line()
         }
+        Console.line("dashboard:      \(central.baseURL)/  (JSON at /api/v1/dashboard, Prometheus at /metrics)")
         Console.line("central server: \(central.baseURL)  (API description at \(central.baseURL)/openapi.yaml)")
         Console.line("  try:        mclouds template status --server \(central.baseURL)")
         Console.line("data:           \(root.path)\(temporary ? " (removed at exit; keep it with --data DIR)" : "")\n")
@@ -191,12 +209,22 @@ struct DemoSite: Sendable {
 /// only the changed chunks move.
 struct DemoScenario {
     let repository: Repository
+    let federation: FederationServices
     let sites: [DemoSite]
     let samples: URL
     let sampleMiB: Int
 
     /// Returns true when every region ends with both versions ready.
-    func run() async throws -> Bool {
+    func run(logger: Logger) async throws -> Bool {
+        Console.line("== 0. The region registry reaches every installation (each CloudStack's regions table lists all three)")
+        for report in try await RegionReconciler(registry: federation.registry, logger: logger).run(dryRun: false) {
+            let changes = report.applied.map(\.description).joined(separator: ", ")
+            Console.line(
+                "\(report.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(report.ok ? (changes.isEmpty ? "in line" : changes) : "error: \(report.error ?? report.failures.joined(separator: "; "))")"
+            )
+        }
+        try await federation.collector.collectNow()
+        Console.line()
         try FileManager.default.createDirectory(at: samples, withIntermediateDirectories: true)
         let v1 = samples.appendingPathComponent("\(Demo.template)-1.qcow2")
         let v2 = samples.appendingPathComponent("\(Demo.template)-2.qcow2")
@@ -213,8 +241,20 @@ struct DemoScenario {
         Console.line("\n== 4. The agents fetch only the chunks v2 does not share with v1")
         let second = await syncAll()
 
+        try await federation.collector.collectNow()
         Console.line("\n== Rollout (template × region), as the agents reported it to the central server")
         Console.line(Table.render(RolloutMatrix.rows(try await repository.rollout())))
+        let summary = try await federation.collector.summary()
+        Console.line("\n== The federation on the dashboard")
+        for resource in [Resource.cpu, .memory, .primaryStorage, .publicIPs] {
+            let figure = summary.total(resource)
+            Console.line(
+                "\(resource.title.padding(toLength: 18, withPad: " ", startingAt: 0)) \(String(format: "%5.1f", figure.percentUsed)) % used of \(resource.isBytes ? ByteCount.format(figure.total) : String(figure.total))"
+            )
+        }
+        Console.line(
+            "virtual machines   \(summary.runningVirtualMachines) running of \(summary.virtualMachines); hosts \(summary.hostsUp) up of \(summary.hosts)"
+        )
         return first && second
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Core
+import Dashboard
 import Foundation
 import Logging
 import Server
@@ -25,6 +26,10 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Port (0 picks a free one).") var port = 8080
     @Option(help: "A file holding the admin token (one per line).") var adminTokenFile: String?
     @Option(help: "Hours a signed catalog stays valid (re-signed at half).") var catalogValidityHours = 48.0
+    @Option(help: "Minutes between dashboard collections (also on demand: POST /api/v1/dashboard/collect).") var collectIntervalMinutes = 60.0
+    @Option(help: "Seconds a region may take to answer a collection.") var regionTimeoutSeconds = 120.0
+    @Option(help: "Days of dashboard history kept.") var retentionDays = 30.0
+    @Option(help: "A PEM file of extra CA certificates to trust for regions' HTTPS endpoints.") var trustCa: String?
 
     func run() async throws {
         let logger = global.makeLogger(label: "mclouds.server")
@@ -44,9 +49,29 @@ struct ServerCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("Cannot open the data directory \(data): \(error)")
         }
-        let server = MCloudsServer(configuration: .init(host: host, port: port, adminTokens: tokens), repository: repository, logger: logger)
+        var collection = DashboardCollector.Configuration()
+        collection.interval = .milliseconds(Int64(collectIntervalMinutes * 60_000))
+        collection.regionTimeout = .milliseconds(Int64(regionTimeoutSeconds * 1000))
+        collection.retention = retentionDays * 86_400
+        if let trustCa {
+            do {
+                collection.tls.additionalRoots = try TLSInspector.roots(pemFile: trustCa)
+            } catch {
+                throw CLIError("Cannot read CA certificates from \(trustCa): \(error)")
+            }
+        }
+        let federation: FederationServices
+        do {
+            federation = try await DataDirectory(data).openFederation(collector: collection, logger: logger)
+        } catch {
+            throw CLIError("Cannot open the region registry in \(data): \(error)")
+        }
+        let server = MCloudsServer(
+            configuration: .init(host: host, port: port, adminTokens: tokens), repository: repository, federation: federation, logger: logger)
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(
+                services: [.init(service: server), .init(service: federation.collector)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+            ))
         let host = host
         let port = port
         let publicKey = repository.key.publicKey.base64
@@ -65,6 +90,7 @@ struct ServerCommand: AsyncParsableCommand {
                 Console.line("mclouds server listening on http://\(host):\(bound)")
                 Console.line("  publisher key: \(publicKey)")
                 Console.line("  publishing:    \(publishing)")
+                Console.line("  dashboard:     http://\(host):\(bound)/  (metrics at /metrics)")
             }
             try await tasks.waitForAll()
         }

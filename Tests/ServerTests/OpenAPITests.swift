@@ -1,4 +1,6 @@
 import Core
+import Dashboard
+import Federation
 import Foundation
 import NIOHTTP1
 import Server
@@ -30,6 +32,10 @@ struct OpenAPITests {
     func responsesMatchSchemas() async throws {
         try await withServer { server, repository, directory in
             _ = try await repository.publish(imageAt: try writeFile(bytes(30_000, seed: 8), in: directory), metadata: sampleMetadata())
+            let federation = try #require(server.federation)
+            try await federation.registry.add(
+                FederationRegion(id: 6, name: "MECA-TUS", endpoint: "http://127.0.0.1:9/client/api", apiKey: "K"), secretKey: "S")
+            try await federation.collector.collectNow()
             let yaml = try await http(.GET, "\(server.baseURL)/openapi.yaml")
             let document = try #require(try Yams.load(yaml: String(decoding: yaml.body, as: UTF8.self)) as? [String: Any])
             let checks: [(path: String, url: String)] = [
@@ -40,6 +46,10 @@ struct OpenAPITests {
                 ("/healthz", "/healthz"),
                 ("/api/v1/repository", "/api/v1/repository"),
                 ("/api/v1/rollout", "/api/v1/rollout"),
+                ("/api/v1/regions", "/api/v1/regions"),
+                ("/api/v1/regions/{id}", "/api/v1/regions/6"),
+                ("/api/v1/dashboard", "/api/v1/dashboard"),
+                ("/api/v1/dashboard/history", "/api/v1/dashboard/history"),
             ]
             for check in checks {
                 let answer = try await http(.GET, server.baseURL + check.url)

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Core
+import Dashboard
 import Foundation
 import Logging
 import NIOCore
@@ -30,7 +31,11 @@ func withServer<T: Sendable>(
     var logger = Logger(label: "test.server")
     logger.logLevel = .warning
     let repository = try await DataDirectory(directory.path).openRepository(parameters: testParameters, logger: logger)
-    return try await MCloudsServer.withRunning(.init(port: 0, adminTokens: tokens), repository: repository, logger: logger) { server in
+    var collection = DashboardCollector.Configuration()
+    collection.regionTimeout = .seconds(10)
+    let federation = try await DataDirectory(directory.path).openFederation(collector: collection, logger: logger)
+    return try await MCloudsServer.withRunning(.init(port: 0, adminTokens: tokens), repository: repository, federation: federation, logger: logger) {
+        server in
         try await body(server, repository, directory)
     }
 }

@@ -1,4 +1,5 @@
 import Core
+import Federation
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -68,6 +69,15 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return .init(status: error.status.code, message: message)
         case is NIOTooManyBytesError:
             return .init(status: 413, message: "The request body is too large.")
+        case let error as FederationError:
+            let status: Int
+            switch error.kind {
+            case .invalid: status = 400
+            case .notFound: status = 404
+            case .conflict: status = 409
+            case .secret: status = 500
+            }
+            return .init(status: status, message: error.description)
         case is DecodingError:
             return .init(status: 400, message: "The request body is not valid JSON for this call: \(error).")
         default:
@@ -87,5 +97,28 @@ enum JSONResponse {
         Response(
             status: .init(code: status), headers: [.contentType: "application/json", .contentLength: String(bytes.count)],
             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+/// Request bodies decoded as JSON, with an error naming the field that is wrong.
+enum JSONBody {
+    static func decode<T: Decodable>(_ type: T.Type, _ request: Request, limit: Int) async throws -> T {
+        var request = request
+        let body = try await request.collectBody(upTo: limit)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(body.readableBytesView))
+        } catch {
+            throw APIError.badBody("malformed JSON for \(T.self) (\(Self.describe(error)))")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): "missing field \(key.stringValue)"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context), DecodingError.dataCorrupted(let context):
+            context.codingPath.isEmpty
+                ? context.debugDescription : "at \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+        default: "\(error)"
+        }
     }
 }

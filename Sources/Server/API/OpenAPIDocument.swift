@@ -7,9 +7,10 @@ enum OpenAPIDocument {
           title: mClouds API
           version: 1.0.0
           description: |
-            The control plane of a federation of Apache CloudStack clouds. This part serves the global
-            template repository: the signed catalog, signed manifests, content-addressed chunks, and the
-            publish calls (which need an admin token, `Authorization: Bearer TOKEN`).
+            The control plane of a federation of Apache CloudStack clouds: the global template repository
+            (the signed catalog, signed manifests, content-addressed chunks, the publish calls), the region
+            registry and its sync, and the federation dashboard. Changes need an admin token
+            (`Authorization: Bearer TOKEN`).
             Every error is JSON: `{"error": {"status": 404, "message": "..."}}`.
         servers:
           - url: http://127.0.0.1:8080
@@ -210,6 +211,139 @@ enum OpenAPIDocument {
                 sha256: {type: string}
                 size: {type: integer, format: int64}
                 chunks: {type: array, items: {$ref: '#/components/schemas/ChunkReference'}}
+            Region:
+              type: object
+              description: A CloudStack installation of the federation. Its secret key is never returned.
+              required: [id, name, endpoint, portableIPEnabled, gslbEnabled, apiKey]
+              properties:
+                id: {type: integer, description: The installation's CloudStack region id.}
+                name: {type: string}
+                endpoint: {type: string, description: 'API URL, e.g. https://cloud.example.org/client/api'}
+                portableIPEnabled: {type: boolean}
+                gslbEnabled: {type: boolean}
+                apiKey: {type: string, description: The federation admin account's API key there.}
+                contact: {type: string}
+                notes: {type: string}
+            NewRegion:
+              type: object
+              required: [id, name, endpoint, apiKey, secretKey]
+              properties:
+                id: {type: integer}
+                name: {type: string}
+                endpoint: {type: string}
+                portableIPEnabled: {type: boolean}
+                gslbEnabled: {type: boolean}
+                apiKey: {type: string}
+                secretKey: {type: string, description: Stored encrypted; never returned.}
+                contact: {type: string}
+                notes: {type: string}
+            RegionChanges:
+              type: object
+              description: Fields to change; absent fields stay as they are.
+              properties:
+                name: {type: string}
+                endpoint: {type: string}
+                portableIPEnabled: {type: boolean}
+                gslbEnabled: {type: boolean}
+                apiKey: {type: string}
+                secretKey: {type: string}
+                contact: {type: string}
+                notes: {type: string}
+            RegionSyncReport:
+              type: object
+              required: [id, name, reachable, actions, applied, failures, drift]
+              properties:
+                id: {type: integer}
+                name: {type: string}
+                reachable: {type: boolean}
+                actions: {type: array, description: The plan for this installation's regions table., items: {type: object}}
+                applied: {type: array, items: {type: object}}
+                failures: {type: array, items: {type: string}}
+                drift: {type: array, items: {type: string}}
+                error: {type: string}
+            CapacityFigure:
+              type: object
+              required: [used, total]
+              properties:
+                used: {type: integer, format: int64}
+                total: {type: integer, format: int64}
+            Capacities:
+              type: object
+              description: 'By resource: cpu (MHz), cpu_cores, memory, primary_storage, primary_storage_allocated, secondary_storage (bytes), public_ips.'
+              additionalProperties: {$ref: '#/components/schemas/CapacityFigure'}
+            RegionHealth:
+              type: object
+              required: [reachable, level, problems, checked]
+              properties:
+                reachable: {type: boolean}
+                latencyMilliseconds: {type: number}
+                cloudStackVersion: {type: string}
+                certificate:
+                  type: object
+                  required: [subject, issuer, notAfter, daysLeft, trusted]
+                  properties:
+                    subject: {type: string}
+                    issuer: {type: string}
+                    notAfter: {type: string, format: date-time}
+                    daysLeft: {type: integer}
+                    trusted: {type: boolean}
+                    trustError: {type: string}
+                level: {type: string, enum: [ok, warning, error]}
+                problems: {type: array, items: {type: string}}
+                checked: {type: string, format: date-time}
+                lastSuccess: {type: string, format: date-time}
+            RegionSnapshot:
+              type: object
+              required: [regionID, regionName, collected, zones, hosts, capacity, virtualMachines, templates]
+              properties:
+                regionID: {type: integer}
+                regionName: {type: string}
+                collected: {type: string, format: date-time}
+                zones: {type: array, items: {type: object}}
+                hosts: {type: object}
+                capacity: {$ref: '#/components/schemas/Capacities'}
+                virtualMachines: {type: object}
+                templates: {type: array, items: {type: object}}
+            RegionStatus:
+              type: object
+              required: [id, name, endpoint, stale]
+              properties:
+                id: {type: integer}
+                name: {type: string}
+                endpoint: {type: string}
+                health: {$ref: '#/components/schemas/RegionHealth'}
+                snapshot: {$ref: '#/components/schemas/RegionSnapshot'}
+                stale: {type: boolean, description: The last collection failed; the snapshot is older data, still counted.}
+                ageSeconds: {type: integer}
+            FederationSummary:
+              type: object
+              required: [generated, regions, totals, hosts, hostsUp, virtualMachines, runningVirtualMachines, staleRegions, missingRegions]
+              properties:
+                generated: {type: string, format: date-time}
+                regions: {type: array, items: {$ref: '#/components/schemas/RegionStatus'}}
+                totals: {$ref: '#/components/schemas/Capacities'}
+                hosts: {type: integer}
+                hostsUp: {type: integer}
+                virtualMachines: {type: integer}
+                runningVirtualMachines: {type: integer}
+                staleRegions: {type: array, items: {type: string}}
+                missingRegions: {type: array, items: {type: string}}
+            CollectionReport:
+              type: object
+              required: [started, seconds, regions, failed]
+              properties:
+                started: {type: string, format: date-time}
+                seconds: {type: number}
+                regions: {type: integer}
+                failed: {type: array, items: {type: string}}
+            HistoryPoint:
+              type: object
+              required: [time, totals, runningVirtualMachines, virtualMachines]
+              properties:
+                time: {type: string, format: date-time}
+                totals: {$ref: '#/components/schemas/Capacities'}
+                runningVirtualMachines: {type: integer}
+                virtualMachines: {type: integer}
         paths:
           /healthz:
             get:
@@ -443,5 +577,129 @@ enum OpenAPIDocument {
                 '401': {$ref: '#/components/responses/Error'}
                 '404': {$ref: '#/components/responses/Error'}
                 '409': {$ref: '#/components/responses/Error'}
+          /:
+            get:
+              summary: The web dashboard (HTML, reloads every minute).
+              responses:
+                '200':
+                  description: The page.
+                  content:
+                    text/html: {schema: {type: string}}
+          /metrics:
+            get:
+              summary: Prometheus metrics — per-region capacity, health, certificate days left, collector timings and errors.
+              responses:
+                '200':
+                  description: Prometheus text format 0.0.4.
+                  content:
+                    text/plain: {schema: {type: string}}
+          /api/v1/regions:
+            get:
+              summary: The registered regions.
+              responses:
+                '200':
+                  description: Every region, by id.
+                  content:
+                    application/json:
+                      schema: {type: array, items: {$ref: '#/components/schemas/Region'}}
+            post:
+              summary: Register a region.
+              security: [{adminToken: []}]
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema: {$ref: '#/components/schemas/NewRegion'}
+              responses:
+                '201':
+                  description: Registered.
+                  content:
+                    application/json:
+                      schema: {$ref: '#/components/schemas/Region'}
+                '400': {$ref: '#/components/responses/Error'}
+                '401': {$ref: '#/components/responses/Error'}
+                '409': {$ref: '#/components/responses/Error'}
+          /api/v1/regions/{id}:
+            parameters:
+              - {name: id, in: path, required: true, description: Region id (GET also takes the name)., schema: {type: string}}
+            get:
+              summary: One region.
+              responses:
+                '200':
+                  description: The region.
+                  content:
+                    application/json:
+                      schema: {$ref: '#/components/schemas/Region'}
+                '404': {$ref: '#/components/responses/Error'}
+            patch:
+              summary: Change a region's fields.
+              security: [{adminToken: []}]
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema: {$ref: '#/components/schemas/RegionChanges'}
+              responses:
+                '200':
+                  description: The region as stored.
+                  content:
+                    application/json:
+                      schema: {$ref: '#/components/schemas/Region'}
+                '400': {$ref: '#/components/responses/Error'}
+                '401': {$ref: '#/components/responses/Error'}
+                '404': {$ref: '#/components/responses/Error'}
+                '409': {$ref: '#/components/responses/Error'}
+            delete:
+              summary: Remove a region from the registry (installations drop it at the next sync).
+              security: [{adminToken: []}]
+              responses:
+                '204': {description: Removed.}
+                '401': {$ref: '#/components/responses/Error'}
+                '404': {$ref: '#/components/responses/Error'}
+          /api/v1/regions/sync:
+            post:
+              summary: Make every installation's regions table list the registry's regions (dryRun=true plans only).
+              security: [{adminToken: []}]
+              parameters:
+                - {name: dryRun, in: query, required: false, schema: {type: boolean}}
+              responses:
+                '200':
+                  description: One report per installation; unreachable ones are reported and skipped.
+                  content:
+                    application/json:
+                      schema: {type: array, items: {$ref: '#/components/schemas/RegionSyncReport'}}
+                '401': {$ref: '#/components/responses/Error'}
+          /api/v1/dashboard:
+            get:
+              summary: The federation summary from the latest collection (stale regions keep their last figures).
+              responses:
+                '200':
+                  description: Totals and every region's status.
+                  content:
+                    application/json:
+                      schema: {$ref: '#/components/schemas/FederationSummary'}
+          /api/v1/dashboard/collect:
+            post:
+              summary: Collect every region now.
+              security: [{adminToken: []}]
+              responses:
+                '200':
+                  description: What the collection did.
+                  content:
+                    application/json:
+                      schema: {$ref: '#/components/schemas/CollectionReport'}
+                '401': {$ref: '#/components/responses/Error'}
+          /api/v1/dashboard/history:
+            get:
+              summary: Federation totals per collection, oldest first.
+              parameters:
+                - {name: hours, in: query, required: false, description: How far back (default 24)., schema: {type: number}}
+              responses:
+                '200':
+                  description: The points.
+                  content:
+                    application/json:
+                      schema: {type: array, items: {$ref: '#/components/schemas/HistoryPoint'}}
+                '400': {$ref: '#/components/responses/Error'}
         """
 }

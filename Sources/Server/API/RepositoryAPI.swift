@@ -79,13 +79,13 @@ struct RepositoryAPI: Sendable {
         }
         router.post("/api/v1/uploads/missing") { request, context in
             try tokens.authorize(request)
-            let asked = try await decode(MissingChunksRequest.self, request, limit: 64 << 20)
+            let asked = try await JSONBody.decode(MissingChunksRequest.self, request, limit: 64 << 20)
             return JSONResponse.make(MissingChunksResponse(missing: try repository.missing(asked.digests)))
         }
         router.post("/api/v1/templates/{name}/versions") { request, context in
             try tokens.authorize(request)
             let name = try context.parameters.require("name")
-            let commit = try await decode(CommitRequest.self, request, limit: 64 << 20)
+            let commit = try await JSONBody.decode(CommitRequest.self, request, limit: 64 << 20)
             guard commit.metadata.name == name else {
                 throw APIError.badBody("metadata.name \(commit.metadata.name) differs from the template in the path, \(name)")
             }
@@ -98,7 +98,7 @@ struct RepositoryAPI: Sendable {
             try tokens.authorize(request)
             let name = try context.parameters.require("name")
             let version = try context.parameters.require("version")
-            let change = try await decode(StateChangeRequest.self, request, limit: 4096)
+            let change = try await JSONBody.decode(StateChangeRequest.self, request, limit: 4096)
             guard change.state != .published else { throw APIError.badBody("a version can only become deprecated or withdrawn") }
             let serial = try await repository.setState(change.state, name: name, version: version)
             context.logger.info("version state changed", metadata: ["template": "\(name)", "version": "\(version)", "state": "\(change.state)"])
@@ -110,32 +110,12 @@ struct RepositoryAPI: Sendable {
         router.post("/api/v1/sites/{site}/report") { request, context in
             try tokens.authorize(request)
             let site = try context.parameters.require("site")
-            let report = try await decode(RolloutStatus.self, request, limit: 4 << 20)
+            let report = try await JSONBody.decode(RolloutStatus.self, request, limit: 4 << 20)
             try await repository.recordReport(site: site, report.states)
             return JSONResponse.make(RolloutStatus(states: try await repository.rollout().filter { $0.site == site }))
         }
         router.get("/api/v1/rollout") { _, _ in
             JSONResponse.make(RolloutStatus(states: try await repository.rollout()))
-        }
-    }
-
-    private func decode<T: Decodable>(_ type: T.Type, _ request: Request, limit: Int) async throws -> T {
-        var request = request
-        let body = try await request.collectBody(upTo: limit)
-        do {
-            return try JSONDecoder().decode(T.self, from: Data(body.readableBytesView))
-        } catch {
-            throw APIError.badBody("malformed JSON for \(T.self) (\(Self.describe(error)))")
-        }
-    }
-
-    static func describe(_ error: any Error) -> String {
-        switch error {
-        case DecodingError.keyNotFound(let key, _): "missing field \(key.stringValue)"
-        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context), DecodingError.dataCorrupted(let context):
-            context.codingPath.isEmpty
-                ? context.debugDescription : "at \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
-        default: "\(error)"
         }
     }
 

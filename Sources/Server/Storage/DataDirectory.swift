@@ -1,5 +1,7 @@
 import Core
+import Dashboard
 import Federation
+import Prometheus
 import Foundation
 import Logging
 import TemplateRepository
@@ -43,5 +45,20 @@ public struct DataDirectory: Sendable {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         let database = try await SQLiteStore.open(path: databasePath, migrations: [], logger: logger)
         return try await RegionRegistry.open(database: database, secrets: try SecretBox.open(keyFile: secretsKeyPath))
+    }
+
+    /// The registry, the dashboard's snapshot store and collector, and the Prometheus registry its gauges
+    /// live in — what `mclouds server` and the demo serve.
+    public func openFederation(
+        collector configuration: DashboardCollector.Configuration = .init(), logger: Logger = Logger(label: "mclouds.dashboard")
+    ) async throws -> FederationServices {
+        let registry = try await openRegistry(logger: logger)
+        let database = try await SQLiteStore.open(path: databasePath, migrations: [], logger: logger)
+        let store = try await SnapshotStore.open(database: database)
+        let metrics = PrometheusCollectorRegistry()
+        let collector = DashboardCollector(
+            registry: registry, store: store, configuration: configuration,
+            metrics: DashboardMetrics(factory: PrometheusMetricsFactory(registry: metrics)), logger: logger)
+        return FederationServices(registry: registry, collector: collector, metrics: metrics)
     }
 }

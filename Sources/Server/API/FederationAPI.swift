@@ -1,0 +1,126 @@
+import Core
+import Dashboard
+import Federation
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+import TemplateRepository
+
+/// The federation half of the server: the region registry and its sync, the dashboard's collector, and
+/// what serves them (composed by `mclouds server` and the demo).
+public struct FederationServices: Sendable {
+    public let registry: RegionRegistry
+    public let collector: DashboardCollector
+    /// What `/metrics` shows (the collector's gauges are made in it).
+    public let metrics: PrometheusCollectorRegistry
+
+    public init(registry: RegionRegistry, collector: DashboardCollector, metrics: PrometheusCollectorRegistry) {
+        self.registry = registry
+        self.collector = collector
+        self.metrics = metrics
+    }
+}
+
+/// A region as registered through the API: the registry's fields plus the federation admin's secret key
+/// (accepted, stored encrypted, never returned).
+struct NewRegion: Codable, Sendable {
+    var id: Int
+    var name: String
+    var endpoint: String
+    var portableIPEnabled: Bool?
+    var gslbEnabled: Bool?
+    var apiKey: String
+    var secretKey: String
+    var contact: String?
+    var notes: String?
+}
+
+/// `/api/v1/regions…`, `/api/v1/dashboard…`, `/metrics` and the web dashboard at `/`.
+struct FederationAPI: Sendable {
+    let services: FederationServices
+    let repository: Repository
+    let tokens: AdminTokens
+
+    static let routes: [RouteDescription] = [
+        .init(method: "GET", path: "/api/v1/regions"),
+        .init(method: "POST", path: "/api/v1/regions"),
+        .init(method: "GET", path: "/api/v1/regions/{id}"),
+        .init(method: "PATCH", path: "/api/v1/regions/{id}"),
+        .init(method: "DELETE", path: "/api/v1/regions/{id}"),
+        .init(method: "POST", path: "/api/v1/regions/sync"),
+        .init(method: "GET", path: "/api/v1/dashboard"),
+        .init(method: "POST", path: "/api/v1/dashboard/collect"),
+        .init(method: "GET", path: "/api/v1/dashboard/history"),
+        .init(method: "GET", path: "/metrics"),
+        .init(method: "GET", path: "/"),
+    ]
+
+    func register(on router: Router<BasicRequestContext>) {
+        let registry = services.registry
+        let collector = services.collector
+        router.get("/api/v1/regions") { _, _ in JSONResponse.make(try await registry.list()) }
+        router.post("/api/v1/regions") { request, _ in
+            try tokens.authorize(request)
+            let new = try await JSONBody.decode(NewRegion.self, request, limit: 64 << 10)
+            let region = FederationRegion(
+                id: new.id, name: new.name, endpoint: new.endpoint, portableIPEnabled: new.portableIPEnabled ?? false,
+                gslbEnabled: new.gslbEnabled ?? true, apiKey: new.apiKey, contact: new.contact, notes: new.notes)
+            try await registry.add(region, secretKey: new.secretKey)
+            return JSONResponse.make(region, status: 201)
+        }
+        router.get("/api/v1/regions/{id}") { _, context in
+            JSONResponse.make(try await registry.region(try context.parameters.require("id")))
+        }
+        router.patch("/api/v1/regions/{id}") { request, context in
+            try tokens.authorize(request)
+            let id = try Self.regionID(context)
+            let changes = try await JSONBody.decode(RegionRegistry.Changes.self, request, limit: 64 << 10)
+            return JSONResponse.make(try await registry.update(id, changes))
+        }
+        router.delete("/api/v1/regions/{id}") { request, context in
+            try tokens.authorize(request)
+            try await registry.remove(try Self.regionID(context))
+            return Response(status: .noContent)
+        }
+        router.post("/api/v1/regions/sync") { request, context in
+            try tokens.authorize(request)
+            let dryRun = request.uri.queryParameters.get("dryRun").map { $0 == "true" || $0 == "1" } ?? false
+            return JSONResponse.make(try await RegionReconciler(registry: registry, logger: context.logger).run(dryRun: dryRun))
+        }
+        router.get("/api/v1/dashboard") { _, _ in JSONResponse.make(try await collector.summary()) }
+        router.post("/api/v1/dashboard/collect") { request, _ in
+            try tokens.authorize(request)
+            return JSONResponse.make(try await collector.collectNow())
+        }
+        router.get("/api/v1/dashboard/history") { request, _ in
+            let hours = request.uri.queryParameters.get("hours").flatMap(Double.init) ?? 24
+            guard hours > 0, hours <= 24 * 366 else { throw APIError(status: 400, "hours must be between 0 and 8784.") }
+            return JSONResponse.make(try await collector.store.history(since: Date().addingTimeInterval(-hours * 3600)))
+        }
+        router.get("/metrics") { _, _ in
+            let bytes = services.metrics.emitToBuffer()
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .contentLength: String(bytes.count)],
+                body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        router.get("/") { _, _ in
+            let now = Date()
+            let page = try DashboardPage.render(
+                summary: try await collector.summary(now: now), history: try await collector.store.history(since: now.addingTimeInterval(-7 * 86_400)),
+                rollout: try await repository.rollout(), now: now)
+            let bytes = Array(page.utf8)
+            return Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8", .contentLength: String(bytes.count)],
+                body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+    }
+
+    static func regionID(_ context: BasicRequestContext) throws -> Int {
+        let text = try context.parameters.require("id")
+        guard let id = Int(text) else { throw APIError(status: 400, "Region id \(text) is not an integer.") }
+        return id
+    }
+}

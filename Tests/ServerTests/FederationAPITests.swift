@@ -1,0 +1,88 @@
+import CloudStack
+import CloudStackSimulator
+import Core
+import Foundation
+import Logging
+import NIOHTTP1
+import Server
+import Testing
+
+@Suite("Federation and dashboard API, web page and metrics")
+struct FederationAPITests {
+    static let admin = [("Authorization", "Bearer admin-token")]
+
+    @Test("regions: add (admin only, secret never returned), list, show, change, remove; bad input gets clear JSON errors")
+    func regionsAPI() async throws {
+        try await withServer { server, _, _ in
+            let base = server.baseURL + "/api/v1/regions"
+            let body = Array(
+                #"{"id": 6, "name": "MECA-TUS", "endpoint": "https://cloud.tus.example/client/api", "apiKey": "K6", "secretKey": "top-secret"}"#.utf8)
+            let anonymous = try await http(.POST, base, body: body)
+            #expect(anonymous.status == 401)
+            let created = try await http(.POST, base, headers: Self.admin, body: body)
+            #expect(created.status == 201 && created.json?["name"]?.stringValue == "MECA-TUS")
+            let again = try await http(.POST, base, headers: Self.admin, body: body)
+            #expect(again.status == 409 && again.errorMessage?.contains("already registered") == true)
+            let malformed = try await http(.POST, base, headers: Self.admin, body: Array(#"{"id": "six"}"#.utf8))
+            #expect(malformed.status == 400 && malformed.errorMessage?.contains("id") == true)
+            let badEndpoint = try await http(
+                .POST, base, headers: Self.admin,
+                body: Array(#"{"id": 7, "name": "X", "endpoint": "ftp://x", "apiKey": "K", "secretKey": "S"}"#.utf8))
+            #expect(badEndpoint.status == 400 && badEndpoint.errorMessage?.contains("Endpoint") == true)
+
+            let list = try await http(.GET, base)
+            #expect(list.status == 200 && list.json?.arrayValue?.count == 1)
+            #expect(!String(decoding: list.body, as: UTF8.self).contains("top-secret"))
+            let byName = try await http(.GET, base + "/MECA-TUS")
+            #expect(byName.json?["id"]?.intValue == 6)
+            let changed = try await http(.PATCH, base + "/6", headers: Self.admin, body: Array(#"{"contact": "noc@tus.example"}"#.utf8))
+            #expect(changed.status == 200 && changed.json?["contact"]?.stringValue == "noc@tus.example")
+            #expect((try await http(.PATCH, base + "/6", body: Array("{}".utf8))).status == 401)
+            #expect((try await http(.DELETE, base + "/6", headers: Self.admin)).status == 204)
+            let gone = try await http(.GET, base + "/6")
+            #expect(gone.status == 404 && gone.errorMessage?.contains("No region") == true)
+            #expect((try await http(.DELETE, base + "/abc", headers: Self.admin)).status == 400)
+        }
+    }
+
+    @Test("sync, collect, the dashboard JSON, the HTML page (no script, nothing external) and /metrics, against a simulated region")
+    func dashboard() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        var configuration = SimulatorConfiguration.default(regionName: "MECA-BME")
+        configuration.regionID = 3
+        configuration.seedVirtualMachines = 7
+        try await Simulator.withRunning(configuration, logger: logger) { simulator in
+            try await withServer { server, _, _ in
+                let region = """
+                    {"id": 3, "name": "MECA-BME", "endpoint": "\(simulator.endpoint)", "apiKey": "\(simulator.adminKeys.apikey!)", "secretKey": "\(simulator.adminKeys.secretkey!)"}
+                    """
+                #expect((try await http(.POST, server.baseURL + "/api/v1/regions", headers: Self.admin, body: Array(region.utf8))).status == 201)
+                let plan = try await http(.POST, server.baseURL + "/api/v1/regions/sync?dryRun=true", headers: Self.admin)
+                #expect(plan.status == 200 && plan.json?.arrayValue?.first?["reachable"]?.boolValue == true)
+                #expect((try await http(.POST, server.baseURL + "/api/v1/dashboard/collect")).status == 401)
+                let collected = try await http(.POST, server.baseURL + "/api/v1/dashboard/collect", headers: Self.admin)
+                #expect(collected.status == 200 && collected.json?["failed"]?.arrayValue?.isEmpty == true)
+
+                let summary = try await http(.GET, server.baseURL + "/api/v1/dashboard")
+                #expect(summary.json?["virtualMachines"]?.intValue == 7)
+                #expect(summary.json?["totals"]?["memory"]?["total"]?.intValue ?? 0 > 0)
+
+                let page = try await http(.GET, server.baseURL + "/")
+                let html = String(decoding: page.body, as: UTF8.self)
+                #expect(page.status == 200 && page.headers.first(name: "Content-Type")?.hasPrefix("text/html") == true)
+                #expect(html.contains("MECA-BME") && html.contains("<svg") && html.contains("http-equiv=\"refresh\""))
+                #expect(html.contains("7 running of 7") || html.contains("of 7"))
+                #expect(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("@import"))
+
+                let metrics = try await http(.GET, server.baseURL + "/metrics")
+                let text = String(decoding: metrics.body, as: UTF8.self)
+                #expect(metrics.status == 200)
+                #expect(text.contains(#"mclouds_region_capacity_total{region="MECA-BME",resource="memory"}"#))
+                #expect(text.contains(#"mclouds_region_up{region="MECA-BME"} 1"#))
+                #expect(text.contains("mclouds_collection_duration_seconds"))
+                #expect(text.contains(#"mclouds_region_virtual_machines{region="MECA-BME",state="all"} 7"#))
+            }
+        }
+    }
+}
