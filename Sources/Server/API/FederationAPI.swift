@@ -109,7 +109,8 @@ struct FederationAPI: Sendable {
         router.get("/") { _, _ in
             let now = Date()
             let page = try DashboardPage.render(
-                summary: try await collector.summary(now: now), history: try await collector.store.history(since: now.addingTimeInterval(-7 * 86_400)),
+                summary: try await collector.summary(now: now),
+                history: try await collector.store.history(since: now.addingTimeInterval(-7 * 86_400)),
                 rollout: try await repository.rollout(), now: now)
             let bytes = Array(page.utf8)
             return Response(

@@ -1,9 +1,9 @@
 import Core
 import Dashboard
 import Federation
-import Prometheus
 import Foundation
 import Logging
+import Prometheus
 import TemplateRepository
 
 /// The layout of an mClouds data directory: `catalog.sqlite`, `chunks/`, `keys/publisher.ed25519`.

@@ -135,7 +135,8 @@ enum DashboardPage {
 
     static func vmChart(_ history: [SnapshotStore.HistoryPoint]) -> String {
         SVGChart.line(
-            title: "Running virtual machines", series: [.init(name: "Running VMs", color: "#6b46c1", values: history.map { Double($0.runningVirtualMachines) })],
+            title: "Running virtual machines",
+            series: [.init(name: "Running VMs", color: "#6b46c1", values: history.map { Double($0.runningVirtualMachines) })],
             labels: history.map { shortTime($0.time) }, maximum: nil, unit: "")
     }
 

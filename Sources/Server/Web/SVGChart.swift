@@ -11,7 +11,8 @@ enum SVGChart {
     /// - Parameters:
     ///   - labels: one per point (times), the first and last are printed under the axis.
     ///   - maximum: the top of the scale (e.g. 100 for percentages); nil scales to the data.
-    static func line(title: String, series: [Series], labels: [String], maximum: Double?, unit: String, width: Int = 560, height: Int = 180) -> String {
+    static func line(title: String, series: [Series], labels: [String], maximum: Double?, unit: String, width: Int = 560, height: Int = 180) -> String
+    {
         let left = 44.0
         let right = 8.0
         let top = 12.0
@@ -32,7 +33,8 @@ enum SVGChart {
         }
         let count = labels.count
         if count == 0 {
-            svg += "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(top + plotHeight / 2))\" class=\"axis\" text-anchor=\"middle\">no collections yet</text>"
+            svg +=
+                "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(top + plotHeight / 2))\" class=\"axis\" text-anchor=\"middle\">no collections yet</text>"
         }
         func x(_ i: Int) -> Double { count <= 1 ? left + plotWidth / 2 : left + plotWidth * Double(i) / Double(count - 1) }
         for s in series where !s.values.isEmpty {
