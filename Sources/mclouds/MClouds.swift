@@ -10,7 +10,8 @@ struct MClouds: AsyncParsableCommand {
         commandName: "mclouds",
         abstract: "The control plane of a federation of Apache CloudStack clouds.",
         subcommands: [
-            Demo.self, ServerCommand.self, TemplateCommand.self, AgentCommand.self, RegionCommand.self, KeysCommand.self, SimulatorCommand.self,
+            Demo.self, ServerCommand.self, TemplateCommand.self, AgentCommand.self, RegionCommand.self, DashboardCommand.self, KeysCommand.self,
+            SimulatorCommand.self,
             CloudStackCall.self,
             Bench.self,
         ]

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import NIOHTTP1
 import Server
+import TestSupport
 import Testing
 
 @Suite("Federation and dashboard API, web page and metrics")
@@ -82,6 +83,17 @@ struct FederationAPITests {
                 #expect(text.contains(#"mclouds_region_up{region="MECA-BME"} 1"#))
                 #expect(text.contains("mclouds_collection_duration_seconds"))
                 #expect(text.contains(#"mclouds_region_virtual_machines{region="MECA-BME",state="all"} 7"#))
+
+                // The same summary on a terminal.
+                let table = try await runMClouds(["dashboard", "--server", server.baseURL])
+                #expect(table.status == 0 && table.stdout.contains("MECA-BME") && table.stdout.contains("FEDERATION"), "\(table.stderr)")
+                #expect(table.stdout.contains("7/7"))
+                let json = try await runMClouds(["dashboard", "--server", server.baseURL, "--json"])
+                #expect(json.stdout.contains(#""virtualMachines": 7"#) || json.stdout.contains(#""virtualMachines":7"#))
+                let refused = try await runMClouds(["dashboard", "collect", "--server", server.baseURL])
+                #expect(refused.status == 1 && refused.stderr.contains("admin token"))
+                let collect = try await runMClouds(["dashboard", "collect", "--server", server.baseURL, "--token", "admin-token"])
+                #expect(collect.status == 0 && collect.stdout.contains("Collected 1 regions"), "\(collect.stderr)")
             }
         }
     }

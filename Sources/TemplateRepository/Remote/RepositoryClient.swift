@@ -86,6 +86,12 @@ public struct RepositoryClient: Sendable {
 
     // MARK: Transport
 
+    /// Any JSON call of the mClouds server's API (the other parts of it: regions, the dashboard), with the
+    /// same token and error handling.
+    public func call<T: Decodable>(_ method: HTTPMethod, _ path: String, as type: T.Type = T.self) async throws -> T {
+        try await json(method, path)
+    }
+
     private func json<T: Decodable>(_ method: HTTPMethod, _ path: String) async throws -> T {
         try decode(try await send(method, path).body, path: path)
     }
