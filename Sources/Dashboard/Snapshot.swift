@@ -48,7 +48,7 @@ public enum Resource: String, Codable, Sendable, CaseIterable {
 
     public var title: String {
         switch self {
-        case .cpu: "CPU (MHz)"
+        case .cpu: "CPU"
         case .cpuCores: "CPU cores"
         case .memory: "Memory"
         case .primaryStorage: "Primary storage"

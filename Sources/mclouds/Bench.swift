@@ -9,7 +9,7 @@ import Logging
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (build with -c release).",
-        subcommands: [SimulatorBench.self, ChunkingBench.self, PublishBench.self, SyncBench.self, PrimitivesBench.self]
+        subcommands: [SimulatorBench.self, ChunkingBench.self, PublishBench.self, SyncBench.self, DashboardBench.self, PrimitivesBench.self]
     )
 }
 
