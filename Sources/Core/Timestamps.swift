@@ -2,15 +2,9 @@ import Foundation
 
 /// Dates in documents: `yyyy-MM-ddTHH:mm:ssZ` in UTC.
 public enum Timestamps {
-    public static func string(from date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
-    }
+    private static let style = Date.ISO8601FormatStyle(timeZone: TimeZone(identifier: "UTC")!)
 
-    public static func date(from text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
-    }
+    public static func string(from date: Date) -> String { style.format(date) }
+
+    public static func date(from text: String) -> Date? { try? style.parse(text) }
 }

@@ -38,6 +38,8 @@ public final class DashboardCollector: Service, Sendable {
     let logger: Logger
     /// One collection at a time; on-demand requests during one wait for it (or start the next).
     private let gate = CollectionGate()
+    /// The stored latest state, read once and replaced after each collection (pages and API calls read it).
+    private let cached = Mutex<(generation: Int, states: [Int: (health: RegionHealth, snapshot: RegionSnapshot?, stale: Bool)]?)>((0, nil))
 
     public init(
         registry: RegionRegistry, store: SnapshotStore, configuration: Configuration = Configuration(), metrics: DashboardMetrics? = nil,
@@ -74,7 +76,7 @@ public final class DashboardCollector: Service, Sendable {
     /// The federation summary from the stored state.
     public func summary(now: Date = Date()) async throws -> FederationSummary {
         let regions = try await registry.list()
-        let latest = try await store.latest()
+        let latest = try await latestStates()
         let statuses = regions.map { region -> RegionStatus in
             let state = latest[region.id]
             let age = state?.snapshot.flatMap { Timestamps.date(from: $0.collected) }.map { Int(now.timeIntervalSince($0)) }
@@ -85,13 +87,22 @@ public final class DashboardCollector: Service, Sendable {
         return FederationSummary.aggregate(statuses, now: now)
     }
 
+    private func latestStates() async throws -> [Int: (health: RegionHealth, snapshot: RegionSnapshot?, stale: Bool)] {
+        let (generation, states) = cached.withLock { $0 }
+        if let states { return states }
+        let latest = try await store.latest()
+        // A collection that finished meanwhile has made this read old: keep it out of the cache.
+        cached.withLock { if $0.generation == generation { $0.states = latest } }
+        return latest
+    }
+
     private func collect() async throws -> Report {
         let started = Date()
         let clock = ContinuousClock.now
         let regions = try await registry.list()
         var credentials: [Int: (String, String)] = [:]
         for region in regions { credentials[region.id] = try await registry.credentials(region.id) }
-        let previous = try await store.latest()
+        let previous = try await latestStates()
         let keys = credentials
         let results = await withTaskGroup(of: (Int, RegionHealth, RegionSnapshot?).self) { group in
             var results: [(regionID: Int, health: RegionHealth, snapshot: RegionSnapshot?)] = []
@@ -124,6 +135,7 @@ public final class DashboardCollector: Service, Sendable {
         }
         let summary = FederationSummary.aggregate(statuses, now: started)
         try await store.record(started: started, seconds: seconds, results: results, summary: summary, retention: configuration.retention)
+        cached.withLock { $0 = ($0.generation + 1, nil) }
         let failed = results.filter { $0.snapshot == nil }.compactMap { r in regions.first { $0.id == r.regionID }?.name }
         metrics?.record(summary, now: started)
         metrics?.collection(seconds: seconds, failed: failed)

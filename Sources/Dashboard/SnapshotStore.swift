@@ -18,7 +18,7 @@ public struct SnapshotStore: Sendable {
                     seconds REAL NOT NULL,
                     regions INTEGER NOT NULL,
                     failed INTEGER NOT NULL,
-                    summary TEXT NOT NULL
+                    totals TEXT NOT NULL
                 )
                 """,
                 """
@@ -76,15 +76,18 @@ public struct SnapshotStore: Sendable {
         started: Date, seconds: Double, results: [(regionID: Int, health: RegionHealth, snapshot: RegionSnapshot?)], summary: FederationSummary,
         retention: TimeInterval
     ) async throws {
-        let summaryJSON = try Self.encode(summary)
+        let point = HistoryPoint(
+            time: Timestamps.string(from: started), totals: summary.totals, runningVirtualMachines: summary.runningVirtualMachines,
+            virtualMachines: summary.virtualMachines)
+        let totalsJSON = try Self.encode(point)
         let cutoff = Timestamps.string(from: started.addingTimeInterval(-retention))
         let startedText = Timestamps.string(from: started)
         let encoded = try results.map { ($0.regionID, try Self.encode($0.health), try $0.snapshot.map(Self.encode), $0.snapshot?.collected) }
         try await database.transaction { db in
             try await db.raw(
                 """
-                INSERT INTO dashboard_collections (started, seconds, regions, failed, summary)
-                VALUES (\(bind: startedText), \(bind: seconds), \(bind: results.count), \(bind: results.filter { $0.snapshot == nil }.count), \(bind: summaryJSON))
+                INSERT INTO dashboard_collections (started, seconds, regions, failed, totals)
+                VALUES (\(bind: startedText), \(bind: seconds), \(bind: results.count), \(bind: results.filter { $0.snapshot == nil }.count), \(bind: totalsJSON))
                 """
             ).run()
             let id = try await db.raw("SELECT MAX(id) AS id FROM dashboard_collections").first()!.decode(column: "id", as: Int.self)
@@ -124,11 +127,8 @@ public struct SnapshotStore: Sendable {
     public func history(since: Date) async throws -> [HistoryPoint] {
         let from = Timestamps.string(from: since)
         return try await database.withDatabase { db in
-            try await db.raw("SELECT started, summary FROM dashboard_collections WHERE started >= \(bind: from) ORDER BY id").all().map { row in
-                let summary = try Self.decode(FederationSummary.self, try row.decode(column: "summary", as: String.self))
-                return HistoryPoint(
-                    time: try row.decode(column: "started", as: String.self), totals: summary.totals,
-                    runningVirtualMachines: summary.runningVirtualMachines, virtualMachines: summary.virtualMachines)
+            try await db.raw("SELECT totals FROM dashboard_collections WHERE started >= \(bind: from) ORDER BY id").all().map { row in
+                try Self.decode(HistoryPoint.self, try row.decode(column: "totals", as: String.self))
             }
         }
     }

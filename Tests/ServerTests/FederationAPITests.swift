@@ -61,19 +61,25 @@ struct FederationAPITests {
                 #expect((try await http(.POST, server.baseURL + "/api/v1/regions", headers: Self.admin, body: Array(region.utf8))).status == 201)
                 let plan = try await http(.POST, server.baseURL + "/api/v1/regions/sync?dryRun=true", headers: Self.admin)
                 #expect(plan.status == 200 && plan.json?.arrayValue?.first?["reachable"]?.boolValue == true)
+                // A second region that never answers: shown with its problem, counted as missing, never as zero.
+                let dead = #"{"id": 9, "name": "Dead-Region", "endpoint": "http://127.0.0.1:9/client/api", "apiKey": "K", "secretKey": "S"}"#
+                #expect((try await http(.POST, server.baseURL + "/api/v1/regions", headers: Self.admin, body: Array(dead.utf8))).status == 201)
                 #expect((try await http(.POST, server.baseURL + "/api/v1/dashboard/collect")).status == 401)
                 let collected = try await http(.POST, server.baseURL + "/api/v1/dashboard/collect", headers: Self.admin)
-                #expect(collected.status == 200 && collected.json?["failed"]?.arrayValue?.isEmpty == true)
+                #expect(collected.status == 200 && collected.json?["failed"]?.arrayValue?.map(\.stringValue) == ["Dead-Region"])
 
                 let summary = try await http(.GET, server.baseURL + "/api/v1/dashboard")
                 #expect(summary.json?["virtualMachines"]?.intValue == 7)
+                #expect(summary.json?["missingRegions"]?.arrayValue?.map(\.stringValue) == ["Dead-Region"])
                 #expect(summary.json?["totals"]?["memory"]?["total"]?.intValue ?? 0 > 0)
 
                 let page = try await http(.GET, server.baseURL + "/")
                 let html = String(decoding: page.body, as: UTF8.self)
                 #expect(page.status == 200 && page.headers.first(name: "Content-Type")?.hasPrefix("text/html") == true)
                 #expect(html.contains("MECA-BME") && html.contains("<svg") && html.contains("http-equiv=\"refresh\""))
-                #expect(html.contains("7 running of 7") || html.contains("of 7"))
+                #expect(html.contains("7 running of 7"))
+                #expect(html.contains("Dead-Region") && html.contains("collection failed") && html.contains("no data"))
+                #expect(html.contains("never collected: Dead-Region"))
                 #expect(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("@import"))
 
                 let metrics = try await http(.GET, server.baseURL + "/metrics")
@@ -81,6 +87,8 @@ struct FederationAPITests {
                 #expect(metrics.status == 200)
                 #expect(text.contains(#"mclouds_region_capacity_total{region="MECA-BME",resource="memory"}"#))
                 #expect(text.contains(#"mclouds_region_up{region="MECA-BME"} 1"#))
+                #expect(text.contains(#"mclouds_region_up{region="Dead-Region"} 0"#))
+                #expect(text.contains(#"mclouds_collection_errors_total{region="Dead-Region"} 1"#))
                 #expect(text.contains("mclouds_collection_duration_seconds"))
                 #expect(text.contains(#"mclouds_region_virtual_machines{region="MECA-BME",state="all"} 7"#))
 
@@ -93,7 +101,8 @@ struct FederationAPITests {
                 let refused = try await runMClouds(["dashboard", "collect", "--server", server.baseURL])
                 #expect(refused.status == 1 && refused.stderr.contains("admin token"))
                 let collect = try await runMClouds(["dashboard", "collect", "--server", server.baseURL, "--token", "admin-token"])
-                #expect(collect.status == 0 && collect.stdout.contains("Collected 1 regions"), "\(collect.stderr)")
+                #expect(collect.status == 0 && collect.stdout.contains("Collected 2 regions") && collect.stdout.contains("not reached: Dead-Region"))
+                #expect(table.stdout.contains("Dead-Region") && table.stdout.contains("collection failed"))
             }
         }
     }
