@@ -180,7 +180,7 @@ enum DashboardPage {
         header .meta { color: #cbd5e0; font-size: 13px; }
         main { padding: 16px 20px 32px; max-width: 1400px; margin: 0 auto; }
         h2 { font-size: 16px; margin: 24px 0 10px; color: #2d3748; }
-        .grid { display: grid; gap: 12px; grid-template-columns: repeat(auto-fill, minmax(165px, 1fr)); }
+        .grid { display: grid; gap: 12px; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); }
         .regions { grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); }
         .card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; }
         .card h3 { margin: 0 0 6px; font-size: 15px; display: flex; justify-content: space-between; gap: 8px; }
@@ -211,7 +211,10 @@ enum DashboardPage {
         th, td { text-align: left; padding: 7px 10px; border-bottom: 1px solid #edf0f4; white-space: nowrap; }
         th { background: #f7f9fb; color: #4a5568; }
         .note { color: var(--crit); font-size: 13px; }
-        @media (max-width: 600px) { main { padding: 12px; } .figure { font-size: 18px; } }
+        @media (max-width: 600px) {
+          main { padding: 12px; } .figure { font-size: 17px; }
+          .grid { grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 8px; } .grid.regions { grid-template-columns: 1fr; }
+        }
         </style>
         </head>
         <body>
