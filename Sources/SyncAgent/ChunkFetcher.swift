@@ -80,13 +80,16 @@ public struct ChunkFetcher: Sendable {
         let (wanted, reused) = try plan(chunks)
         var report = reused
         let health = MirrorHealth()
+        let watchdog = StallWatchdog(timeout: policy.stallTimeout)
+        let monitor = Task { await watchdog.run() }
+        defer { monitor.cancel() }
         try await withThrowingTaskGroup(of: Fetched.self) { group in
             var next = 0
             func startNext() {
                 guard next < wanted.count else { return }
                 let chunk = wanted[next]
                 next += 1
-                group.addTask { try await fetchOne(chunk, health: health, verify: true) }
+                group.addTask { try await fetchOne(chunk, health: health, watchdog: watchdog, verify: true) }
             }
             for _ in 0..<max(1, policy.parallel) { startNext() }
             while let result = try await group.next() {
@@ -111,6 +114,9 @@ public struct ChunkFetcher: Sendable {
         let (wanted, reused) = try plan(manifest.chunks)
         var report = reused
         let health = MirrorHealth()
+        let watchdog = StallWatchdog(timeout: policy.stallTimeout)
+        let monitor = Task { await watchdog.run() }
+        defer { monitor.cancel() }
         let parallel = max(1, policy.parallel)
         let window = max(16, parallel * 4)
         // Verified bytes of chunks the image uses again further on (the cache may not have them yet).
@@ -132,7 +138,7 @@ public struct ChunkFetcher: Sendable {
                     inFlight.insert(chunk.digest)
                     group.addTask {
                         if failures > 0 { try await Task.sleep(for: backoff(attempt: failures - 1)) }
-                        return try await fetchOne(chunk, health: health, verify: false)
+                        return try await fetchOne(chunk, health: health, watchdog: watchdog, verify: false)
                     }
                 }
                 func fill() {
@@ -229,7 +235,7 @@ public struct ChunkFetcher: Sendable {
 
     /// One chunk, with retries across mirrors. With `verify`, it is hashed and put into the cache here
     /// (a mismatch is retried); without, the caller verifies the returned bytes.
-    func fetchOne(_ chunk: ChunkReference, health: MirrorHealth, verify: Bool) async throws -> Fetched {
+    func fetchOne(_ chunk: ChunkReference, health: MirrorHealth, watchdog: StallWatchdog, verify: Bool) async throws -> Fetched {
         let partial = partialDirectory.appendingPathComponent(chunk.digest).path
         // Bytes an earlier run left in the partial file were counted by that run.
         let heldAtStart = min(Self.fileSize(partial), chunk.length - 1)
@@ -238,7 +244,7 @@ public struct ChunkFetcher: Sendable {
             guard !mirrors.isEmpty else { break }
             let mirror = health.pick(from: mirrors, turn: attempt + Int(chunk.digest.utf8.first!))
             do {
-                let bytes = try await download(chunk, from: mirror, partial: partial)
+                let bytes = try await download(chunk, from: mirror, partial: partial, watchdog: watchdog)
                 var fetched = Fetched(
                     digest: chunk.digest, bytes: bytes, transferred: Int64(chunk.length - heldAtStart), retries: attempt, source: mirror,
                     leftPartial: heldAtStart > 0 || attempt > 0)
@@ -274,9 +280,9 @@ public struct ChunkFetcher: Sendable {
 
     /// Downloads (or resumes) one chunk from one mirror and returns its bytes, not yet verified. What arrived before a failure is kept in the chunk's partial file for a ranged
     /// resume; bytes that cannot be right (too many, or a wrong digest) are discarded.
-    private func download(_ chunk: ChunkReference, from mirror: String, partial: String) async throws -> [UInt8] {
+    private func download(_ chunk: ChunkReference, from mirror: String, partial: String, watchdog: StallWatchdog) async throws -> [UInt8] {
         var held: [UInt8] = []
-        if let data = FileManager.default.contents(atPath: partial), data.count < chunk.length { held = Array(data) }
+        if Self.fileSize(partial) > 0, let data = FileManager.default.contents(atPath: partial), data.count < chunk.length { held = Array(data) }
         let url = "\(mirror)/api/v1/chunks/\(chunk.digest)"
         var request = HTTPClientRequest(url: url)
         if !held.isEmpty { request.headers.add(name: "Range", value: "bytes=\(held.count)-") }
@@ -295,21 +301,25 @@ public struct ChunkFetcher: Sendable {
         default:
             throw SyncAgentError.unreachable(url, "HTTP \(response.status.code)")
         }
-        let watchdog = StallWatchdog(timeout: policy.stallTimeout)
         let limiter = limiter
-        return try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
-            group.addTask { [held] in
-                try await Self.receive(response.body, into: held, chunk: chunk, url: url, partial: partial, watchdog: watchdog, limiter: limiter)
+        // The body is read in a task of its own, so the fetch's watchdog can cancel it when it stalls.
+        let handle = TransferHandle()
+        let id = watchdog.register { handle.cancel() }
+        let transfer = Task { [held] in
+            try await Self.receive(response.body, into: held, chunk: chunk, url: url, partial: partial, limiter: limiter) { watchdog.progress(id) }
+        }
+        handle.set(transfer)
+        do {
+            let bytes = try await withTaskCancellationHandler {
+                try await transfer.value
+            } onCancel: {
+                transfer.cancel()
             }
-            group.addTask {
-                try await watchdog.watch(url: url)
-                return nil
-            }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
-            }
-            throw SyncAgentError.unreachable(url, "the transfer ended without an answer")
+            _ = watchdog.finish(id)
+            return bytes
+        } catch {
+            if watchdog.finish(id) { throw SyncAgentError.stalled(url, watchdog.timeout) }
+            throw error
         }
     }
 
@@ -317,8 +327,8 @@ public struct ChunkFetcher: Sendable {
     /// bandwidth limit, progress reported to the watchdog. On any other failure (a broken connection, a
     /// short answer, the watchdog's cancellation) what arrived is saved to `partial` for a ranged resume.
     static func receive(
-        _ body: HTTPClientResponse.Body, into held: [UInt8], chunk: ChunkReference, url: String, partial: String, watchdog: StallWatchdog,
-        limiter: BandwidthLimiter?
+        _ body: HTTPClientResponse.Body, into held: [UInt8], chunk: ChunkReference, url: String, partial: String, limiter: BandwidthLimiter?,
+        progress: () -> Void
     ) async throws -> [UInt8] {
         var bytes = held
         bytes.reserveCapacity(chunk.length)
@@ -329,13 +339,13 @@ public struct ChunkFetcher: Sendable {
                     throw SyncAgentError.oversized(digest: chunk.digest, url: url, expected: chunk.length)
                 }
                 bytes.append(contentsOf: buffer.readableBytesView)
-                watchdog.progress()
+                progress()
                 if let limiter { try await limiter.pace(buffer.readableBytes) }
             }
             guard bytes.count == chunk.length else {
                 let reason =
                     Task.isCancelled
-                    ? "no progress for \(watchdog.timeout) after \(bytes.count) of \(chunk.length) bytes; resuming"
+                    ? "stopped (stalled or cancelled) after \(bytes.count) of \(chunk.length) bytes; resuming"
                     : "the answer ended after \(bytes.count) of \(chunk.length) bytes; resuming next attempt"
                 throw SyncAgentError.unreachable(url, reason)
             }
@@ -372,5 +382,26 @@ final class MirrorHealth: Sendable {
         let live = dead.withLock { dead in mirrors.filter { !dead.contains($0) } }
         let candidates = live.isEmpty ? mirrors : live
         return candidates[turn % candidates.count]
+    }
+}
+
+/// The task reading one transfer's body, for a watchdog that may cancel it before it is known.
+final class TransferHandle: Sendable {
+    private let state = Mutex<(task: Task<[UInt8], any Error>?, cancelled: Bool)>((nil, false))
+
+    func set(_ task: Task<[UInt8], any Error>) {
+        let cancelled = state.withLock { state -> Bool in
+            state.task = task
+            return state.cancelled
+        }
+        if cancelled { task.cancel() }
+    }
+
+    func cancel() {
+        let task = state.withLock { state -> Task<[UInt8], any Error>? in
+            state.cancelled = true
+            return state.task
+        }
+        task?.cancel()
     }
 }

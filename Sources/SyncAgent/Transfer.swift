@@ -47,33 +47,68 @@ public final class BandwidthLimiter: Sendable {
     }
 }
 
-/// Watches one transfer: when ``progress()`` has not been called for `timeout`, ``watch(url:)`` throws
-/// `stalled`, which aborts the transfer so it can be retried.
+/// Watches every transfer of a fetch from one task: a transfer that has received nothing for `timeout`
+/// is cancelled (and told so when it ends), so the chunk can be retried from where it stopped.
 final class StallWatchdog: Sendable {
+    private struct Entry {
+        var last: Int64
+        var cancel: @Sendable () -> Void
+        var stalled = false
+    }
+
     let timeout: Duration
     private let start = ContinuousClock.now
-    private let last = Atomic<Int64>(0)
+    private let entries = Mutex<(next: Int, watched: [Int: Entry])>((0, [:]))
 
     init(timeout: Duration) { self.timeout = timeout }
 
-    private var elapsedNanoseconds: Int64 {
+    private var now: Int64 {
         let d = ContinuousClock.now - start
         return d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
     }
 
-    func progress() { last.store(elapsedNanoseconds, ordering: .relaxed) }
+    /// Starts watching a transfer; `cancel` stops it.
+    func register(cancel: @escaping @Sendable () -> Void) -> Int {
+        let now = now
+        return entries.withLock { state in
+            let id = state.next
+            state.next += 1
+            state.watched[id] = Entry(last: now, cancel: cancel)
+            return id
+        }
+    }
 
-    /// Returns when cancelled (the transfer ended); throws when it stalls.
-    func watch(url: String) async throws {
+    /// Bytes arrived for transfer `id`.
+    func progress(_ id: Int) {
+        let now = now
+        entries.withLock { $0.watched[id]?.last = now }
+    }
+
+    /// Stops watching; true when the watchdog cancelled the transfer for stalling.
+    func finish(_ id: Int) -> Bool {
+        entries.withLock { $0.watched.removeValue(forKey: id)?.stalled ?? false }
+    }
+
+    /// Checks the transfers every quarter of the timeout until cancelled.
+    func run() async {
         let step = max(timeout / 4, .milliseconds(10))
         let limit = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        while true {
+        while !Task.isCancelled {
             do {
                 try await Task.sleep(for: step)
             } catch {
                 return
             }
-            if elapsedNanoseconds - last.load(ordering: .relaxed) > limit { throw SyncAgentError.stalled(url, timeout) }
+            let now = now
+            let stalled = entries.withLock { state -> [@Sendable () -> Void] in
+                var cancels: [@Sendable () -> Void] = []
+                for (id, entry) in state.watched where !entry.stalled && now - entry.last > limit {
+                    state.watched[id]?.stalled = true
+                    cancels.append(entry.cancel)
+                }
+                return cancels
+            }
+            for cancel in stalled { cancel() }
         }
     }
 }
