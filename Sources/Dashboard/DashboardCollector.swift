@@ -104,23 +104,13 @@ public final class DashboardCollector: Service, Sendable {
         for region in regions { credentials[region.id] = try await registry.credentials(region.id) }
         let previous = try await latestStates()
         let keys = credentials
-        let results = await withTaskGroup(of: (Int, RegionHealth, RegionSnapshot?).self) { group in
-            var results: [(regionID: Int, health: RegionHealth, snapshot: RegionSnapshot?)] = []
-            var next = 0
-            func startNext() {
-                guard next < regions.count else { return }
-                let region = regions[next]
-                next += 1
-                let (apiKey, secret) = keys[region.id]!
-                let lastSuccess = previous[region.id]?.snapshot?.collected
-                group.addTask { await self.collect(region, apiKey: apiKey, secret: secret, lastSuccess: lastSuccess) }
-            }
-            for _ in 0..<max(1, configuration.parallel) { startNext() }
-            for await (id, health, snapshot) in group {
-                results.append((id, health, snapshot))
-                startNext()
-            }
-            return results
+        let results: [(regionID: Int, health: RegionHealth, snapshot: RegionSnapshot?)] = await concurrentMap(regions, limit: configuration.parallel)
+        {
+            region in
+            let (apiKey, secret) = keys[region.id]!
+            let (id, health, snapshot) = await self.collect(
+                region, apiKey: apiKey, secret: secret, lastSuccess: previous[region.id]?.snapshot?.collected)
+            return (regionID: id, health: health, snapshot: snapshot)
         }
         let seconds = (ContinuousClock.now - clock) / .seconds(1)
         try await store.keepOnly(Set(regions.map(\.id)))

@@ -42,22 +42,9 @@ public struct RegionReconciler: Sendable {
         var credentials: [Int: (String, String)] = [:]
         for region in regions { credentials[region.id] = try await registry.credentials(region.id) }
         let keys = credentials
-        return await withTaskGroup(of: Report.self) { group in
-            var reports: [Report] = []
-            var next = 0
-            func startNext() {
-                guard next < regions.count else { return }
-                let installation = regions[next]
-                next += 1
-                let (apiKey, secret) = keys[installation.id]!
-                group.addTask { await reconcile(installation, apiKey: apiKey, secret: secret, registry: regions, dryRun: dryRun) }
-            }
-            for _ in 0..<max(1, parallel) { startNext() }
-            for await report in group {
-                reports.append(report)
-                startNext()
-            }
-            return reports.sorted { $0.id < $1.id }
+        return await concurrentMap(regions, limit: parallel) { installation in
+            let (apiKey, secret) = keys[installation.id]!
+            return await reconcile(installation, apiKey: apiKey, secret: secret, registry: regions, dryRun: dryRun)
         }
     }
 

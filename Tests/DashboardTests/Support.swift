@@ -11,19 +11,13 @@ import NIOPosix
 import NIOSSL
 import Server
 import SwiftASN1
+import TestSupport
 import X509
 
 var quietLogger: Logger {
     var logger = Logger(label: "test.dashboard")
     logger.logLevel = .critical
     return logger
-}
-
-func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("dashboard-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: url) }
-    return try await body(url)
 }
 
 /// A registry and snapshot store in one fresh SQLite file.

@@ -5,18 +5,12 @@ import Federation
 import Foundation
 import Logging
 import Server
+import TestSupport
 
 var quietLogger: Logger {
     var logger = Logger(label: "test.federation")
     logger.logLevel = .critical
     return logger
-}
-
-func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("federation-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: url) }
-    return try await body(url)
 }
 
 /// A registry in a fresh SQLite file.

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import SyncAgent
 import TemplateRepository
+import TestSupport
 import Testing
 
 @Suite("Chunk cache budget")

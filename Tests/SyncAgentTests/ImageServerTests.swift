@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import Server
 import ServiceLifecycle
+import TestSupport
 import Testing
 
 @Suite("Agent image endpoint")

@@ -8,6 +8,7 @@ import Server
 import ServiceLifecycle
 import Synchronization
 import TemplateRepository
+import TestSupport
 
 let testParameters = try! ChunkingParameters(minimum: 2048, average: 8192, maximum: 32768)
 
@@ -25,13 +26,6 @@ func randomImage(_ count: Int) throws -> [UInt8] {
 }
 
 /// A temporary directory removed after `body`.
-func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("agent-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: url) }
-    return try await body(url)
-}
-
 /// A central server whose repository holds one published template made of `image`.
 func withPublishedServer<T: Sendable>(
     image: [UInt8], _ body: (MCloudsServer, Repository, TemplateManifest, URL) async throws -> T
