@@ -54,8 +54,9 @@ struct SyncBench: AsyncParsableCommand {
                     })
                 try? FileManager.default.removeItem(at: site)
                 if let curl {
-                    runs["curl", default: []].append(
-                        try Self.curlChunks(curl, manifest: manifest, server: server.baseURL, root: root, parallel: parallel))
+                    let (download, assemble) = try Self.curlChunks(curl, manifest: manifest, server: server.baseURL, root: root, parallel: parallel)
+                    runs["curl", default: []].append(download)
+                    runs["curl+", default: []].append(download + assemble)
                 }
             }
             let gib = Double(sizeMib) / 1024
@@ -65,6 +66,11 @@ struct SyncBench: AsyncParsableCommand {
                 let c = PublishBench.median(times)
                 Console.line(String(format: "curl --parallel (same chunk URLs, to files, no checks):      %6.2f s  %.2f GiB/s", c, gib / c))
                 Console.line(String(format: "ratio curl time / agent time: %.2f (median of %d)", c / agent, repeats))
+                let whole = PublishBench.median(runs["curl+"]!)
+                Console.line(
+                    String(
+                        format: "for context — curl, then cat into the image and sha256sum it (a usable, checked image): %.2f s; ratio %.2f", whole,
+                        whole / agent))
             } else {
                 Console.line("curl not found: no comparison")
             }
@@ -139,16 +145,25 @@ struct SyncBench: AsyncParsableCommand {
         return report
     }
 
-    /// curl fetching every chunk URL of the manifest into files, `parallel` at a time, in one process.
-    static func curlChunks(_ curl: String, manifest: TemplateManifest, server: String, root: URL, parallel: Int) throws -> Double {
+    /// curl fetching every chunk URL of the manifest into files, `parallel` at a time, in one process; then
+    /// the time an operator's script would add to get a checked image (`cat` in order, `sha256sum`).
+    static func curlChunks(_ curl: String, manifest: TemplateManifest, server: String, root: URL, parallel: Int) throws -> (
+        download: Double, assemble: Double
+    ) {
         let out = root.appendingPathComponent("curl-out")
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: out) }
         let config = root.appendingPathComponent("curl.config")
         let lines = manifest.chunks.enumerated().map { i, c in "url = \"\(server)/api/v1/chunks/\(c.digest)\"\noutput = \"\(out.path)/\(i)\"" }
         try lines.joined(separator: "\n").write(to: config, atomically: true, encoding: .utf8)
-        return try PublishBench.measure(curl, ["--parallel", "--parallel-max", String(parallel), "--no-progress-meter", "-f", "-K", config.path])
-            .seconds
+        let download = try PublishBench.measure(
+            curl, ["--parallel", "--parallel-max", String(parallel), "--no-progress-meter", "-f", "-K", config.path]
+        ).seconds
+        let image = root.appendingPathComponent("curl-image").path
+        defer { try? FileManager.default.removeItem(atPath: image) }
+        let script = "cd '\(out.path)' && seq 0 \(manifest.chunks.count - 1) | xargs cat > '\(image)' && sha256sum '\(image)'"
+        let assemble = try PublishBench.measure("/bin/sh", ["-c", script]).seconds
+        return (download, assemble)
     }
 
     static func metadata(version: String) -> TemplateMetadata {
