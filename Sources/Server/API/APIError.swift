@@ -23,7 +23,10 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         APIError(status: 401, "This call needs an admin token: send `Authorization: Bearer TOKEN` with a token from the server's configuration.")
     }
     static func publishingDisabled() -> APIError {
-        APIError(status: 403, "Changes (publishing, regions, collections) are disabled on this server: start it with an admin token (--admin-token-file or MCLOUDS_ADMIN_TOKEN).")
+        APIError(
+            status: 403,
+            "Changes (publishing, regions, collections) are disabled on this server: "
+                + "start it with an admin token (--admin-token-file or MCLOUDS_ADMIN_TOKEN).")
     }
     static func badBody(_ reason: String) -> APIError { APIError(status: 400, "The request body is not valid: \(reason).") }
 }
