@@ -17,9 +17,8 @@ struct FetchTests {
                 stateFile: directory.appendingPathComponent("state.json").path)
             let catalog = try await reader.catalog()
             let manifest = try await reader.manifest(for: catalog.entries[0])
-            let cache = try FileChunkStore(dataDirectory: directory.appendingPathComponent("site"))
-            let fetcher = ChunkFetcher(
-                mirrors: [server.baseURL], cache: cache, partialDirectory: directory.appendingPathComponent("site/partial"), logger: quietLogger)
+            let fetcher = try siteFetcher(mirrors: [server.baseURL], in: directory)
+            let cache = fetcher.cache
             let first = try await fetcher.fetch(manifest.chunks)
             #expect(first.downloadedBytes == Int64(image.count) && first.reusedChunks == 0 && first.retries == 0)
             let second = try await fetcher.fetch(manifest.chunks)
@@ -36,21 +35,17 @@ struct FetchTests {
     func faults() async throws {
         let image = try randomImage(200_000)
         try await withPublishedServer(image: image) { _, repository, manifest, directory in
-            var chunks: [String: [UInt8]] = [:]
-            for chunk in manifest.chunks { chunks[chunk.digest] = try repository.chunks.get(chunk.digest) }
-            let mirror = FaultyMirror(chunks: chunks)
+            let mirror = try FaultyMirror(serving: manifest, from: repository)
             let digests = manifest.chunks.map(\.digest)
             mirror.plan(digests[0], [.corrupt])
             mirror.plan(digests[1], [.truncate])
             mirror.plan(digests[2], [.oversize, .fail500])
             try await mirror.withRunning { url in
-                let cache = try FileChunkStore(dataDirectory: directory.appendingPathComponent("site"))
                 var policy = ChunkFetcher.Policy()
                 policy.initialBackoff = .milliseconds(5)
                 policy.parallel = 3
-                let fetcher = ChunkFetcher(
-                    mirrors: ["http://127.0.0.1:9", url], cache: cache, partialDirectory: directory.appendingPathComponent("site/partial"),
-                    policy: policy, logger: quietLogger)
+                let fetcher = try siteFetcher(mirrors: ["http://127.0.0.1:9", url], in: directory, policy: policy)
+                let cache = fetcher.cache
                 let report = try await fetcher.fetch(manifest.chunks)
                 #expect(report.retries >= 4)
                 #expect(mirror.rangeRequests >= 1)
@@ -71,27 +66,23 @@ struct FetchTests {
         let image = try randomImage(120_000) + [UInt8](repeating: 0, count: 200_000) + randomImage(60_000)
         try await withPublishedServer(image: image) { _, repository, manifest, directory in
             #expect(Set(manifest.chunks.map(\.digest)).count < manifest.chunks.count)
-            var chunks: [String: [UInt8]] = [:]
-            for chunk in manifest.chunks { chunks[chunk.digest] = try repository.chunks.get(chunk.digest) }
-            let mirror = FaultyMirror(chunks: chunks)
+            let mirror = try FaultyMirror(serving: manifest, from: repository)
             let digests = manifest.chunks.map(\.digest)
             mirror.plan(digests[0], [.corrupt, .corrupt])
             mirror.plan(digests[1], [.truncate])
             mirror.plan(digests.last!, [.corrupt])
             try await mirror.withRunning { url in
-                let cache = try FileChunkStore(dataDirectory: directory.appendingPathComponent("site"))
                 var policy = ChunkFetcher.Policy()
                 policy.initialBackoff = .milliseconds(1)
                 policy.parallel = 3
-                let fetcher = ChunkFetcher(
-                    mirrors: [url], cache: cache, partialDirectory: directory.appendingPathComponent("site/partial"), policy: policy,
-                    logger: quietLogger)
+                let fetcher = try siteFetcher(mirrors: [url], in: directory, policy: policy)
+                let cache = fetcher.cache
                 let destination = directory.appendingPathComponent("image").path
                 let report = try await fetcher.fetchImage(manifest, to: destination)
                 #expect(FileManager.default.contents(atPath: destination) == Data(image))
                 #expect(report.retries == 4)
                 #expect(report.downloadedChunks == Set(digests).count)
-                for digest in Set(digests) { #expect(try cache.get(digest) == chunks[digest]) }
+                for digest in Set(digests) { #expect(try cache.get(digest) == mirror.chunks[digest]) }
                 #expect(try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("site/partial").path).isEmpty)
 
                 // A second image of the same chunks comes from the cache alone.
@@ -105,19 +96,15 @@ struct FetchTests {
     func fetchImageExhausted() async throws {
         let image = try randomImage(80_000)
         try await withPublishedServer(image: image) { _, repository, manifest, directory in
-            var chunks: [String: [UInt8]] = [:]
-            for chunk in manifest.chunks { chunks[chunk.digest] = try repository.chunks.get(chunk.digest) }
-            let mirror = FaultyMirror(chunks: chunks)
+            let mirror = try FaultyMirror(serving: manifest, from: repository)
             let bad = manifest.chunks[manifest.chunks.count / 2].digest
             mirror.plan(bad, [.corrupt, .corrupt, .corrupt])
             try await mirror.withRunning { url in
-                let cache = try FileChunkStore(dataDirectory: directory.appendingPathComponent("site"))
                 var policy = ChunkFetcher.Policy()
                 policy.initialBackoff = .milliseconds(1)
                 policy.attempts = 3
-                let fetcher = ChunkFetcher(
-                    mirrors: [url], cache: cache, partialDirectory: directory.appendingPathComponent("site/partial"), policy: policy,
-                    logger: quietLogger)
+                let fetcher = try siteFetcher(mirrors: [url], in: directory, policy: policy)
+                let cache = fetcher.cache
                 let destination = directory.appendingPathComponent("image").path
                 let error = await #expect(throws: SyncAgentError.self) { try await fetcher.fetchImage(manifest, to: destination) }
                 #expect(error?.kind == .exhausted && "\(error!)".contains("hashes to"))
@@ -134,18 +121,14 @@ struct FetchTests {
     func exhausted() async throws {
         let image = try randomImage(50_000)
         try await withPublishedServer(image: image) { _, repository, manifest, directory in
-            var chunks: [String: [UInt8]] = [:]
-            for chunk in manifest.chunks { chunks[chunk.digest] = try repository.chunks.get(chunk.digest) }
-            let mirror = FaultyMirror(chunks: chunks)
+            let mirror = try FaultyMirror(serving: manifest, from: repository)
             mirror.plan(manifest.chunks[0].digest, [.corrupt, .corrupt, .corrupt])
             try await mirror.withRunning { url in
-                let cache = try FileChunkStore(dataDirectory: directory.appendingPathComponent("site"))
                 var policy = ChunkFetcher.Policy()
                 policy.initialBackoff = .milliseconds(1)
                 policy.attempts = 3
-                let fetcher = ChunkFetcher(
-                    mirrors: [url], cache: cache, partialDirectory: directory.appendingPathComponent("site/partial"), policy: policy,
-                    logger: quietLogger)
+                let fetcher = try siteFetcher(mirrors: [url], in: directory, policy: policy)
+                let cache = fetcher.cache
                 let error = await #expect(throws: SyncAgentError.self) { try await fetcher.fetch(manifest.chunks) }
                 #expect(error?.kind == .exhausted && "\(error!)".contains("hashes to"))
                 #expect(try !cache.contains(manifest.chunks[0].digest))
@@ -157,18 +140,14 @@ struct FetchTests {
     func stallWatchdog() async throws {
         let image = try randomImage(150_000)
         try await withPublishedServer(image: image) { _, repository, manifest, directory in
-            var chunks: [String: [UInt8]] = [:]
-            for chunk in manifest.chunks { chunks[chunk.digest] = try repository.chunks.get(chunk.digest) }
-            let mirror = FaultyMirror(chunks: chunks)
+            let mirror = try FaultyMirror(serving: manifest, from: repository)
             mirror.plan(manifest.chunks[0].digest, [.stall])
             try await mirror.withRunning { url in
-                let cache = try FileChunkStore(dataDirectory: directory.appendingPathComponent("site"))
                 var policy = ChunkFetcher.Policy()
                 policy.initialBackoff = .milliseconds(1)
                 policy.stallTimeout = .milliseconds(300)
-                let fetcher = ChunkFetcher(
-                    mirrors: [url], cache: cache, partialDirectory: directory.appendingPathComponent("site/partial"), policy: policy,
-                    logger: quietLogger)
+                let fetcher = try siteFetcher(mirrors: [url], in: directory, policy: policy)
+                let cache = fetcher.cache
                 let report = try await fetcher.fetch(manifest.chunks)
                 #expect(report.retries == 1)
                 #expect(mirror.rangeRequests == 1)
@@ -187,9 +166,7 @@ struct FetchTests {
         try await withPublishedServer(image: image) { server, _, manifest, directory in
             var policy = ChunkFetcher.Policy()
             policy.bandwidthLimit = 1_000_000
-            let fetcher = ChunkFetcher(
-                mirrors: [server.baseURL], cache: try FileChunkStore(dataDirectory: directory.appendingPathComponent("site")),
-                partialDirectory: directory.appendingPathComponent("site/partial"), policy: policy, logger: quietLogger)
+            let fetcher = try siteFetcher(mirrors: [server.baseURL], in: directory, policy: policy)
             let started = ContinuousClock.now
             let report = try await fetcher.fetch(manifest.chunks)
             let elapsed = ContinuousClock.now - started

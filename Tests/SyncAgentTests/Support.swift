@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import Server
 import ServiceLifecycle
+import SyncAgent
 import Synchronization
 import TemplateRepository
 import TestSupport
@@ -68,6 +69,13 @@ final class FaultyMirror: Sendable {
 
     init(chunks: [String: [UInt8]]) { self.chunks = chunks }
 
+    /// A mirror of every chunk of `manifest`, copied from `repository`.
+    convenience init(serving manifest: TemplateManifest, from repository: Repository) throws {
+        var chunks: [String: [UInt8]] = [:]
+        for chunk in manifest.chunks { chunks[chunk.digest] = try repository.chunks.get(chunk.digest) }
+        self.init(chunks: chunks)
+    }
+
     func plan(_ digest: String, _ behaviours: [Behaviour]) { state.withLock { $0.plans[digest] = behaviours } }
     var requests: Int { state.withLock { $0.requests } }
     var rangeRequests: Int { state.withLock { $0.rangeRequests } }
@@ -129,4 +137,11 @@ final class FaultyMirror: Sendable {
             try await body("http://127.0.0.1:\(port.withLock { $0 } ?? 0)")
         }
     }
+}
+
+/// A site's fetcher: its cache under `directory/site`, partial chunks under `directory/site/partial`.
+func siteFetcher(mirrors: [String], in directory: URL, policy: ChunkFetcher.Policy = ChunkFetcher.Policy()) throws -> ChunkFetcher {
+    ChunkFetcher(
+        mirrors: mirrors, cache: try FileChunkStore(dataDirectory: directory.appendingPathComponent("site")),
+        partialDirectory: directory.appendingPathComponent("site/partial"), policy: policy, logger: quietLogger)
 }
