@@ -77,14 +77,18 @@ public final class DashboardCollector: Service, Sendable {
     public func summary(now: Date = Date()) async throws -> FederationSummary {
         let regions = try await registry.list()
         let latest = try await latestStates()
-        let statuses = regions.map { region -> RegionStatus in
+        let statuses = regions.map { region in
             let state = latest[region.id]
-            let age = state?.snapshot.flatMap { Timestamps.date(from: $0.collected) }.map { Int(now.timeIntervalSince($0)) }
-            return RegionStatus(
-                id: region.id, name: region.name, endpoint: region.endpoint, health: state?.health, snapshot: state?.snapshot,
-                stale: state?.stale ?? false, ageSeconds: age)
+            return Self.status(region, health: state?.health, snapshot: state?.snapshot, stale: state?.stale ?? false, now: now)
         }
         return FederationSummary.aggregate(statuses, now: now)
+    }
+
+    /// A region's status with the age of its snapshot at `now`.
+    static func status(_ region: FederationRegion, health: RegionHealth?, snapshot: RegionSnapshot?, stale: Bool, now: Date) -> RegionStatus {
+        let age = snapshot.flatMap { Timestamps.date(from: $0.collected) }.map { Int(now.timeIntervalSince($0)) }
+        return RegionStatus(
+            id: region.id, name: region.name, endpoint: region.endpoint, health: health, snapshot: snapshot, stale: stale, ageSeconds: age)
     }
 
     private func latestStates() async throws -> [Int: (health: RegionHealth, snapshot: RegionSnapshot?, stale: Bool)] {
@@ -100,33 +104,29 @@ public final class DashboardCollector: Service, Sendable {
         let started = Date()
         let clock = ContinuousClock.now
         let regions = try await registry.list()
-        var credentials: [Int: (String, String)] = [:]
-        for region in regions { credentials[region.id] = try await registry.credentials(region.id) }
+        let keys = try await registry.allCredentials()
         let previous = try await latestStates()
-        let keys = credentials
         let results: [(regionID: Int, health: RegionHealth, snapshot: RegionSnapshot?)] = await concurrentMap(regions, limit: configuration.parallel)
         {
             region in
-            let (apiKey, secret) = keys[region.id]!
+            let (apiKey, secret) = keys[region.id] ?? ("", "")
             let (id, health, snapshot) = await self.collect(
                 region, apiKey: apiKey, secret: secret, lastSuccess: previous[region.id]?.snapshot?.collected)
             return (regionID: id, health: health, snapshot: snapshot)
         }
         let seconds = (ContinuousClock.now - clock) / .seconds(1)
         try await store.keepOnly(Set(regions.map(\.id)))
-        // The summary as it will read after recording (failed regions keep their last snapshot).
-        let statuses = regions.map { region -> RegionStatus in
-            let result = results.first { $0.regionID == region.id }
-            let snapshot = result?.snapshot ?? previous[region.id]?.snapshot
-            let age = snapshot.flatMap { Timestamps.date(from: $0.collected) }.map { Int(started.timeIntervalSince($0)) }
-            return RegionStatus(
-                id: region.id, name: region.name, endpoint: region.endpoint, health: result?.health, snapshot: snapshot,
-                stale: result?.snapshot == nil, ageSeconds: age)
+        // The summary as it will read after recording (failed regions keep their last snapshot); `results`
+        // are in the order of `regions`.
+        let statuses = zip(regions, results).map { region, result in
+            Self.status(
+                region, health: result.health, snapshot: result.snapshot ?? previous[region.id]?.snapshot, stale: result.snapshot == nil,
+                now: started)
         }
         let summary = FederationSummary.aggregate(statuses, now: started)
         try await store.record(started: started, seconds: seconds, results: results, summary: summary, retention: configuration.retention)
         cached.withLock { $0 = ($0.generation + 1, nil) }
-        let failed = results.filter { $0.snapshot == nil }.compactMap { r in regions.first { $0.id == r.regionID }?.name }
+        let failed = zip(regions, results).filter { $0.1.snapshot == nil }.map(\.0.name)
         metrics?.record(summary, now: started)
         metrics?.collection(seconds: seconds, failed: failed)
         logger.info(

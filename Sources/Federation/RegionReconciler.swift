@@ -39,11 +39,9 @@ public struct RegionReconciler: Sendable {
     /// Plans (and unless `dryRun`, applies) every installation's changes.
     public func run(dryRun: Bool) async throws -> [Report] {
         let regions = try await registry.list()
-        var credentials: [Int: (String, String)] = [:]
-        for region in regions { credentials[region.id] = try await registry.credentials(region.id) }
-        let keys = credentials
+        let keys = try await registry.allCredentials()
         return await concurrentMap(regions, limit: parallel) { installation in
-            let (apiKey, secret) = keys[installation.id]!
+            let (apiKey, secret) = keys[installation.id] ?? ("", "")
             return await reconcile(installation, apiKey: apiKey, secret: secret, registry: regions, dryRun: dryRun)
         }
     }

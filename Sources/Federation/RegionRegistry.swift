@@ -121,6 +121,21 @@ public struct RegionRegistry: Sendable {
         return (try row.decode(column: "api_key", as: String.self), try secrets.open(try row.decode(column: "secret_sealed", as: String.self)))
     }
 
+    /// Every region's keys (secrets decrypted), by region id, in one read.
+    public func allCredentials() async throws -> [Int: (apiKey: String, secretKey: String)] {
+        let rows = try await database.withDatabase { db in
+            try await db.raw("SELECT id, api_key, secret_sealed FROM federation_regions").all().map { row in
+                (
+                    try row.decode(column: "id", as: Int.self), try row.decode(column: "api_key", as: String.self),
+                    try row.decode(column: "secret_sealed", as: String.self)
+                )
+            }
+        }
+        var keys: [Int: (apiKey: String, secretKey: String)] = [:]
+        for (id, apiKey, sealed) in rows { keys[id] = (apiKey, try secrets.open(sealed)) }
+        return keys
+    }
+
     /// Changes a region's fields and returns it as stored.
     /// - Throws: ``FederationError`` `notFound`, `invalid`, `conflict` (a name another region has).
     @discardableResult
