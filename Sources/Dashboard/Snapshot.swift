@@ -159,4 +159,14 @@ public struct RegionStatus: Codable, Sendable, Hashable {
     public var stale: Bool
     /// Age of `snapshot` in seconds at the time of the summary.
     public var ageSeconds: Int?
+
+    /// An age for people: `40 s ago`, `12 min ago`, `5 h ago`, `3 days ago`.
+    public static func describeAge(seconds: Int) -> String {
+        switch seconds {
+        case ..<90: "\(max(0, seconds)) s ago"
+        case ..<5400: "\(seconds / 60) min ago"
+        case ..<172_800: "\(seconds / 3600) h ago"
+        default: "\(seconds / 86_400) days ago"
+        }
+    }
 }

@@ -65,7 +65,9 @@ struct DashboardCommand: AsyncParsableCommand {
         }
         var rows = [["REGION", "HEALTH", "VERSION", "DATA"] + columns.map { $0.title.uppercased() } + ["VMS RUN/ALL", "HOSTS UP/ALL"]]
         for region in summary.regions {
-            let data = region.snapshot == nil ? "none" : (region.ageSeconds.map { DashboardCommand.age($0) } ?? "?") + (region.stale ? " STALE" : "")
+            let data =
+                region.snapshot == nil
+                ? "none" : (region.ageSeconds.map { RegionStatus.describeAge(seconds: $0) } ?? "?") + (region.stale ? " STALE" : "")
             rows.append(
                 [region.name, region.health?.level.rawValue ?? "?", region.health?.cloudStackVersion ?? "–", data]
                     + columns.map { cell(region.snapshot?.figure($0), $0) }
@@ -86,7 +88,4 @@ struct DashboardCommand: AsyncParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    static func age(_ seconds: Int) -> String {
-        seconds < 120 ? "\(seconds) s ago" : seconds < 7200 ? "\(seconds / 60) min ago" : "\(seconds / 3600) h ago"
-    }
 }

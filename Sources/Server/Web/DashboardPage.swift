@@ -100,20 +100,12 @@ enum DashboardPage {
             certificate: certificate.map { "\($0.daysLeft) days left\($0.trusted ? "" : ", not trusted")" }
                 ?? (region.endpoint.lowercased().hasPrefix("https") ? "unknown" : "plain HTTP"),
             certificateLevel: certificate.map { !$0.trusted || $0.daysLeft < 0 ? "crit" : $0.daysLeft < 30 ? "warn" : "ok" } ?? "none",
-            freshness: region.ageSeconds.map { age(seconds: $0) } ?? "never collected", stale: region.stale && region.snapshot != nil,
+            freshness: region.ageSeconds.map { RegionStatus.describeAge(seconds: $0) } ?? "never collected",
+            stale: region.stale && region.snapshot != nil,
             never: region.snapshot == nil, problems: health?.problems ?? [],
             bars: region.snapshot.map { snapshot in shown.compactMap { r in snapshot.figure(r).map { bar(r, $0) } } } ?? [],
             vms: region.snapshot.map { "\($0.virtualMachines.running) running of \($0.virtualMachines.total)" } ?? "–",
             hosts: region.snapshot.map { "\($0.hosts.up) up of \($0.hosts.total)" } ?? "–")
-    }
-
-    static func age(seconds: Int) -> String {
-        switch seconds {
-        case ..<90: return "\(max(0, seconds)) s ago"
-        case ..<5400: return "\(seconds / 60) min ago"
-        case ..<172_800: return "\(seconds / 3600) h ago"
-        default: return "\(seconds / 86_400) days ago"
-        }
     }
 
     static func shortTime(_ text: String) -> String {
@@ -157,7 +149,8 @@ enum DashboardPage {
                 template: template,
                 cells: sites.map { site in
                     guard let s = newest[template]?[site] else { return "–" }
-                    let when = s.reported.flatMap(Timestamps.date(from:)).map { age(seconds: Int(now.timeIntervalSince($0))) } ?? ""
+                    let when =
+                        s.reported.flatMap(Timestamps.date(from:)).map { RegionStatus.describeAge(seconds: Int(now.timeIntervalSince($0))) } ?? ""
                     return "\(s.version) · \(s.state)\(s.error == nil ? "" : " (error)") · \(when)"
                 })
         }
