@@ -18,14 +18,13 @@ struct FetchTests {
             let catalog = try await reader.catalog()
             let manifest = try await reader.manifest(for: catalog.entries[0])
             let fetcher = try siteFetcher(mirrors: [server.baseURL], in: directory)
-            let cache = fetcher.cache
             let first = try await fetcher.fetch(manifest.chunks)
             #expect(first.downloadedBytes == Int64(image.count) && first.reusedChunks == 0 && first.retries == 0)
             let second = try await fetcher.fetch(manifest.chunks)
             #expect(second.downloadedChunks == 0 && second.downloadedBytes == 0 && second.reusedBytes == Int64(image.count))
 
             let destination = directory.appendingPathComponent("ubuntu-1.qcow2").path
-            try ImageAssembler(cache: cache).assemble(manifest, to: destination)
+            _ = try await fetcher.fetchImage(manifest, to: destination)
             #expect(FileManager.default.contents(atPath: destination) == Data(image))
             #expect(reader.lastSerial == catalog.serial)
         }
@@ -45,13 +44,12 @@ struct FetchTests {
                 policy.initialBackoff = .milliseconds(5)
                 policy.parallel = 3
                 let fetcher = try siteFetcher(mirrors: ["http://127.0.0.1:9", url], in: directory, policy: policy)
-                let cache = fetcher.cache
                 let report = try await fetcher.fetch(manifest.chunks)
                 #expect(report.retries >= 4)
                 #expect(mirror.rangeRequests >= 1)
                 // Every chunk in the cache is verified: the image assembles to the signed digest.
                 let destination = directory.appendingPathComponent("image").path
-                try ImageAssembler(cache: cache).assemble(manifest, to: destination)
+                _ = try await fetcher.fetchImage(manifest, to: destination)
                 #expect(FileManager.default.contents(atPath: destination) == Data(image))
                 #expect(try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("site/partial").path).isEmpty)
             }
@@ -147,14 +145,13 @@ struct FetchTests {
                 policy.initialBackoff = .milliseconds(1)
                 policy.stallTimeout = .milliseconds(300)
                 let fetcher = try siteFetcher(mirrors: [url], in: directory, policy: policy)
-                let cache = fetcher.cache
                 let report = try await fetcher.fetch(manifest.chunks)
                 #expect(report.retries == 1)
                 #expect(mirror.rangeRequests == 1)
                 // The resumed chunk's first half came over the network once only.
                 #expect(report.downloadedBytes == Int64(image.count))
                 let destination = directory.appendingPathComponent("image").path
-                try ImageAssembler(cache: cache).assemble(manifest, to: destination)
+                _ = try await fetcher.fetchImage(manifest, to: destination)
                 #expect(FileManager.default.contents(atPath: destination) == Data(image))
             }
         }
@@ -196,7 +193,10 @@ struct FetchTests {
             var altered = manifest
             altered.sha256 = String(repeating: "0", count: 64)
             let destination = directory.appendingPathComponent("image").path
-            let error = #expect(throws: SyncAgentError.self) { try ImageAssembler(cache: repository.chunks).assemble(altered, to: destination) }
+            // Every chunk is at hand (the repository's store as the cache): the image is assembled, and refused.
+            let fetcher = ChunkFetcher(
+                mirrors: [], cache: repository.chunks, partialDirectory: directory.appendingPathComponent("partial"), logger: quietLogger)
+            let error = await #expect(throws: SyncAgentError.self) { try await fetcher.fetchImage(altered, to: destination) }
             #expect(error?.kind == .imageMismatch)
             #expect(!FileManager.default.fileExists(atPath: destination))
             let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)

@@ -7,46 +7,15 @@ import TemplateRepository
     import Glibc
 #endif
 
-/// Builds an image file from cached chunks: written to a temporary file beside the destination while
-/// hashed, flushed, checked against the signed whole-image SHA-256, and only then renamed into place.
-/// A mismatch leaves nothing at the destination. (``ChunkFetcher/fetchImage(_:to:progress:)`` does the
-/// same while chunks arrive.)
-public struct ImageAssembler: Sendable {
-    public let cache: FileChunkStore
-
-    public init(cache: FileChunkStore) { self.cache = cache }
-
-    /// - Throws: ``SyncAgentError`` `imageMismatch` when the chunks do not make the signed image, or a
-    ///   storage error; ``TemplateRepositoryError`` `chunkMissing` when a chunk is not cached.
-    public func assemble(_ manifest: TemplateManifest, to destination: String) throws {
-        var writer = try ImageWriter(destination: destination)
-        do {
-            for chunk in manifest.chunks { try writer.append(try cache.get(chunk.digest)) }
-            try writer.finish(manifest)
-        } catch {
-            writer.abort()
-            throw error
-        }
-    }
-}
-
-/// An image being written: a temporary file beside the destination, written at offsets (from any
-/// thread), and the running whole-image SHA-256, fed in order.
+/// An image being assembled (by ``ChunkFetcher/fetchImage(_:to:progress:)``): a temporary file beside the
+/// destination, written at offsets (from any thread), and the running whole-image SHA-256, fed in order;
+/// flushed, checked against the signed digest and only then renamed into place, so a mismatch leaves
+/// nothing at the destination.
 struct ImageWriter {
     let file: ImageFile
     private var whole = SHA256Stream()
-    private var offset: Int64 = 0
 
     init(destination: String) throws { file = try ImageFile(destination: destination) }
-
-    /// Appends bytes already known good (read from the verified cache).
-    mutating func append(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { raw in
-            whole.update(raw)
-            try file.write(raw, at: offset)
-        }
-        offset += Int64(bytes.count)
-    }
 
     /// Hashes a chunk fresh from the network together with the whole image, in one pass. True when it
     /// matches its digest (the whole-image hash has taken it; the caller writes it at its offset); false,
