@@ -63,9 +63,14 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O3"])]
         ),
         .target(
+            name: "CGear",
+            cSettings: [.unsafeFlags(["-O3"])]
+        ),
+        .target(
             name: "TemplateRepository",
             dependencies: [
                 "Core",
+                "CGear",
                 "CSHA256",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -199,8 +204,9 @@ let package = Package(
         .testTarget(
             name: "TemplateRepositoryTests",
             dependencies: [
-                "Core", "TemplateRepository", "Server",
+                "Core", "TemplateRepository", "Server", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SQLKit", package: "sql-kit"),
             ],
             swiftSettings: upcoming
         ),

@@ -126,7 +126,7 @@ public struct ChunkFetcher: Sendable {
         let image = writer.file
         let maximum = manifest.chunks.map(\.length).max() ?? 1
         // Cache and image writes run on threads of their own while this task hashes the next chunk.
-        let store = ParallelChunkWriter(store: cache, maximumChunk: maximum, threads: 2, buffers: window)
+        let store = ParallelChunkWriter(store: cache, maximumChunk: maximum, threads: 2, capacity: window)
         do {
             try await withThrowingTaskGroup(of: Fetched.self) { group in
                 var next = 0

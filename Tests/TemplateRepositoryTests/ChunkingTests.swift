@@ -1,6 +1,7 @@
 import Core
 import Crypto
 import Foundation
+import TestSupport
 import Testing
 
 @testable import TemplateRepository
@@ -46,7 +47,7 @@ struct ChunkingTests {
         #expect(a.chunks.map(\.length) == GearChunker(parameters: small).chunkLengths(of: bytes))
     }
 
-    @Test("cuts are those of the byte-at-a-time FastCDC definition (the two-bytes-per-step scan changes nothing)")
+    @Test("cuts are those of the byte-at-a-time FastCDC definition (the unrolled scan in C changes nothing)")
     func matchesReferenceDefinition() {
         for (seed, count) in [(11, 400_000), (12, 65_537), (13, 2_049), (14, 100_001)] {
             let bytes = randomBytes(count, seed: UInt64(seed))
@@ -174,6 +175,72 @@ struct ChunkingTests {
                 }
             }
             #expect(seen == stopAt)
+        }
+    }
+}
+
+/// A store whose writes are slow and which checks every chunk's bytes against its digest, so a writer
+/// reading memory it no longer may would show (as a mismatch or a crash).
+struct SlowCheckingStore: ChunkStore {
+    let inner: FileChunkStore
+
+    func contains(_ digest: String) throws -> Bool { try inner.contains(digest) }
+    func put(_ digest: String, _ bytes: UnsafeRawBufferPointer) throws -> Bool { try putHashed(digest, bytes) }
+    func putHashed(_ digest: String, _ bytes: UnsafeRawBufferPointer) throws -> Bool {
+        usleep(300)
+        return try inner.put(digest, bytes)
+    }
+    func get(_ digest: String) throws -> [UInt8] { try inner.get(digest) }
+    func remove(_ digest: String) throws { try inner.remove(digest) }
+    func allDigests() throws -> [String] { try inner.allDigests() }
+}
+
+@Suite("Parallel chunk writer")
+struct ParallelChunkWriterTests {
+    @Test("borrowed bytes: every chunk stored intact once, duplicates skipped, and the whole range released in order")
+    func borrowed() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = SlowCheckingStore(inner: try FileChunkStore(dataDirectory: dir))
+            let pieces = (0..<12).map { randomBytes(5_000 + ($0 % 8) * 100, seed: 60 + UInt64($0 % 8)) }  // 4 repeated
+            let image = pieces.flatMap { $0 }
+            let writer = ParallelChunkWriter(store: store, maximumChunk: 10_000, threads: 3, capacity: 2)
+            var released: [Int64] = []
+            try image.withUnsafeBytes { raw in
+                var offset = 0
+                for piece in pieces {
+                    let bytes = UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + piece.count)])
+                    offset += piece.count
+                    try writer.submit(digest: SHA256.hash(data: piece).hexString, borrowed: bytes, end: Int64(offset))
+                    released.append(writer.releasedOffset)
+                }
+                writer.returnBorrowed()
+                #expect(writer.releasedOffset == Int64(image.count))
+            }
+            let (chunks, bytes) = try writer.finish()
+            let unique = Dictionary(pieces.map { (SHA256.hash(data: $0).hexString, $0) }, uniquingKeysWith: { a, _ in a })
+            #expect(chunks == unique.count && chunks == 8)
+            #expect(bytes == Int64(unique.values.map(\.count).reduce(0, +)))
+            #expect(released == released.sorted())
+            for (digest, piece) in unique { #expect(try store.get(digest) == piece) }
+        }
+    }
+
+    @Test("a file chunked into slow writers that write straight from its mapping: every chunk stored intact")
+    func chunkerLendsItsMapping() async throws {
+        try await withTemporaryDirectory { dir in
+            let bytes = randomBytes(3_000_000, seed: 70)
+            let url = dir.appendingPathComponent("image")
+            try Data(bytes).write(to: url)
+            let store = SlowCheckingStore(inner: try FileChunkStore(dataDirectory: dir))
+            let writer = ParallelChunkWriter(store: store, maximumChunk: small.maximum, capacity: 8)
+            let image = try ImageChunker(parameters: small, readSize: 65_536).chunk(path: url.path, borrower: writer) { reference, chunk in
+                try writer.submit(digest: reference.digest, borrowed: chunk, end: reference.offset + Int64(reference.length))
+            }
+            let (stored, _) = try writer.finish()
+            #expect(stored == Set(image.chunks.map(\.digest)).count)
+            for chunk in image.chunks {
+                #expect(try store.get(chunk.digest) == Array(bytes[Int(chunk.offset)..<(Int(chunk.offset) + chunk.length)]))
+            }
         }
     }
 }

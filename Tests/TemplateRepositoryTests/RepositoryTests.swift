@@ -1,6 +1,7 @@
 import Core
 import Crypto
 import Foundation
+import SQLKit
 import Server
 import Testing
 
@@ -181,6 +182,43 @@ struct RepositoryTests {
         #expect(collected.removed == 0)
         let v3 = try await t.repository.manifest(name: "t", version: "3")
         #expect(try v3.chunks.allSatisfy { try t.repository.chunks.contains($0.digest) })
+    }
+
+    @Test("a catalog made before chunk lists moved into one row per version keeps its versions' chunks through gc")
+    func chunkListMigration() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("repo-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("catalog.sqlite").path
+        let store = try FileChunkStore(dataDirectory: directory)
+        let chunks = (0..<3).map { randomBytes(1000, seed: 40 + UInt64($0)) }
+        let digests = chunks.map { SHA256.hash(data: $0).hexString }
+        for (digest, bytes) in zip(digests, chunks) { try store.put(digest, bytes: bytes) }
+        // The schema as it was (migrations 1 and 2), with a version referencing the first two chunks.
+        let old = try await SQLiteStore.open(path: path, migrations: [])
+        try await Migrator(migrations: Array(Repository.migrations.prefix(2))).apply(to: old)
+        try await old.transaction { db in
+            try await db.raw("INSERT INTO templates (name, created) VALUES ('t', 'now')").run()
+            try await db.raw(
+                """
+                INSERT INTO versions (name, version, state, format, hypervisor, os_type, display_text, size, sha256, chunk_count, manifest,
+                    manifest_digest, published, changed)
+                VALUES ('t', '1', 'published', 'QCOW2', 'KVM', 'Other', 't', 2000, 'x', 2, '{}', 'y', 'now', 'now')
+                """
+            ).run()
+            for (position, digest) in digests.prefix(2).enumerated() {
+                try await db.raw(
+                    """
+                    INSERT INTO version_chunks (version_seq, position, digest, offset, length)
+                    VALUES (1, \(bind: position), \(bind: digest), \(bind: position * 1000), 1000)
+                    """
+                ).run()
+            }
+        }
+        let database = try await SQLiteStore.open(path: path, migrations: [])
+        let repository = try await Repository.open(dataDirectory: directory, database: database, key: PublisherKey(), parameters: small)
+        let report = try await repository.collectGarbage(grace: 0)
+        #expect(report.live == 2 && report.removed == 1)
+        #expect(try store.allDigests() == digests.prefix(2).sorted())
     }
 
     @Test("a store that cannot be written fails the publish with a clear error and lists nothing")

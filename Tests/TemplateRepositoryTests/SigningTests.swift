@@ -25,6 +25,15 @@ struct SigningTests {
         #expect(try verifier.verifyManifest(decoded, now: Date()) == signed.signed)
     }
 
+    @Test("the document as served, built around a body encoded once, is exactly the encoder's and verifies")
+    func servedBytes() throws {
+        let key = PublisherKey()
+        let wire = try key.signedBytes(try sampleManifest(key: key))
+        let decoded = try JSONDecoder().decode(SignedDocument<TemplateManifest>.self, from: Data(wire))
+        #expect(try decoded.serializedBytes() == wire)
+        #expect(try DocumentVerifier(trusted: [key.publicKey]).verifyManifest(decoded, now: Date()).chunks.count > 1)
+    }
+
     @Test("a tampered manifest, an unknown key and a broken chunk layout are refused")
     func tampering() throws {
         let key = PublisherKey()

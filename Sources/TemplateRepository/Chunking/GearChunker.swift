@@ -1,3 +1,5 @@
+import CGear
+
 /// FastCDC content-defined chunking: a Gear rolling hash with normalized chunking (level 2), judged on the
 /// hash's upper bits (the low bits of a Gear hash are weak).
 ///
@@ -52,33 +54,15 @@ public struct GearChunker: Sendable {
     /// Rolls the Gear hash over `base[start..<end]` and returns the first position after which
     /// `hash & mask == 0` (as a length from `base`), with the hash reached.
     ///
-    /// Two bytes per step: the hash after the pair is `(h << 2) + (G[a] << 1) + G[b]`, whose second half does
-    /// not depend on `h`, so the loop-carried chain is one shift and one add per two bytes. The hash after the
-    /// first byte of the pair is computed beside it and tested too, so the cuts are exactly those of the
-    /// byte-at-a-time definition `h = (h << 1) + G[byte]`.
+    /// The loop is in C (`CGear`): on x86-64 one `lea` per byte rolls the hash, half the loop-carried
+    /// latency of the shift-and-add the compiler emits otherwise, which is what bounds this scan.
     @inline(__always)
     static func scan(
         _ base: UnsafePointer<UInt8>, _ table: UnsafeBufferPointer<UInt64>, from start: Int, to end: Int, hash: UInt64, mask: UInt64
     ) -> (hash: UInt64, cut: Int?) {
         var h = hash
-        var i = start
-        let limit = ~mask
-        while i + 1 < end {
-            let a = table[Int(base[i])]
-            let b = table[Int(base[i + 1])]
-            let first = (h << 1) &+ a
-            h = (h << 2) &+ ((a << 1) &+ b)
-            // `x & mask == 0` is `x <= ~mask` for an upper-bits mask: one compare for both positions.
-            if min(first, h) <= limit {
-                return (h, first <= limit ? i + 1 : i + 2)
-            }
-            i += 2
-        }
-        if i < end {
-            h = (h << 1) &+ table[Int(base[i])]
-            if h & mask == 0 { return (h, i + 1) }
-        }
-        return (h, nil)
+        let cut = mc_gear_scan(base, start, end, &h, mask, table.baseAddress!)
+        return (h, cut < 0 ? nil : cut)
     }
 
     /// Chunk lengths of a whole in-memory buffer (for tests and small inputs).

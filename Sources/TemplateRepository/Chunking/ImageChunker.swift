@@ -44,8 +44,14 @@ public struct ImageChunker: Sendable {
     }
 
     /// Chunks the file at `path`, calling `onChunk` for each chunk in order with its reference and bytes.
+    ///
+    /// The bytes are valid until `onChunk` returns — or, with a `borrower`, until the borrower's
+    /// `releasedOffset` passes them: pages are kept mapped for it, and the mapping goes away only after
+    /// its `returnBorrowed()`.
     /// - Throws: ``TemplateRepositoryError`` when the file cannot be read, or whatever `onChunk` throws.
-    public func chunk(path: String, onChunk: (ChunkReference, UnsafeRawBufferPointer) throws -> Void) throws -> ChunkedImage {
+    public func chunk(
+        path: String, borrower: (any ChunkBorrower)? = nil, onChunk: (ChunkReference, UnsafeRawBufferPointer) throws -> Void
+    ) throws -> ChunkedImage {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw TemplateRepositoryError.unreadableImage(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
@@ -54,28 +60,31 @@ public struct ImageChunker: Sendable {
             throw TemplateRepositoryError.unreadableImage(path: path, reason: "it is not a regular file")
         }
         let size = Int(info.st_size)
-        if size == 0 { return try chunk(region: UnsafeRawBufferPointer(start: nil, count: 0), dropPages: false, onChunk: onChunk) }
+        if size == 0 {
+            return try chunk(region: UnsafeRawBufferPointer(start: nil, count: 0), dropPages: false, borrower: borrower, onChunk: onChunk)
+        }
         guard let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else {
             throw TemplateRepositoryError.unreadableImage(path: path, reason: String(cString: strerror(errno)))
         }
         defer { munmap(map, size) }
         madvise(map, size, MADV_SEQUENTIAL)
-        return try chunk(region: UnsafeRawBufferPointer(start: map, count: size), dropPages: true, onChunk: onChunk)
+        return try chunk(region: UnsafeRawBufferPointer(start: map, count: size), dropPages: true, borrower: borrower, onChunk: onChunk)
     }
 
     /// Chunks in-memory bytes (tests, small inputs).
     public func chunk(bytes: [UInt8], onChunk: (ChunkReference, UnsafeRawBufferPointer) throws -> Void = { _, _ in }) throws -> ChunkedImage {
-        try bytes.withUnsafeBytes { try chunk(region: $0, dropPages: false, onChunk: onChunk) }
+        try bytes.withUnsafeBytes { try chunk(region: $0, dropPages: false, borrower: nil, onChunk: onChunk) }
     }
 
     /// The three-thread pass over `region`. With `dropPages`, pages all threads are done with are given
     /// back (`MADV_DONTNEED`; the region must be a private file mapping).
-    func chunk(region: UnsafeRawBufferPointer, dropPages: Bool, onChunk: (ChunkReference, UnsafeRawBufferPointer) throws -> Void) throws
-        -> ChunkedImage
-    {
+    func chunk(
+        region: UnsafeRawBufferPointer, dropPages: Bool, borrower: (any ChunkBorrower)?,
+        onChunk: (ChunkReference, UnsafeRawBufferPointer) throws -> Void
+    ) throws -> ChunkedImage {
         let shared = SharedRegion(region)
         let dual = hashing == .automatic && HardwareSHA256.isAvailable
-        let flow = Flow(aheadLimit: 8 * readSize, dropPages: dropPages, region: shared, hasherThread: !dual)
+        let flow = Flow(aheadLimit: 8 * readSize, dropPages: dropPages, region: shared, hasherThread: !dual, borrower: borrower)
         let handoff = Handoff(capacity: 4)
         let parameters = parameters
         let window = readSize
@@ -96,11 +105,12 @@ public struct ImageChunker: Sendable {
         }
         if !dual { hasher.start() }
         scanner.start()
-        // Whatever happens here, both threads have stopped touching the region before this returns.
+        // Whatever happens here, both threads and the borrower have stopped touching the region before this returns.
         defer {
             flow.cancel()
             handoff.cancel()
             flow.waitForThreads()
+            borrower?.returnBorrowed()
         }
         var chunks: [ChunkReference] = []
         var offset: Int64 = 0
@@ -151,6 +161,14 @@ public struct ImageChunker: Sendable {
     }
 }
 
+/// Reads chunk bytes after `onChunk` returned (writer threads writing straight from the mapping).
+public protocol ChunkBorrower: AnyObject, Sendable {
+    /// The image offset below which no handed-over bytes are needed any more.
+    var releasedOffset: Int64 { get }
+    /// Returns once no handed-over bytes are read any more (called before the bytes go away, errors included).
+    func returnBorrowed()
+}
+
 /// The image's bytes, shared read-only by the chunking threads, which all stop before it goes away.
 struct SharedRegion: @unchecked Sendable {
     let base: UnsafeRawPointer?
@@ -182,12 +200,14 @@ final class Flow: @unchecked Sendable {
     private var scanning = true
     /// Whether a separate thread hashes the whole image (else the caller does, as it consumes).
     private let hasherThread: Bool
+    private let borrower: (any ChunkBorrower)?
 
-    init(aheadLimit: Int, dropPages: Bool, region: SharedRegion, hasherThread: Bool) {
+    init(aheadLimit: Int, dropPages: Bool, region: SharedRegion, hasherThread: Bool, borrower: (any ChunkBorrower)?) {
         self.aheadLimit = aheadLimit
         self.dropPages = dropPages
         self.region = region
         self.hasherThread = hasherThread
+        self.borrower = borrower
     }
 
     /// Waits until `offset` is within the read-ahead limit; false when cancelled.
@@ -213,10 +233,13 @@ final class Flow: @unchecked Sendable {
         }
     }
 
-    /// Gives back whole pages both the caller and the hasher are past (the scanner is always ahead of the caller).
+    /// Gives back whole pages the caller, the hasher and the borrower are past (the scanner is always ahead
+    /// of the caller).
     private func dropBehind() {
         guard dropPages, let base = region.base else { return }
-        let safe = (hasherThread ? min(consumedOffset, hashedOffset) : consumedOffset) / pageSize * pageSize
+        var done = hasherThread ? min(consumedOffset, hashedOffset) : consumedOffset
+        if let borrower { done = min(done, Int(borrower.releasedOffset)) }
+        let safe = done / pageSize * pageSize
         if safe > droppedOffset {
             madvise(UnsafeMutableRawPointer(mutating: base + droppedOffset), safe - droppedOffset, MADV_DONTNEED)
             droppedOffset = safe

@@ -73,10 +73,12 @@ public struct Repository: Sendable {
                 let store = chunks
                 let chunkingStarted = ContinuousClock.now
                 let (image, newChunks, newBytes) = try await offloaded {
-                    let writer = ParallelChunkWriter(store: store, maximumChunk: chunker.parameters.maximum)
+                    // Writers write straight from the image's mapping; 256 chunks in flight (about 32 MiB of pages kept
+                    // mapped for them) let hashing run ahead of the writers' bursts instead of waiting on them.
+                    let writer = ParallelChunkWriter(store: store, maximumChunk: chunker.parameters.maximum, capacity: 256)
                     do {
-                        let image = try chunker.chunk(path: path) { reference, bytes in
-                            try writer.submit(digest: reference.digest, bytes: bytes)
+                        let image = try chunker.chunk(path: path, borrower: writer) { reference, bytes in
+                            try writer.submit(digest: reference.digest, borrowed: bytes, end: reference.offset + Int64(reference.length))
                             progress?(reference.offset + Int64(reference.length))
                         }
                         let (newChunks, newBytes) = try writer.finish()
@@ -172,7 +174,7 @@ public struct Repository: Sendable {
     private func commitHoldingLock(_ metadata: TemplateMetadata, image: ChunkedImage, publishID: String) async throws -> PublishReport {
         let manifest = manifest(for: metadata, image: image)
         try manifest.validateLayout()
-        let document = try String(decoding: key.sign(manifest).serializedBytes(), as: UTF8.self)
+        let document = try String(decoding: key.signedBytes(manifest), as: UTF8.self)
         let manifestDigest = SHA256.hash(data: Array(document.utf8)).hexString
         let now = Timestamps.string(from: Date())
         let report = PublishReport(
@@ -205,15 +207,9 @@ public struct Repository: Sendable {
                 ).run()
                 let seq = try await db.raw("SELECT seq FROM versions WHERE name = \(bind: metadata.name) AND version = \(bind: metadata.version)")
                     .first()!.decode(column: "seq", as: Int.self)
-                for (batchStart, batch) in image.chunks.enumerated().chunked(500) {
-                    var insert = db.insert(into: "version_chunks").columns("version_seq", "position", "digest", "offset", "length")
-                    for (i, chunk) in batch.enumerated() {
-                        insert = insert.values(
-                            SQLBind(seq), SQLBind(batchStart + i), SQLBind(chunk.element.digest), SQLBind(chunk.element.offset),
-                            SQLBind(chunk.element.length))
-                    }
-                    try await insert.run()
-                }
+                try await db.raw(
+                    "INSERT INTO version_digests (version_seq, digests) VALUES (\(bind: seq), \(bind: VersionDigests.encode(image.chunks.map(\.digest))))"
+                ).run()
                 report.catalogSerial = try await signCatalog(db, now: Date())
             }
             try await db.raw("UPDATE publishes SET state = 'committed', updated = \(bind: now) WHERE id = \(bind: publishID)").run()
@@ -268,7 +264,7 @@ public struct Repository: Sendable {
         let catalog = Catalog(
             serial: serial, issued: Timestamps.string(from: now), expires: Timestamps.string(from: now.addingTimeInterval(catalogValidity)),
             entries: entries)
-        let document = try String(decoding: key.sign(catalog).serializedBytes(), as: UTF8.self)
+        let document = try String(decoding: key.signedBytes(catalog), as: UTF8.self)
         try await db.raw(
             "INSERT INTO catalogs (serial, issued, expires, document) VALUES (\(bind: serial), \(bind: catalog.issued), \(bind: catalog.expires), \(bind: document))"
         ).run()
@@ -435,14 +431,15 @@ public struct Repository: Sendable {
         -> GarbageReport
     {
         try await lock.exclusive(onWait: onWait) {
-            let live = try await database.withDatabase { db in
-                try await db.raw(
-                    """
-                    SELECT DISTINCT c.digest FROM version_chunks c JOIN versions v ON v.seq = c.version_seq WHERE v.state != 'withdrawn'
-                    """
-                ).all().map { try $0.decode(column: "digest", as: String.self) }
+            let liveSet = try await database.withDatabase { db in
+                var live = Set<String>()
+                for row in try await db.raw(
+                    "SELECT d.digests FROM version_digests d JOIN versions v ON v.seq = d.version_seq WHERE v.state != 'withdrawn'"
+                ).all() {
+                    live.formUnion(try VersionDigests.decode(row.decode(column: "digests", as: String.self)))
+                }
+                return live
             }
-            let liveSet = Set(live)
             let store = chunks
             return try await offloaded {
                 store.removeStaleTemporaries()
@@ -473,23 +470,17 @@ func offloaded<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async th
     }
 }
 
-extension Sequence {
-    /// Consecutive groups of `size` elements, with the index of each group's first element.
-    func chunked(_ size: Int) -> [(Int, [Element])] {
-        var groups: [(Int, [Element])] = []
-        var current: [Element] = []
-        var start = 0
-        var index = 0
-        for element in self {
-            if current.count == size {
-                groups.append((start, current))
-                current = []
-                start = index
-            }
-            current.append(element)
-            index += 1
+/// A version's chunk digests as stored in `version_digests`: the hex digests concatenated in image order.
+enum VersionDigests {
+    static func encode(_ digests: [String]) -> String { digests.joined() }
+
+    /// - Throws: ``TemplateRepositoryError/storeFailure(path:reason:)`` when the text is not whole digests.
+    static func decode(_ text: String) throws -> [String] {
+        let utf8 = Array(text.utf8)
+        guard utf8.count % 64 == 0 else {
+            throw TemplateRepositoryError.storeFailure(
+                path: "version_digests", reason: "a digest list of \(utf8.count) characters is not a whole number of SHA-256 digests")
         }
-        if !current.isEmpty { groups.append((start, current)) }
-        return groups
+        return stride(from: 0, to: utf8.count, by: 64).map { String(decoding: utf8[$0..<($0 + 64)], as: UTF8.self) }
     }
 }

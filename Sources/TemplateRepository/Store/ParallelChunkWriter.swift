@@ -3,9 +3,16 @@ import Foundation
 /// Stores chunks from several threads, so creating files and waiting for `fsync` overlap with hashing and
 /// with each other (a disk answers several flushes at once far faster than one after another).
 ///
-/// `submit` copies the bytes into one of a fixed set of reused buffers (fresh memory for every chunk would
-/// cost a page fault per 4 KiB) and returns unless all are in use; `finish` waits for every write and
-/// reports what was new. The first failure stops the rest and is thrown by the next call.
+/// Three ways to hand a chunk over, each returning unless `capacity` chunks are already waiting or in writing:
+/// `submit(digest:bytes:)` copies the bytes into one of a set of reused buffers (fresh memory for every chunk
+/// would cost a page fault per 4 KiB); `submit(digest:owned:)` takes an array; `submit(digest:borrowed:end:)`
+/// copies nothing and writes from the caller's memory, which the caller keeps until ``releasedOffset`` passes
+/// it (a publish: the image's mapping). `finish` waits for every write and reports what was new. The first
+/// failure stops the rest and is thrown by the next call.
+///
+/// Writer threads run at a lower priority than their submitter: on a machine with few cores, hashing (which
+/// bounds a publish) would otherwise get a share of a core instead of a whole one; the writers catch up
+/// whenever hashing waits for them.
 ///
 /// A job may also write its bytes somewhere else (the site agent writes each chunk into the image it
 /// assembles as well as into its cache); that happens for every submission, stored chunk or not.
@@ -15,27 +22,41 @@ public final class ParallelChunkWriter: @unchecked Sendable {
 
     private struct Job {
         var digest: String
-        /// A pooled buffer (returned to the pool when written), or bytes the job owns.
+        /// A pooled buffer (returned to the pool when written), bytes the job owns, or the caller's bytes.
         var buffer: UnsafeMutableRawBufferPointer?
         var owned: [UInt8]?
+        var borrowed: UnsafeRawBufferPointer?
+        /// For borrowed bytes: the submission's number (see `releasedOffset`).
+        var sequence = 0
         var length: Int
         var store: Bool
         var also: AlsoWrite?
 
         func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
             if let buffer { return try body(UnsafeRawBufferPointer(rebasing: buffer[0..<length])) }
+            if let borrowed { return try body(borrowed) }
             return try owned!.withUnsafeBytes(body)
         }
     }
 
     private let store: any ChunkStore
     private let condition = NSCondition()
-    private var free: [UnsafeMutableRawBufferPointer]
-    private let buffers: [UnsafeMutableRawBufferPointer]
+    /// Chunks that may wait or be in writing at once.
+    private let capacity: Int
+    private let maximumChunk: Int
+    /// The copy buffers, made on first need (a writer fed only borrowed or owned bytes never makes one).
+    private var buffers: [UnsafeMutableRawBufferPointer] = []
+    private var free: [UnsafeMutableRawBufferPointer] = []
     private var queue: [Job] = []
     /// Jobs with owned bytes queued or in writing (bounded like the pool).
     private var ownedJobs = 0
     private var submitted = Set<String>()
+    /// Borrowed submissions in order from number `pendingBase`: the image offset each ends at, and whether
+    /// it is done; those before `firstPending` are all done.
+    private var pending: [(end: Int64, done: Bool)] = []
+    private var pendingBase = 0
+    private var firstPending = 0
+    private var released: Int64 = 0
     private var running = 0
     private var closed = false
     private var failure: (any Error)?
@@ -44,14 +65,20 @@ public final class ParallelChunkWriter: @unchecked Sendable {
 
     /// - Parameters:
     ///   - maximumChunk: the largest chunk that will be submitted.
-    ///   - buffers: chunks that may wait or be in writing at once.
-    public init(store: any ChunkStore, maximumChunk: Int, threads: Int = 4, buffers count: Int = 32) {
+    ///   - capacity: chunks that may wait or be in writing at once.
+    public init(store: any ChunkStore, maximumChunk: Int, threads: Int = 4, capacity: Int = 32) {
         self.store = store
-        buffers = (0..<count).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: maximumChunk, alignment: 64) }
-        free = buffers
+        self.capacity = max(1, capacity)
+        self.maximumChunk = maximumChunk
         running = threads
         for _ in 0..<threads {
-            let thread = Thread { [self] in work() }
+            let thread = Thread { [self] in
+                // Lower priority than the submitter (see above; on Linux the nice value is per thread).
+                #if os(Linux)
+                    setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+                #endif
+                work()
+            }
             thread.stackSize = 512 << 10
             thread.start()
         }
@@ -71,8 +98,12 @@ public final class ParallelChunkWriter: @unchecked Sendable {
         let store = try !seen && !self.store.contains(digest)
         if !store && also == nil { return }
         let buffer = try condition.withLock {
-            while free.isEmpty && failure == nil { condition.wait() }
+            while free.isEmpty && buffers.count >= capacity && failure == nil { condition.wait() }
             if let failure { throw failure }
+            if free.isEmpty {
+                buffers.append(UnsafeMutableRawBufferPointer.allocate(byteCount: maximumChunk, alignment: 64))
+                return buffers.last!
+            }
             return free.removeLast()
         }
         buffer.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
@@ -80,7 +111,7 @@ public final class ParallelChunkWriter: @unchecked Sendable {
     }
 
     /// Like ``submit(digest:bytes:also:)`` for bytes the caller hands over: no copy is made. Waits while
-    /// as many such jobs as the pool has buffers are queued.
+    /// `capacity` such jobs are queued.
     public func submit(digest: String, owned bytes: [UInt8], also: AlsoWrite? = nil) throws {
         let seen = try condition.withLock {
             if let failure { throw failure }
@@ -89,11 +120,54 @@ public final class ParallelChunkWriter: @unchecked Sendable {
         let store = try !seen && !self.store.contains(digest)
         if !store && also == nil { return }
         try condition.withLock {
-            while ownedJobs >= buffers.count && failure == nil { condition.wait() }
+            while ownedJobs >= capacity && failure == nil { condition.wait() }
             if let failure { throw failure }
             ownedJobs += 1
         }
         enqueue(Job(digest: digest, owned: bytes, length: bytes.count, store: store, also: also))
+    }
+
+    /// Like ``submit(digest:bytes:also:)`` without copying: a writer thread writes straight from `bytes`,
+    /// which must stay valid until ``releasedOffset`` reaches `end` (the offset in the image where this chunk
+    /// ends; submissions come in image order). Whether the store has the chunk is checked on the writer
+    /// thread too, so the caller only hashes. Waits while `capacity` such jobs are queued.
+    public func submit(digest: String, borrowed bytes: UnsafeRawBufferPointer, end: Int64) throws {
+        let (sequence, fresh) = try condition.withLock {
+            while pending.count - firstPending >= capacity && failure == nil { condition.wait() }
+            if let failure { throw failure }
+            pending.append((end, false))
+            let sequence = pendingBase + pending.count - 1
+            let fresh = submitted.insert(digest).inserted
+            if !fresh { done(sequence) }
+            return (sequence, fresh)
+        }
+        if fresh { enqueue(Job(digest: digest, borrowed: bytes, sequence: sequence, length: bytes.count, store: true)) }
+    }
+
+    /// The image offset below which no borrowed bytes are needed any more.
+    public var releasedOffset: Int64 { condition.withLock { released } }
+
+    /// Returns once no writer reads borrowed bytes any more: every borrowed job is written, or the writers
+    /// have stopped after a failure (which the next call reports).
+    public func returnBorrowed() {
+        condition.withLock {
+            while firstPending < pending.count && running > 0 { condition.wait() }
+        }
+    }
+
+    /// Marks a borrowed submission done and moves `released` past every done one in order (under the lock).
+    private func done(_ sequence: Int) {
+        pending[sequence - pendingBase].done = true
+        while firstPending < pending.count && pending[firstPending].done {
+            released = pending[firstPending].end
+            firstPending += 1
+        }
+        if firstPending >= 1024 {
+            pending.removeFirst(firstPending)
+            pendingBase += firstPending
+            firstPending = 0
+        }
+        condition.broadcast()
     }
 
     private func enqueue(_ job: Job) {
@@ -129,10 +203,14 @@ public final class ParallelChunkWriter: @unchecked Sendable {
     private func release(_ job: Job) -> Bool {
         if let buffer = job.buffer {
             free.append(buffer)
-            return free.count == 1
+            return free.count == 1 && buffers.count >= capacity
+        }
+        if job.borrowed != nil {
+            done(job.sequence)
+            return false
         }
         ownedJobs -= 1
-        return ownedJobs == buffers.count - 1
+        return ownedJobs == capacity - 1
     }
 
     private func work() {
@@ -171,3 +249,5 @@ public final class ParallelChunkWriter: @unchecked Sendable {
         }
     }
 }
+
+extension ParallelChunkWriter: ChunkBorrower {}
