@@ -129,19 +129,22 @@ public final class ParallelChunkWriter: @unchecked Sendable {
 
     /// Like ``submit(digest:bytes:also:)`` without copying: a writer thread writes straight from `bytes`,
     /// which must stay valid until ``releasedOffset`` reaches `end` (the offset in the image where this chunk
-    /// ends; submissions come in image order). Whether the store has the chunk is checked on the writer
-    /// thread too, so the caller only hashes. Waits while `capacity` such jobs are queued.
+    /// ends; submissions come in image order). Waits while `capacity` such jobs are queued.
     public func submit(digest: String, borrowed bytes: UnsafeRawBufferPointer, end: Int64) throws {
-        let (sequence, fresh) = try condition.withLock {
-            while pending.count - firstPending >= capacity && failure == nil { condition.wait() }
+        let seen = try condition.withLock {
+            if let failure { throw failure }
+            return !submitted.insert(digest).inserted
+        }
+        let store = try !seen && !self.store.contains(digest)
+        let sequence = try condition.withLock {
+            while store && pending.count - firstPending >= capacity && failure == nil { condition.wait() }
             if let failure { throw failure }
             pending.append((end, false))
             let sequence = pendingBase + pending.count - 1
-            let fresh = submitted.insert(digest).inserted
-            if !fresh { done(sequence) }
-            return (sequence, fresh)
+            if !store { done(sequence) }
+            return sequence
         }
-        if fresh { enqueue(Job(digest: digest, borrowed: bytes, sequence: sequence, length: bytes.count, store: true)) }
+        if store { enqueue(Job(digest: digest, borrowed: bytes, sequence: sequence, length: bytes.count, store: true)) }
     }
 
     /// The image offset below which no borrowed bytes are needed any more.
