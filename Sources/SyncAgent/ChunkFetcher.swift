@@ -278,84 +278,49 @@ public struct ChunkFetcher: Sendable {
         return .nanoseconds(Int64(Double.random(in: 0...1) * nanoseconds))
     }
 
-    /// Downloads (or resumes) one chunk from one mirror and returns its bytes, not yet verified. What arrived before a failure is kept in the chunk's partial file for a ranged
-    /// resume; bytes that cannot be right (too many, or a wrong digest) are discarded.
+    /// Downloads (or resumes) one chunk from one mirror and returns its bytes, not yet verified. What
+    /// arrived before a failure is kept in the chunk's partial file for a ranged resume; bytes that cannot
+    /// be right (too many) are discarded.
     private func download(_ chunk: ChunkReference, from mirror: String, partial: String, watchdog: StallWatchdog) async throws -> [UInt8] {
         var held: [UInt8] = []
         if Self.fileSize(partial) > 0, let data = FileManager.default.contents(atPath: partial), data.count < chunk.length { held = Array(data) }
         let url = "\(mirror)/api/v1/chunks/\(chunk.digest)"
-        var request = HTTPClientRequest(url: url)
-        if !held.isEmpty { request.headers.add(name: "Range", value: "bytes=\(held.count)-") }
-        let response: HTTPClientResponse
+        var request: HTTPClient.Request
         do {
-            response = try await httpClient.execute(request, deadline: .now() + TimeAmount(policy.chunkTimeout))
+            request = try HTTPClient.Request(url: url)
         } catch {
             throw SyncAgentError.refused(url, "\(error)")
         }
-        switch response.status.code {
-        case 206 where !held.isEmpty: break
-        case 200: held = []  // the whole chunk (the mirror ignored the range)
-        case 416:
-            unlink(partial)
-            throw SyncAgentError.unreachable(url, "the mirror refused the resume range; starting the chunk over")
-        default:
-            throw SyncAgentError.unreachable(url, "HTTP \(response.status.code)")
-        }
-        let limiter = limiter
-        // The body is read in a task of its own, so the fetch's watchdog can cancel it when it stalls.
+        if !held.isEmpty { request.headers.add(name: "Range", value: "bytes=\(held.count)-") }
+        // The watchdog cancels the transfer when it stalls; the transfer reports progress to it.
         let handle = TransferHandle()
         let id = watchdog.register { handle.cancel() }
-        let transfer = Task { [held] in
-            try await Self.receive(response.body, into: held, chunk: chunk, url: url, partial: partial, limiter: limiter) { watchdog.progress(id) }
-        }
-        handle.set(transfer)
+        let receiver = ChunkReceiver(held: held, chunk: chunk, url: url, partial: partial, limiter: limiter) { watchdog.progress(id) }
+        let task = httpClient.execute(request: request, delegate: receiver, deadline: .now() + TimeAmount(policy.chunkTimeout))
+        handle.set { task.cancel() }
         do {
             let bytes = try await withTaskCancellationHandler {
-                try await transfer.value
+                try await task.get()
             } onCancel: {
-                transfer.cancel()
+                task.cancel()
             }
             _ = watchdog.finish(id)
             return bytes
         } catch {
-            if watchdog.finish(id) { throw SyncAgentError.stalled(url, watchdog.timeout) }
-            throw error
-        }
-    }
-
-    /// Reads a chunk's body after the `held` prefix: cut off past the manifest length, paced by the
-    /// bandwidth limit, progress reported to the watchdog. On any other failure (a broken connection, a
-    /// short answer, the watchdog's cancellation) what arrived is saved to `partial` for a ranged resume.
-    static func receive(
-        _ body: HTTPClientResponse.Body, into held: [UInt8], chunk: ChunkReference, url: String, partial: String, limiter: BandwidthLimiter?,
-        progress: () -> Void
-    ) async throws -> [UInt8] {
-        var bytes = held
-        bytes.reserveCapacity(chunk.length)
-        do {
-            for try await buffer in body {
-                guard bytes.count + buffer.readableBytes <= chunk.length else {
-                    unlink(partial)
-                    throw SyncAgentError.oversized(digest: chunk.digest, url: url, expected: chunk.length)
-                }
-                bytes.append(contentsOf: buffer.readableBytesView)
-                progress()
-                if let limiter { try await limiter.pace(buffer.readableBytes) }
+            let stalled = watchdog.finish(id)
+            if let error = error as? SyncAgentError, error.kind == .oversized { throw error }
+            // The task has ended: the event loop no longer touches the receiver.
+            let received = receiver.received
+            if receiver.bodyStarted, !received.isEmpty, received.count > held.count || !FileManager.default.fileExists(atPath: partial) {
+                Self.savePartial(received, to: partial)
             }
-            guard bytes.count == chunk.length else {
-                let reason =
-                    Task.isCancelled
-                    ? "stopped (stalled or cancelled) after \(bytes.count) of \(chunk.length) bytes; resuming"
-                    : "the answer ended after \(bytes.count) of \(chunk.length) bytes; resuming next attempt"
-                throw SyncAgentError.unreachable(url, reason)
-            }
-            return bytes
-        } catch let error as SyncAgentError where error.kind == .oversized {
-            throw error
-        } catch {
-            if bytes.count > held.count || !FileManager.default.fileExists(atPath: partial) { savePartial(bytes, to: partial) }
+            if stalled { throw SyncAgentError.stalled(url, watchdog.timeout) }
             if let error = error as? SyncAgentError { throw error }
-            throw SyncAgentError.unreachable(url, "the transfer broke off after \(bytes.count) of \(chunk.length) bytes (\(error))")
+            guard receiver.headReceived else { throw SyncAgentError.refused(url, "\(error)") }
+            if Task.isCancelled {
+                throw SyncAgentError.unreachable(url, "stopped (cancelled) after \(received.count) of \(chunk.length) bytes; resuming")
+            }
+            throw SyncAgentError.unreachable(url, "the transfer broke off after \(received.count) of \(chunk.length) bytes (\(error))")
         }
     }
 
@@ -385,23 +350,95 @@ final class MirrorHealth: Sendable {
     }
 }
 
-/// The task reading one transfer's body, for a watchdog that may cancel it before it is known.
+/// How to cancel one transfer, for a watchdog registered before the transfer exists.
 final class TransferHandle: Sendable {
-    private let state = Mutex<(task: Task<[UInt8], any Error>?, cancelled: Bool)>((nil, false))
+    private let state = Mutex<(cancel: (@Sendable () -> Void)?, cancelled: Bool)>((nil, false))
 
-    func set(_ task: Task<[UInt8], any Error>) {
+    func set(_ cancel: @escaping @Sendable () -> Void) {
         let cancelled = state.withLock { state -> Bool in
-            state.task = task
+            state.cancel = cancel
             return state.cancelled
         }
-        if cancelled { task.cancel() }
+        if cancelled { cancel() }
     }
 
     func cancel() {
-        let task = state.withLock { state -> Task<[UInt8], any Error>? in
+        let cancel = state.withLock { state -> (@Sendable () -> Void)? in
             state.cancelled = true
-            return state.task
+            return state.cancel
         }
-        task?.cancel()
+        cancel?()
+    }
+}
+
+/// Receives one chunk's answer on the connection's event loop, appending each part as it comes (no hop to
+/// a task per part): checks the status against the resume it asked for, cuts off a body longer than the
+/// manifest says, paces by the bandwidth limit (back-pressure on the connection) and reports progress.
+///
+/// Its state is touched only on the request's event loop until the request's task has ended; after that,
+/// `received` is what arrived (for the partial file).
+final class ChunkReceiver: HTTPClientResponseDelegate, @unchecked Sendable {
+    typealias Response = [UInt8]
+
+    private let heldCount: Int
+    private let chunk: ChunkReference
+    private let url: String
+    private let partial: String
+    private let limiter: BandwidthLimiter?
+    private let progress: @Sendable () -> Void
+    private(set) var received: [UInt8]
+    private(set) var headReceived = false
+    private(set) var bodyStarted = false
+
+    init(
+        held: [UInt8], chunk: ChunkReference, url: String, partial: String, limiter: BandwidthLimiter?, progress: @escaping @Sendable () -> Void
+    ) {
+        heldCount = held.count
+        self.chunk = chunk
+        self.url = url
+        self.partial = partial
+        self.limiter = limiter
+        self.progress = progress
+        received = held
+        received.reserveCapacity(chunk.length)
+    }
+
+    func didReceiveHead(task: HTTPClient.Task<[UInt8]>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        headReceived = true
+        switch head.status.code {
+        case 206 where heldCount > 0: break
+        case 200: received.removeAll(keepingCapacity: true)  // the whole chunk (the mirror ignored the range)
+        case 416:
+            unlink(partial)
+            return task.eventLoop.makeFailedFuture(SyncAgentError.unreachable(url, "the mirror refused the resume range; starting the chunk over"))
+        default:
+            return task.eventLoop.makeFailedFuture(SyncAgentError.unreachable(url, "HTTP \(head.status.code)"))
+        }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<[UInt8]>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        bodyStarted = true
+        guard received.count + buffer.readableBytes <= chunk.length else {
+            unlink(partial)
+            received = []
+            return task.eventLoop.makeFailedFuture(SyncAgentError.oversized(digest: chunk.digest, url: url, expected: chunk.length))
+        }
+        received.append(contentsOf: buffer.readableBytesView)
+        progress()
+        guard let limiter else { return task.eventLoop.makeSucceededVoidFuture() }
+        let promise = task.eventLoop.makePromise(of: Void.self)
+        let count = buffer.readableBytes
+        promise.completeWithTask { try await limiter.pace(count) }
+        return promise.futureResult
+    }
+
+    func didReceiveError(task: HTTPClient.Task<[UInt8]>, _ error: any Error) {}
+
+    func didFinishRequest(task: HTTPClient.Task<[UInt8]>) throws -> [UInt8] {
+        guard received.count == chunk.length else {
+            throw SyncAgentError.unreachable(url, "the answer ended after \(received.count) of \(chunk.length) bytes; resuming next attempt")
+        }
+        return received
     }
 }
