@@ -141,7 +141,8 @@ public final class ParallelChunkWriter: @unchecked Sendable {
             if let failure { throw failure }
             pending.append((end, false))
             let sequence = pendingBase + pending.count - 1
-            if !store { done(sequence) }
+            // Only this thread waits on a submission it skips: nobody to wake.
+            if !store { _ = done(sequence) }
             return sequence
         }
         if store { enqueue(Job(digest: digest, borrowed: bytes, sequence: sequence, length: bytes.count, store: true)) }
@@ -159,7 +160,9 @@ public final class ParallelChunkWriter: @unchecked Sendable {
     }
 
     /// Marks a borrowed submission done and moves `released` past every done one in order (under the lock).
-    private func done(_ sequence: Int) {
+    /// Returns whether someone may be waiting for it: the submitter for room, or `returnBorrowed`.
+    private func done(_ sequence: Int) -> Bool {
+        let wasFull = pending.count - firstPending >= capacity
         pending[sequence - pendingBase].done = true
         while firstPending < pending.count && pending[firstPending].done {
             released = pending[firstPending].end
@@ -170,7 +173,7 @@ public final class ParallelChunkWriter: @unchecked Sendable {
             pendingBase += firstPending
             firstPending = 0
         }
-        condition.broadcast()
+        return wasFull || firstPending == pending.count
     }
 
     private func enqueue(_ job: Job) {
@@ -208,10 +211,7 @@ public final class ParallelChunkWriter: @unchecked Sendable {
             free.append(buffer)
             return free.count == 1 && buffers.count >= capacity
         }
-        if job.borrowed != nil {
-            done(job.sequence)
-            return false
-        }
+        if job.borrowed != nil { return done(job.sequence) }
         ownedJobs -= 1
         return ownedJobs == capacity - 1
     }
