@@ -78,8 +78,9 @@ public struct Repository: Sendable {
                     let writer = ParallelChunkWriter(store: store, maximumChunk: chunker.parameters.maximum, capacity: 256)
                     do {
                         let image = try chunker.chunk(path: path, borrower: writer) { reference, bytes in
-                            try writer.submit(digest: reference.digest, borrowed: bytes, end: reference.offset + Int64(reference.length))
-                            progress?(reference.offset + Int64(reference.length))
+                            let end = reference.offset + Int64(reference.length)
+                            try writer.submit(digest: reference.digest, borrowed: bytes, end: end)
+                            progress?(end)
                         }
                         let (newChunks, newBytes) = try writer.finish()
                         return (image, newChunks, newBytes)

@@ -91,11 +91,7 @@ public final class ParallelChunkWriter: @unchecked Sendable {
     /// Queues a chunk whose digest the caller computed. A digest already submitted, or already in the
     /// store, is not stored again — and, without `also`, skipped without copying its bytes.
     public func submit(digest: String, bytes: UnsafeRawBufferPointer, also: AlsoWrite? = nil) throws {
-        let seen = try condition.withLock {
-            if let failure { throw failure }
-            return !submitted.insert(digest).inserted
-        }
-        let store = try !seen && !self.store.contains(digest)
+        let store = try needsStoring(digest)
         if !store && also == nil { return }
         let buffer = try condition.withLock {
             while free.isEmpty && buffers.count >= capacity && failure == nil { condition.wait() }
@@ -113,11 +109,7 @@ public final class ParallelChunkWriter: @unchecked Sendable {
     /// Like ``submit(digest:bytes:also:)`` for bytes the caller hands over: no copy is made. Waits while
     /// `capacity` such jobs are queued.
     public func submit(digest: String, owned bytes: [UInt8], also: AlsoWrite? = nil) throws {
-        let seen = try condition.withLock {
-            if let failure { throw failure }
-            return !submitted.insert(digest).inserted
-        }
-        let store = try !seen && !self.store.contains(digest)
+        let store = try needsStoring(digest)
         if !store && also == nil { return }
         try condition.withLock {
             while ownedJobs >= capacity && failure == nil { condition.wait() }
@@ -131,11 +123,7 @@ public final class ParallelChunkWriter: @unchecked Sendable {
     /// which must stay valid until ``releasedOffset`` reaches `end` (the offset in the image where this chunk
     /// ends; submissions come in image order). Waits while `capacity` such jobs are queued.
     public func submit(digest: String, borrowed bytes: UnsafeRawBufferPointer, end: Int64) throws {
-        let seen = try condition.withLock {
-            if let failure { throw failure }
-            return !submitted.insert(digest).inserted
-        }
-        let store = try !seen && !self.store.contains(digest)
+        let store = try needsStoring(digest)
         let sequence = try condition.withLock {
             while store && pending.count - firstPending >= capacity && failure == nil { condition.wait() }
             if let failure { throw failure }
@@ -174,6 +162,16 @@ public final class ParallelChunkWriter: @unchecked Sendable {
             firstPending = 0
         }
         return wasFull || firstPending == pending.count
+    }
+
+    /// Whether a submitted chunk is to be stored: neither submitted before nor already in the store. Throws
+    /// an earlier failure.
+    private func needsStoring(_ digest: String) throws -> Bool {
+        let seen = try condition.withLock {
+            if let failure { throw failure }
+            return !submitted.insert(digest).inserted
+        }
+        return try !seen && !store.contains(digest)
     }
 
     private func enqueue(_ job: Job) {
