@@ -292,10 +292,12 @@ public struct ChunkFetcher: Sendable {
             throw SyncAgentError.refused(url, "\(error)")
         }
         if !held.isEmpty { request.headers.add(name: "Range", value: "bytes=\(held.count)-") }
-        // The watchdog cancels the transfer when it stalls; the transfer reports progress to it.
+        // Once the answer's head is in, the watchdog cancels the transfer when it stalls (until then the
+        // chunk timeout bounds the wait); the transfer reports progress to it.
         let handle = TransferHandle()
-        let id = watchdog.register { handle.cancel() }
-        let receiver = ChunkReceiver(held: held, chunk: chunk, url: url, partial: partial, limiter: limiter) { watchdog.progress(id) }
+        let receiver = ChunkReceiver(held: held, chunk: chunk, url: url, partial: partial, limiter: limiter, watchdog: watchdog) {
+            handle.cancel()
+        }
         let task = httpClient.execute(request: request, delegate: receiver, deadline: .now() + TimeAmount(policy.chunkTimeout))
         handle.set { task.cancel() }
         do {
@@ -304,12 +306,12 @@ public struct ChunkFetcher: Sendable {
             } onCancel: {
                 task.cancel()
             }
-            _ = watchdog.finish(id)
+            _ = receiver.finishWatching()
             return bytes
         } catch {
-            let stalled = watchdog.finish(id)
-            if let error = error as? SyncAgentError, error.kind == .oversized { throw error }
             // The task has ended: the event loop no longer touches the receiver.
+            let stalled = receiver.finishWatching()
+            if let error = error as? SyncAgentError, error.kind == .oversized { throw error }
             let received = receiver.received
             if receiver.bodyStarted, !received.isEmpty, received.count > held.count || !FileManager.default.fileExists(atPath: partial) {
                 Self.savePartial(received, to: partial)
@@ -373,7 +375,8 @@ final class TransferHandle: Sendable {
 
 /// Receives one chunk's answer on the connection's event loop, appending each part as it comes (no hop to
 /// a task per part): checks the status against the resume it asked for, cuts off a body longer than the
-/// manifest says, paces by the bandwidth limit (back-pressure on the connection) and reports progress.
+/// manifest says, paces by the bandwidth limit (back-pressure on the connection) and, from the head on,
+/// has the stall watchdog watch it.
 ///
 /// Its state is touched only on the request's event loop until the request's task has ended; after that,
 /// `received` is what arrived (for the partial file).
@@ -385,26 +388,37 @@ final class ChunkReceiver: HTTPClientResponseDelegate, @unchecked Sendable {
     private let url: String
     private let partial: String
     private let limiter: BandwidthLimiter?
-    private let progress: @Sendable () -> Void
+    private let watchdog: StallWatchdog
+    private let cancel: @Sendable () -> Void
+    private var watchID: Int?
     private(set) var received: [UInt8]
     private(set) var headReceived = false
     private(set) var bodyStarted = false
 
     init(
-        held: [UInt8], chunk: ChunkReference, url: String, partial: String, limiter: BandwidthLimiter?, progress: @escaping @Sendable () -> Void
+        held: [UInt8], chunk: ChunkReference, url: String, partial: String, limiter: BandwidthLimiter?, watchdog: StallWatchdog,
+        cancel: @escaping @Sendable () -> Void
     ) {
         heldCount = held.count
         self.chunk = chunk
         self.url = url
         self.partial = partial
         self.limiter = limiter
-        self.progress = progress
+        self.watchdog = watchdog
+        self.cancel = cancel
         received = held
         received.reserveCapacity(chunk.length)
     }
 
+    /// Stops the watchdog watching (call once the request's task has ended); true when it cancelled the
+    /// transfer for stalling.
+    func finishWatching() -> Bool {
+        watchID.map { watchdog.finish($0) } ?? false
+    }
+
     func didReceiveHead(task: HTTPClient.Task<[UInt8]>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
         headReceived = true
+        watchID = watchdog.register(cancel: cancel)
         switch head.status.code {
         case 206 where heldCount > 0: break
         case 200: received.removeAll(keepingCapacity: true)  // the whole chunk (the mirror ignored the range)
@@ -425,7 +439,7 @@ final class ChunkReceiver: HTTPClientResponseDelegate, @unchecked Sendable {
             return task.eventLoop.makeFailedFuture(SyncAgentError.oversized(digest: chunk.digest, url: url, expected: chunk.length))
         }
         received.append(contentsOf: buffer.readableBytesView)
-        progress()
+        if let watchID { watchdog.progress(watchID) }
         guard let limiter else { return task.eventLoop.makeSucceededVoidFuture() }
         let promise = task.eventLoop.makePromise(of: Void.self)
         let count = buffer.readableBytes
