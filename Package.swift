@@ -66,6 +66,7 @@ let package = Package(
             name: "CGear",
             cSettings: [.unsafeFlags(["-O3"])]
         ),
+        .target(name: "CFiles"),
         .target(
             name: "TemplateRepository",
             dependencies: [
@@ -133,6 +134,7 @@ let package = Package(
             name: "SyncAgent",
             dependencies: [
                 "Core",
+                "CFiles",
                 "CloudStack",
                 "TemplateRepository",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

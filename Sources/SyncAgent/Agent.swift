@@ -36,7 +36,7 @@ public struct Agent: Sendable {
         if let parallel = configuration.parallelDownloads { policy.parallel = max(1, parallel) }
         policy.bandwidthLimit = configuration.bandwidthLimitMbit.map { $0 * 1_000_000 / 8 }
         if let stall = configuration.stallTimeoutSeconds { policy.stallTimeout = .milliseconds(Int64(stall * 1000)) }
-        var settings = SyncPass.Settings(imageDirectory: directory.appendingPathComponent("images"))
+        var settings = SyncPass.Settings()
         settings.subscriptions = configuration.subscriptions ?? ["*"]
         settings.keepVersions = configuration.keepVersions ?? 2
         settings.cacheBudgetBytes = configuration.cacheBudgetGiB.map { Int64($0 * 1_073_741_824) }
@@ -45,7 +45,8 @@ public struct Agent: Sendable {
                 client: central, trusted: trusted,
                 stateFile: directory.appendingPathComponent("catalog-state.json").path),
             fetcher: ChunkFetcher(
-                mirrors: [configuration.central.url] + (configuration.central.mirrors ?? []), cache: try FileChunkStore(dataDirectory: directory),
+                mirrors: [configuration.central.url] + (configuration.central.mirrors ?? []),
+                images: try ImageCache(directory: directory.appendingPathComponent("images")),
                 partialDirectory: directory.appendingPathComponent("partial"), policy: policy, logger: logger),
             registrar: CloudStackRegistrar(client: client, zoneIDs: configuration.cloudstack.zones ?? [], logger: logger), settings: settings,
             imageURL: imageURL, logger: logger)

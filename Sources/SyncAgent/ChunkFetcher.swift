@@ -12,12 +12,14 @@ import TemplateRepository
     import Glibc
 #endif
 
-/// Fetches chunks into the local cache: only those it lacks, several at a time, from any of the mirrors
-/// (chunks are content-addressed, so any copy will do), each verified before it enters the cache.
+/// Fetches the chunks of a template version this site lacks and assembles its image: several chunks at a
+/// time, from any of the mirrors (chunks are content-addressed, so any copy will do), each verified before
+/// it is written. Chunks the site's other images hold (``ImageCache``) are read from there, not fetched.
 ///
 /// An interrupted chunk keeps its partial file and resumes with `Range`; a mirror that sends more bytes
 /// than the manifest says is cut off; corrupt bytes are discarded. Failures are retried with exponential
-/// backoff and jitter, moving to the next mirror each time.
+/// backoff and jitter, moving to the next mirror each time. An interrupted image keeps its verified chunks
+/// for the next sync.
 public struct ChunkFetcher: Sendable {
     public struct Policy: Sendable {
         public var parallel: Int = 8
@@ -40,6 +42,8 @@ public struct ChunkFetcher: Sendable {
         public var downloadedChunks = 0
         /// Bytes that came over the network (resumed chunks count only their missing part).
         public var downloadedBytes: Int64 = 0
+        /// Chunks (each digest once) and their bytes taken from this site's disk: other images, or the
+        /// partial image an interrupted sync left.
         public var reusedChunks = 0
         public var reusedBytes: Int64 = 0
         /// Attempts that failed and were retried.
@@ -53,19 +57,22 @@ public struct ChunkFetcher: Sendable {
     }
 
     public let mirrors: [String]
-    public let cache: FileChunkStore
+    public let images: ImageCache
     public let partialDirectory: URL
     public let policy: Policy
     let httpClient: HTTPClient
     let logger: Logger
     let limiter: BandwidthLimiter?
 
+    /// - Parameters:
+    ///   - images: where images are assembled, and whose chunks are reused.
+    ///   - partialDirectory: where interrupted chunk downloads are kept for a ranged resume.
     public init(
-        mirrors: [String], cache: FileChunkStore, partialDirectory: URL, policy: Policy = Policy(), httpClient: HTTPClient = HTTPClients.shared,
+        mirrors: [String], images: ImageCache, partialDirectory: URL, policy: Policy = Policy(), httpClient: HTTPClient = HTTPClients.shared,
         logger: Logger = Logger(label: "mclouds.agent.fetch")
     ) {
         self.mirrors = mirrors.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
-        self.cache = cache
+        self.images = images
         self.partialDirectory = partialDirectory
         self.policy = policy
         self.httpClient = httpClient
@@ -73,60 +80,51 @@ public struct ChunkFetcher: Sendable {
         limiter = policy.bandwidthLimit.map { BandwidthLimiter(bytesPerSecond: $0) }
     }
 
-    /// Makes every chunk of `chunks` present in the cache.
-    /// - Parameter progress: called with the bytes fetched so far.
-    /// - Throws: ``SyncAgentError`` when a chunk cannot be fetched from any mirror within the attempts.
-    public func fetch(_ chunks: [ChunkReference], progress: (@Sendable (Int64) -> Void)? = nil) async throws -> Report {
-        let (wanted, reused) = try plan(chunks)
-        var report = reused
-        let health = MirrorHealth()
-        let watchdog = StallWatchdog(timeout: policy.stallTimeout)
-        let monitor = Task { await watchdog.run() }
-        defer { monitor.cancel() }
-        try await withThrowingTaskGroup(of: Fetched.self) { group in
-            var next = 0
-            func startNext() {
-                guard next < wanted.count else { return }
-                let chunk = wanted[next]
-                next += 1
-                group.addTask { try await fetchOne(chunk, health: health, watchdog: watchdog, verify: true) }
-            }
-            for _ in 0..<max(1, policy.parallel) { startNext() }
-            while let result = try await group.next() {
-                report.add(result)
-                progress?(report.downloadedBytes)
-                startNext()
+    /// Fetches what this site lacks of `manifest` and assembles its image at `images.path(for:)` while the
+    /// chunks arrive: each chunk — fetched, or read from another image — is hashed together with the whole
+    /// image in one pass and written only if it matches its digest (else it is fetched again), and the
+    /// image is renamed into place only if it hashes to the signed digest. Chunks a killed or failed
+    /// earlier sync left verified in the partial image are kept. Memory stays bounded: at most a few chunks
+    /// per parallel download wait for their turn.
+    /// - Throws: ``SyncAgentError`` (`exhausted`, `imageMismatch`, `storage`); nothing is at the image's
+    ///   place then (after `exhausted`, the partial image keeps what was verified).
+    @discardableResult
+    public func fetchImage(_ manifest: TemplateManifest, progress: (@Sendable (Int64) -> Void)? = nil) async throws -> Report {
+        let destination = images.path(for: manifest)
+        do {
+            try FileManager.default.createDirectory(at: partialDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw SyncAgentError.storage(partialDirectory.path, error.localizedDescription)
+        }
+        var writer = try ImageWriter(destination: destination, manifest: manifest)
+        let image = writer.file
+        let resumed = writer.resumed
+        let sources = ChunkSource(images.locations(excluding: destination))
+
+        // Each digest once: in the partial image already, in another image, or to fetch.
+        var report = Report()
+        var wanted: [ChunkReference] = []
+        var planned = Set<String>()
+        for chunk in manifest.chunks where planned.insert(chunk.digest).inserted {
+            if resumed.locations[chunk.digest] != nil || sources.has(chunk.digest) {
+                report.reusedChunks += 1
+                report.reusedBytes += Int64(chunk.length)
+            } else {
+                wanted.append(chunk)
             }
         }
-        return report
-    }
-
-    /// Fetches what the cache lacks of `manifest` and assembles its image at `destination` while the
-    /// chunks arrive: each new chunk is hashed together with the whole image in one pass, enters the cache
-    /// and the image only if it matches its digest (else it is fetched again), and the image is renamed
-    /// into place only if it hashes to the signed digest. Memory stays bounded: at most a few chunks per
-    /// parallel download wait for their turn.
-    /// - Throws: ``SyncAgentError`` (`exhausted`, `imageMismatch`, `storage`); nothing is left at
-    ///   `destination` then.
-    public func fetchImage(_ manifest: TemplateManifest, to destination: String, progress: (@Sendable (Int64) -> Void)? = nil) async throws
-        -> Report
-    {
-        let (wanted, reused) = try plan(manifest.chunks)
-        var report = reused
         let health = MirrorHealth()
         let watchdog = StallWatchdog(timeout: policy.stallTimeout)
         let monitor = Task { await watchdog.run() }
         defer { monitor.cancel() }
         let parallel = max(1, policy.parallel)
         let window = max(16, parallel * 4)
-        // Verified bytes of chunks the image uses again further on (the cache may not have them yet).
+        // Verified bytes of chunks the image uses again further on.
         var usesLeft: [String: Int] = [:]
-        for chunk in manifest.chunks { usesLeft[chunk.digest, default: 0] += 1 }
-        var writer = try ImageWriter(destination: destination)
-        let image = writer.file
+        for chunk in manifest.chunks[resumed.prefix...] { usesLeft[chunk.digest, default: 0] += 1 }
         let maximum = manifest.chunks.map(\.length).max() ?? 1
-        // Cache and image writes run on threads of their own while this task hashes the next chunk.
-        let store = ParallelChunkWriter(store: cache, maximumChunk: maximum, threads: 2, capacity: window)
+        // Image writes run on threads of their own while this task hashes the next chunk.
+        let store = ParallelChunkWriter(store: nil, maximumChunk: maximum, threads: 2, capacity: window)
         do {
             try await withThrowingTaskGroup(of: Fetched.self) { group in
                 var next = 0
@@ -134,11 +132,13 @@ public struct ChunkFetcher: Sendable {
                 var arrived: [String: Fetched] = [:]
                 var verified: [String: [UInt8]] = [:]
                 var corrupted: [String: Int] = [:]
+                // Digests whose copy on this disk did not verify (they are fetched instead).
+                var damaged = Set<String>()
                 func start(_ chunk: ChunkReference, after failures: Int = 0) {
                     inFlight.insert(chunk.digest)
                     group.addTask {
                         if failures > 0 { try await Task.sleep(for: backoff(attempt: failures - 1)) }
-                        return try await fetchOne(chunk, health: health, watchdog: watchdog, verify: false)
+                        return try await fetchOne(chunk, health: health, watchdog: watchdog)
                     }
                 }
                 func fill() {
@@ -147,11 +147,22 @@ public struct ChunkFetcher: Sendable {
                         next += 1
                     }
                 }
+                /// The chunk's bytes from this disk (not yet verified), unless its copy here proved damaged.
+                func local(_ chunk: ChunkReference) -> [UInt8]? {
+                    guard !damaged.contains(chunk.digest) else { return nil }
+                    if let offset = resumed.locations[chunk.digest] { return image.read(offset: offset, length: chunk.length) }
+                    return sources.read(chunk.digest)
+                }
                 fill()
-                for chunk in manifest.chunks {
+                for chunk in manifest.chunks[resumed.prefix...] {
                     let offset = chunk.offset
                     let writeIntoImage: ParallelChunkWriter.AlsoWrite = { try image.write($0, at: offset) }
                     usesLeft[chunk.digest]! -= 1
+                    if resumed.inPlace.contains(offset), let bytes = image.read(offset: offset, length: chunk.length) {
+                        // In place since an earlier sync (verified then): only the whole-image hash takes it.
+                        bytes.withUnsafeBytes { writer.absorb($0) }
+                        continue
+                    }
                     while true {
                         if let bytes = verified[chunk.digest] {
                             if usesLeft[chunk.digest] == 0 { verified[chunk.digest] = nil }
@@ -160,7 +171,7 @@ public struct ChunkFetcher: Sendable {
                             break
                         }
                         if let fetched = arrived.removeValue(forKey: chunk.digest) {
-                            let bytes = fetched.bytes!
+                            let bytes = fetched.bytes
                             if bytes.withUnsafeBytes({ writer.absorbVerifying(chunk, $0) }) {
                                 try store.submit(digest: chunk.digest, owned: bytes, also: writeIntoImage)
                                 if usesLeft[chunk.digest]! > 0 { verified[chunk.digest] = bytes }
@@ -180,13 +191,19 @@ public struct ChunkFetcher: Sendable {
                                 throw SyncAgentError.exhausted(digest: chunk.digest, attempts: policy.attempts, last: error)
                             }
                             start(chunk, after: failures)
-                        } else if !inFlight.contains(chunk.digest), try cache.contains(chunk.digest) {
-                            let bytes = try cache.get(chunk.digest)
-                            try bytes.withUnsafeBytes { raw in
-                                writer.absorb(raw)
-                                try image.write(raw, at: offset)
+                        } else if !inFlight.contains(chunk.digest), let bytes = local(chunk) {
+                            if bytes.withUnsafeBytes({ writer.absorbVerifying(chunk, $0) }) {
+                                try store.submit(digest: chunk.digest, owned: bytes, also: writeIntoImage)
+                                if usesLeft[chunk.digest]! > 0 { verified[chunk.digest] = bytes }
+                                break
                             }
-                            break
+                            // A damaged (or trimmed) copy: fetch the chunk instead.
+                            damaged.insert(chunk.digest)
+                            report.reusedChunks -= 1
+                            report.reusedBytes -= Int64(chunk.length)
+                            logger.warning(
+                                "a chunk on this disk does not verify; fetching it", metadata: ["digest": "\(chunk.digest)"])
+                            start(chunk)
                         }
                         guard let fetched = try await group.next() else { throw SyncAgentError.storage(destination, "a chunk went missing") }
                         inFlight.remove(fetched.digest)
@@ -195,37 +212,21 @@ public struct ChunkFetcher: Sendable {
                 }
             }
             _ = try store.finish()
-            try writer.finish(manifest)
+            try writer.finish(manifest, cache: images)
         } catch {
             store.abandon()
-            writer.abort()
+            if (error as? SyncAgentError)?.kind == .imageMismatch { writer.discard() } else { writer.suspend() }
             throw error
         }
+        images.touch(sources.used)
         return report
     }
 
-    /// Splits `chunks` into those to fetch (once each, in order) and a report of those already cached.
-    private func plan(_ chunks: [ChunkReference]) throws -> (wanted: [ChunkReference], reused: Report) {
-        try FileManager.default.createDirectory(at: partialDirectory, withIntermediateDirectories: true)
-        var report = Report()
-        var seen = Set<String>()
-        var wanted: [ChunkReference] = []
-        for chunk in chunks where seen.insert(chunk.digest).inserted {
-            if try cache.contains(chunk.digest) {
-                report.reusedChunks += 1
-                report.reusedBytes += Int64(chunk.length)
-            } else {
-                wanted.append(chunk)
-            }
-        }
-        return (wanted, report)
-    }
-
-    /// One chunk's transfer: its bytes (unless they went into the cache already), the bytes that came
-    /// over the network, the failed attempts, and the last mirror.
+    /// One chunk's transfer: its bytes (not yet verified), the bytes that came over the network, the
+    /// failed attempts, and the last mirror.
     struct Fetched: Sendable {
         var digest: String
-        var bytes: [UInt8]?
+        var bytes: [UInt8]
         var transferred: Int64
         var retries: Int
         var source: String
@@ -233,9 +234,8 @@ public struct ChunkFetcher: Sendable {
         var leftPartial: Bool
     }
 
-    /// One chunk, with retries across mirrors. With `verify`, it is hashed and put into the cache here
-    /// (a mismatch is retried); without, the caller verifies the returned bytes.
-    func fetchOne(_ chunk: ChunkReference, health: MirrorHealth, watchdog: StallWatchdog, verify: Bool) async throws -> Fetched {
+    /// One chunk, with retries across mirrors; the caller verifies the returned bytes.
+    func fetchOne(_ chunk: ChunkReference, health: MirrorHealth, watchdog: StallWatchdog) async throws -> Fetched {
         let partial = partialDirectory.appendingPathComponent(chunk.digest).path
         // Bytes an earlier run left in the partial file were counted by that run.
         let heldAtStart = min(Self.fileSize(partial), chunk.length - 1)
@@ -245,20 +245,9 @@ public struct ChunkFetcher: Sendable {
             let mirror = health.pick(from: mirrors, turn: attempt + Int(chunk.digest.utf8.first!))
             do {
                 let bytes = try await download(chunk, from: mirror, partial: partial, watchdog: watchdog)
-                var fetched = Fetched(
+                return Fetched(
                     digest: chunk.digest, bytes: bytes, transferred: Int64(chunk.length - heldAtStart), retries: attempt, source: mirror,
                     leftPartial: heldAtStart > 0 || attempt > 0)
-                if verify {
-                    let actual = SHA256Stream.hex(bytes)
-                    guard actual == chunk.digest else {
-                        unlink(partial)
-                        throw SyncAgentError.corrupt(digest: chunk.digest, url: mirror, actual: actual)
-                    }
-                    try bytes.withUnsafeBytes { _ = try cache.putHashed(chunk.digest, $0) }
-                    unlink(partial)
-                    fetched.bytes = nil
-                }
-                return fetched
             } catch {
                 if case .refused = (error as? SyncAgentError)?.kind { health.markDead(mirror) }
                 lastError = error
@@ -323,6 +312,13 @@ public struct ChunkFetcher: Sendable {
                 throw SyncAgentError.unreachable(url, "stopped (cancelled) after \(received.count) of \(chunk.length) bytes; resuming")
             }
             throw SyncAgentError.unreachable(url, "the transfer broke off after \(received.count) of \(chunk.length) bytes (\(error))")
+        }
+    }
+
+    /// Removes interrupted chunk downloads of chunks no longer wanted.
+    public func removePartialChunks(keeping wanted: Set<String>) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: partialDirectory.path)) ?? [] where !wanted.contains(name) {
+            unlink(partialDirectory.appendingPathComponent(name).path)
         }
     }
 

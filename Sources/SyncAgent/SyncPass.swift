@@ -11,15 +11,14 @@ public struct SyncPass: Sendable {
         /// Template names or glob patterns (`*`, `?`); `["*"]` takes everything.
         public var subscriptions: [String] = ["*"]
         public var keepVersions: Int = 2
-        /// Where assembled images are kept (served to CloudStack from there).
-        public var imageDirectory: URL
         /// How long a pass waits for CloudStack to finish downloading a registered image.
         public var registrationTimeout: Duration = .seconds(600)
         public var pollInterval: Duration = .milliseconds(500)
-        /// The chunk cache's disk budget; chunks of versions no longer kept go first, least recently used first.
+        /// The images' disk budget (``ImageCache/trim(budget:keeping:logger:)``): chunks of versions no longer
+        /// kept go, least recently used first.
         public var cacheBudgetBytes: Int64?
 
-        public init(imageDirectory: URL) { self.imageDirectory = imageDirectory }
+        public init() {}
     }
 
     /// What a pass did for one template version.
@@ -59,8 +58,7 @@ public struct SyncPass: Sendable {
         for name in Set(subscribed.map(\.name)).sorted() {
             kept += subscribed.filter { $0.name == name }.suffix(settings.keepVersions)
         }
-        try FileManager.default.createDirectory(at: settings.imageDirectory, withIntermediateDirectories: true)
-        removeLeftovers()
+        let images = fetcher.images
 
         // Verified images for every kept version (a failure is reported, never registered).
         var outcomes: [String: Outcome] = [:]
@@ -69,14 +67,20 @@ public struct SyncPass: Sendable {
             var outcome = Outcome(template: entry.name, version: entry.version, state: "fetching", bytesDownloaded: 0, bytesReused: 0)
             do {
                 let manifest = try await reader.manifest(for: entry)
-                let file = settings.imageDirectory.appendingPathComponent(Self.fileName(manifest)).path
-                if !FileManager.default.fileExists(atPath: file) {
-                    let report = try await fetcher.fetchImage(manifest, to: file)
+                let file = images.path(for: manifest)
+                if FileManager.default.fileExists(atPath: file) {
+                    // Assembled by an earlier pass; its manifest may be missing if a pass was killed
+                    // between the two renames.
+                    if !FileManager.default.fileExists(atPath: ImageCache.manifestPath(ofImage: file)) {
+                        try images.saveManifest(manifest, forImage: file)
+                    }
+                } else {
+                    let report = try await fetcher.fetchImage(manifest)
                     outcome.bytesDownloaded = report.downloadedBytes
                     outcome.bytesReused = report.reusedBytes
                 }
                 manifests[manifest.sha256] = manifest
-                CacheJanitor(cache: fetcher.cache, budgetBytes: 0).touch(manifest.chunks.map(\.digest))
+                images.touch([file])
                 outcome.state = "verified"
             } catch {
                 outcome.state = "failed"
@@ -110,7 +114,7 @@ public struct SyncPass: Sendable {
                 switch action {
                 case .register(let w):
                     guard let manifest = manifests[w.digest] else { continue }
-                    _ = try await registrar.register(manifest, url: imageURL(Self.fileName(manifest)))
+                    _ = try await registrar.register(manifest, url: imageURL(ImageCache.fileName(manifest)))
                     registeredThisPass.insert(w.digest)
                 case .feature(let id): try await registrar.setFeatured(id, true)
                 case .unfeature(let id): try await registrar.setFeatured(id, false)
@@ -124,10 +128,19 @@ public struct SyncPass: Sendable {
             try await Task.sleep(for: settings.pollInterval)
         }
 
-        if let budget = settings.cacheBudgetBytes {
-            let current = Set(manifests.values.flatMap { $0.chunks.map(\.digest) })
-            let removed = try CacheJanitor(cache: fetcher.cache, budgetBytes: budget).trim(keeping: current)
-            if removed.chunks > 0 { logger.info("cache trimmed", metadata: ["chunks": "\(removed.chunks)", "bytes": "\(removed.bytes)"]) }
+        // What interrupted passes left and no pass will finish, and the budget (only when every kept
+        // version's manifest was read: else a kept image could look like a retired one).
+        if manifests.count == kept.count {
+            images.removeLeftovers(wanted: Set(manifests.values.map(ImageCache.fileName)))
+            fetcher.removePartialChunks(keeping: Set(manifests.values.flatMap { $0.chunks.map(\.digest) }))
+            if let budget = settings.cacheBudgetBytes {
+                let trimmed = images.trim(budget: budget, keeping: Set(manifests.values.map(images.path(for:))), logger: logger)
+                if trimmed.bytes > 0 {
+                    logger.info(
+                        "image cache trimmed",
+                        metadata: ["bytes": "\(trimmed.bytes)", "chunks": "\(trimmed.chunks)", "images": "\(trimmed.images)"])
+                }
+            }
         }
 
         // Final state per version, from CloudStack.
@@ -144,20 +157,6 @@ public struct SyncPass: Sendable {
             }
         }
         return kept.compactMap { outcomes["\($0.name)@\($0.version)"] }
-    }
-
-    /// Removes what an interrupted pass left: half-assembled images and chunk temporaries of dead processes.
-    func removeLeftovers() {
-        let images = settings.imageDirectory.path
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: images)) ?? [] where name.contains(".partial-") {
-            if TemporaryNames.writerIsGone(name) { try? FileManager.default.removeItem(atPath: images + "/" + name) }
-        }
-        fetcher.cache.removeStaleTemporaries()
-    }
-
-    /// `name-version.qcow2` (names and versions are restricted to safe characters by the repository).
-    static func fileName(_ manifest: TemplateManifest) -> String {
-        "\(manifest.name)-\(manifest.version).\(manifest.format.rawValue.lowercased())"
     }
 }
 

@@ -75,24 +75,24 @@ struct SyncBench: AsyncParsableCommand {
                 Console.line("curl not found: no comparison")
             }
             if limitMbit > 0 {
+                // A template of its own (at most 256 MiB), so the limited run does not take minutes.
                 let limitedMiB = min(sizeMib, 256)
+                let file = root.appendingPathComponent("limited.raw")
+                try Synthetic.writeFile(file, bytes: limitedMiB << 20, seed: 22)
+                _ = try await repository.publish(imageAt: file.path, metadata: Self.metadata(version: "limited"))
+                try FileManager.default.removeItem(at: file)
+                let limited = try await repository.manifest(name: "bench", version: "limited")
                 let site = root.appendingPathComponent("site-limited")
-                let chunks = Array(manifest.chunks.prefix { $0.offset + Int64($0.length) <= Int64(limitedMiB) << 20 })
-                let bytes = chunks.reduce(0) { $0 + $1.length }
                 let seconds = try await Tools.timeAsync {
-                    var policy = ChunkFetcher.Policy()
-                    policy.parallel = parallel
-                    policy.bandwidthLimit = limitMbit * 1_000_000 / 8
-                    let fetcher = ChunkFetcher(
-                        mirrors: [server.baseURL], cache: try FileChunkStore(dataDirectory: site),
-                        partialDirectory: site.appendingPathComponent("partial"), policy: policy, logger: logger)
-                    _ = try await fetcher.fetch(chunks)
+                    _ = try await Self.sync(
+                        manifest: limited, server: server.baseURL, trusted: trusted, site: site, parallel: parallel,
+                        limit: limitMbit * 1_000_000 / 8, logger: logger)
                 }
                 try? FileManager.default.removeItem(at: site)
                 Console.line(
                     String(
-                        format: "bandwidth limit %.0f Mbit/s: %d MiB fetched at %.0f Mbit/s", limitMbit, bytes >> 20,
-                        Double(bytes) * 8 / 1_000_000 / seconds))
+                        format: "bandwidth limit %.0f Mbit/s: %d MiB fetched at %.0f Mbit/s", limitMbit, limitedMiB,
+                        Double(limited.size) * 8 / 1_000_000 / seconds))
             }
         }
         if deltaMib > 0 { try await delta(root: root, logger: logger) }
@@ -138,11 +138,10 @@ struct SyncBench: AsyncParsableCommand {
         var policy = ChunkFetcher.Policy()
         policy.parallel = parallel
         policy.bandwidthLimit = limit
-        let cache = try FileChunkStore(dataDirectory: site)
         let fetcher = ChunkFetcher(
-            mirrors: [server], cache: cache, partialDirectory: site.appendingPathComponent("partial"), policy: policy, logger: logger)
-        let report = try await fetcher.fetchImage(manifest, to: site.appendingPathComponent("image-\(manifest.version)").path)
-        return report
+            mirrors: [server], images: try ImageCache(directory: site.appendingPathComponent("images")),
+            partialDirectory: site.appendingPathComponent("partial"), policy: policy, logger: logger)
+        return try await fetcher.fetchImage(manifest)
     }
 
     /// curl fetching every chunk URL of the manifest into files, `parallel` at a time, in one process; then

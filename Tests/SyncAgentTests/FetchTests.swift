@@ -6,9 +6,20 @@ import SyncAgent
 import TemplateRepository
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite("Site agent: verified chunk fetching and image assembly")
 struct FetchTests {
-    @Test("a fresh cache fetches every chunk from the central server, assembles the signed image, and a second fetch moves nothing")
+    /// The same chunks as `manifest`, as another version (an image with nothing new).
+    func sameChunks(_ manifest: TemplateManifest, version: String) -> TemplateManifest {
+        var copy = manifest
+        copy.version = version
+        return copy
+    }
+
+    @Test("a fresh site fetches every chunk and assembles the signed image; a version with the same chunks then moves nothing")
     func freshThenIdle() async throws {
         let image = try randomImage(400_000)
         try await withPublishedServer(image: image) { server, repository, _, directory in
@@ -18,15 +29,22 @@ struct FetchTests {
             let catalog = try await reader.catalog()
             let manifest = try await reader.manifest(for: catalog.entries[0])
             let fetcher = try siteFetcher(mirrors: [server.baseURL], in: directory)
-            let first = try await fetcher.fetch(manifest.chunks)
+            let first = try await fetcher.fetchImage(manifest)
             #expect(first.downloadedBytes == Int64(image.count) && first.reusedChunks == 0 && first.retries == 0)
-            let second = try await fetcher.fetch(manifest.chunks)
-            #expect(second.downloadedChunks == 0 && second.downloadedBytes == 0 && second.reusedBytes == Int64(image.count))
-
-            let destination = directory.appendingPathComponent("ubuntu-1.qcow2").path
-            _ = try await fetcher.fetchImage(manifest, to: destination)
-            #expect(FileManager.default.contents(atPath: destination) == Data(image))
+            let path = fetcher.images.path(for: manifest)
+            #expect(FileManager.default.contents(atPath: path) == Data(image))
+            // The manifest lies beside the image, and nothing else is left.
+            #expect(
+                Set(try FileManager.default.contentsOfDirectory(atPath: fetcher.images.directory.path)) == [
+                    "ubuntu-1.qcow2", "ubuntu-1.qcow2.manifest",
+                ])
             #expect(reader.lastSerial == catalog.serial)
+
+            let again = sameChunks(manifest, version: "2")
+            let second = try await fetcher.fetchImage(again)
+            #expect(second.downloadedChunks == 0 && second.downloadedBytes == 0 && second.retries == 0)
+            #expect(second.reusedChunks == manifest.chunks.count && second.reusedBytes == Int64(image.count))
+            #expect(FileManager.default.contents(atPath: fetcher.images.path(for: again)) == Data(image))
         }
     }
 
@@ -44,21 +62,16 @@ struct FetchTests {
                 policy.initialBackoff = .milliseconds(5)
                 policy.parallel = 3
                 let fetcher = try siteFetcher(mirrors: ["http://127.0.0.1:9", url], in: directory, policy: policy)
-                let report = try await fetcher.fetch(manifest.chunks)
+                let report = try await fetcher.fetchImage(manifest)
                 #expect(report.retries >= 4)
                 #expect(mirror.rangeRequests >= 1)
-                // Every chunk in the cache is verified: the image assembles to the signed digest.
-                let destination = directory.appendingPathComponent("image").path
-                _ = try await fetcher.fetchImage(manifest, to: destination)
-                #expect(FileManager.default.contents(atPath: destination) == Data(image))
+                #expect(FileManager.default.contents(atPath: fetcher.images.path(for: manifest)) == Data(image))
                 #expect(try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("site/partial").path).isEmpty)
             }
         }
     }
 
-    @Test(
-        "fetchImage assembles while chunks arrive: corrupt chunks are fetched again, repeated chunks written at every offset, a truncated one resumed"
-    )
+    @Test("assembly while chunks arrive: corrupt chunks are fetched again, repeated chunks written at every offset, a truncated one resumed")
     func fetchImageWithFaults() async throws {
         // Zeros in the middle make the same chunk appear at several offsets.
         let image = try randomImage(120_000) + [UInt8](repeating: 0, count: 200_000) + randomImage(60_000)
@@ -74,63 +87,93 @@ struct FetchTests {
                 policy.initialBackoff = .milliseconds(1)
                 policy.parallel = 3
                 let fetcher = try siteFetcher(mirrors: [url], in: directory, policy: policy)
-                let cache = fetcher.cache
-                let destination = directory.appendingPathComponent("image").path
-                let report = try await fetcher.fetchImage(manifest, to: destination)
-                #expect(FileManager.default.contents(atPath: destination) == Data(image))
+                let report = try await fetcher.fetchImage(manifest)
+                #expect(FileManager.default.contents(atPath: fetcher.images.path(for: manifest)) == Data(image))
                 #expect(report.retries == 4)
                 #expect(report.downloadedChunks == Set(digests).count)
-                for digest in Set(digests) { #expect(try cache.get(digest) == mirror.chunks[digest]) }
                 #expect(try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("site/partial").path).isEmpty)
 
-                // A second image of the same chunks comes from the cache alone.
-                let again = try await fetcher.fetchImage(manifest, to: directory.appendingPathComponent("again").path)
-                #expect(again.downloadedBytes == 0 && again.reusedChunks == Set(digests).count)
+                // Another image of the same chunks comes from this disk alone, repeated chunks included.
+                let requests = mirror.requests
+                let again = try await fetcher.fetchImage(sameChunks(manifest, version: "2"))
+                #expect(again.downloadedBytes == 0 && again.reusedChunks == Set(digests).count && mirror.requests == requests)
+                #expect(FileManager.default.contents(atPath: fetcher.images.path(for: sameChunks(manifest, version: "2"))) == Data(image))
             }
         }
     }
 
-    @Test("fetchImage gives up on a chunk that stays corrupt: a clear error, no image, no temporary file, nothing bad cached")
-    func fetchImageExhausted() async throws {
+    @Test(
+        "a chunk that stays corrupt: a clear error, no image; the partial image keeps only verified chunks, and the next fetch resumes from it"
+    )
+    func exhaustedThenResumed() async throws {
         let image = try randomImage(80_000)
         try await withPublishedServer(image: image) { _, repository, manifest, directory in
             let mirror = try FaultyMirror(serving: manifest, from: repository)
-            let bad = manifest.chunks[manifest.chunks.count / 2].digest
-            mirror.plan(bad, [.corrupt, .corrupt, .corrupt])
+            let badIndex = manifest.chunks.count / 2
+            let bad = manifest.chunks[badIndex]
+            mirror.plan(bad.digest, [.corrupt, .corrupt, .corrupt])
             try await mirror.withRunning { url in
                 var policy = ChunkFetcher.Policy()
                 policy.initialBackoff = .milliseconds(1)
                 policy.attempts = 3
+                policy.parallel = 1
                 let fetcher = try siteFetcher(mirrors: [url], in: directory, policy: policy)
-                let cache = fetcher.cache
-                let destination = directory.appendingPathComponent("image").path
-                let error = await #expect(throws: SyncAgentError.self) { try await fetcher.fetchImage(manifest, to: destination) }
+                let destination = fetcher.images.path(for: manifest)
+                let error = await #expect(throws: SyncAgentError.self) { try await fetcher.fetchImage(manifest) }
                 #expect(error?.kind == .exhausted && "\(error!)".contains("hashes to"))
                 #expect(!FileManager.default.fileExists(atPath: destination))
-                #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).allSatisfy { !$0.contains(".partial-") })
-                #expect(try !cache.contains(bad))
-                // Chunks verified before the failure stay cached for the next attempt.
-                #expect(try cache.contains(manifest.chunks[0].digest))
+                // The partial image holds the chunks before the bad one, verified, and nothing of the bad one.
+                let partial = try #require(FileManager.default.contents(atPath: destination + ".partial"))
+                for chunk in manifest.chunks[..<badIndex] {
+                    let range = Int(chunk.offset)..<(Int(chunk.offset) + chunk.length)
+                    #expect(SHA256.hash(data: partial[range]).hexString == chunk.digest)
+                }
+                if partial.count > Int(bad.offset) {
+                    #expect(partial[Int(bad.offset)..<min(partial.count, Int(bad.offset) + bad.length)].allSatisfy { $0 == 0 })
+                }
+
+                // The mirror serves it right now: only the chunks not in the partial image come over the network.
+                let requests = mirror.requests
+                let report = try await fetcher.fetchImage(manifest)
+                #expect(report.reusedChunks >= badIndex && report.downloadedChunks == Set(manifest.chunks.map(\.digest)).count - report.reusedChunks)
+                #expect(mirror.requests - requests == report.downloadedChunks)
+                #expect(FileManager.default.contents(atPath: destination) == Data(image))
+                #expect(!FileManager.default.fileExists(atPath: destination + ".partial"))
             }
         }
     }
 
-    @Test("a chunk no mirror serves correctly fails with a clear error after the set attempts, and nothing enters the cache")
-    func exhausted() async throws {
-        let image = try randomImage(50_000)
-        try await withPublishedServer(image: image) { _, repository, manifest, directory in
-            let mirror = try FaultyMirror(serving: manifest, from: repository)
-            mirror.plan(manifest.chunks[0].digest, [.corrupt, .corrupt, .corrupt])
-            try await mirror.withRunning { url in
-                var policy = ChunkFetcher.Policy()
-                policy.initialBackoff = .milliseconds(1)
-                policy.attempts = 3
-                let fetcher = try siteFetcher(mirrors: [url], in: directory, policy: policy)
-                let cache = fetcher.cache
-                let error = await #expect(throws: SyncAgentError.self) { try await fetcher.fetch(manifest.chunks) }
-                #expect(error?.kind == .exhausted && "\(error!)".contains("hashes to"))
-                #expect(try !cache.contains(manifest.chunks[0].digest))
-            }
+    @Test("a chunk of another image that no longer verifies (damaged or trimmed) is fetched instead of reused")
+    func damagedReuse() async throws {
+        let image = try randomImage(150_000)
+        try await withPublishedServer(image: image) { server, _, manifest, directory in
+            let fetcher = try siteFetcher(mirrors: [server.baseURL], in: directory)
+            try await fetcher.fetchImage(manifest)
+            // Damage one byte of v1's third chunk.
+            let handle = try #require(FileHandle(forUpdatingAtPath: fetcher.images.path(for: manifest)))
+            try handle.seek(toOffset: UInt64(manifest.chunks[2].offset + 10))
+            try handle.write(contentsOf: Data([0xAB ^ image[Int(manifest.chunks[2].offset) + 10]]))
+            try handle.close()
+            let v2 = sameChunks(manifest, version: "2")
+            let report = try await fetcher.fetchImage(v2)
+            #expect(report.downloadedChunks == 1 && report.downloadedBytes == Int64(manifest.chunks[2].length))
+            #expect(report.reusedChunks == Set(manifest.chunks.map(\.digest)).count - 1)
+            #expect(FileManager.default.contents(atPath: fetcher.images.path(for: v2)) == Data(image))
+        }
+    }
+
+    @Test("an image another process is assembling is refused with a clear error")
+    func busy() async throws {
+        let image = try randomImage(20_000)
+        try await withPublishedServer(image: image) { server, _, manifest, directory in
+            let fetcher = try siteFetcher(mirrors: [server.baseURL], in: directory)
+            let partial = fetcher.images.path(for: manifest) + ".partial"
+            _ = FileManager.default.createFile(atPath: partial, contents: nil)
+            let other = open(partial, O_RDWR)
+            #expect(flock(other, LOCK_EX) == 0)
+            defer { close(other) }
+            let error = await #expect(throws: SyncAgentError.self) { try await fetcher.fetchImage(manifest) }
+            #expect(error?.kind == .storage && "\(error!)".contains("another agent process"))
         }
     }
 
@@ -145,14 +188,12 @@ struct FetchTests {
                 policy.initialBackoff = .milliseconds(1)
                 policy.stallTimeout = .milliseconds(300)
                 let fetcher = try siteFetcher(mirrors: [url], in: directory, policy: policy)
-                let report = try await fetcher.fetch(manifest.chunks)
+                let report = try await fetcher.fetchImage(manifest)
                 #expect(report.retries == 1)
                 #expect(mirror.rangeRequests == 1)
                 // The resumed chunk's first half came over the network once only.
                 #expect(report.downloadedBytes == Int64(image.count))
-                let destination = directory.appendingPathComponent("image").path
-                _ = try await fetcher.fetchImage(manifest, to: destination)
-                #expect(FileManager.default.contents(atPath: destination) == Data(image))
+                #expect(FileManager.default.contents(atPath: fetcher.images.path(for: manifest)) == Data(image))
             }
         }
     }
@@ -165,12 +206,25 @@ struct FetchTests {
             policy.bandwidthLimit = 1_000_000
             let fetcher = try siteFetcher(mirrors: [server.baseURL], in: directory, policy: policy)
             let started = ContinuousClock.now
-            let report = try await fetcher.fetch(manifest.chunks)
+            let report = try await fetcher.fetchImage(manifest)
             let elapsed = ContinuousClock.now - started
             #expect(report.downloadedBytes == Int64(image.count))
             // A lower bound only (a slow machine takes longer, never shorter): 400 KB at 1 MB/s after a
             // 128 KiB burst cannot finish in under 0.25 s.
             #expect(elapsed >= .milliseconds(250))
+        }
+    }
+
+    @Test("an image whose chunks do not make the signed digest is not installed, and nothing of it is kept")
+    func imageMismatch() async throws {
+        let image = try randomImage(60_000)
+        try await withPublishedServer(image: image) { server, _, manifest, directory in
+            var altered = manifest
+            altered.sha256 = String(repeating: "0", count: 64)
+            let fetcher = try siteFetcher(mirrors: [server.baseURL], in: directory)
+            let error = await #expect(throws: SyncAgentError.self) { try await fetcher.fetchImage(altered) }
+            #expect(error?.kind == .imageMismatch)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: fetcher.images.directory.path).isEmpty)
         }
     }
 
@@ -184,24 +238,6 @@ struct FetchTests {
         // A long idle spell refills no more than the burst.
         #expect(bucket.take(500, now: 100) == 0)
         #expect(bucket.take(1, now: 100) == 0.001)
-    }
-
-    @Test("an image whose chunks do not make the signed digest is not installed")
-    func imageMismatch() async throws {
-        let image = try randomImage(60_000)
-        try await withPublishedServer(image: image) { _, repository, manifest, directory in
-            var altered = manifest
-            altered.sha256 = String(repeating: "0", count: 64)
-            let destination = directory.appendingPathComponent("image").path
-            // Every chunk is at hand (the repository's store as the cache): the image is assembled, and refused.
-            let fetcher = ChunkFetcher(
-                mirrors: [], cache: repository.chunks, partialDirectory: directory.appendingPathComponent("partial"), logger: quietLogger)
-            let error = await #expect(throws: SyncAgentError.self) { try await fetcher.fetchImage(altered, to: destination) }
-            #expect(error?.kind == .imageMismatch)
-            #expect(!FileManager.default.fileExists(atPath: destination))
-            let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-            #expect(names.allSatisfy { !$0.contains(".partial-") })
-        }
     }
 
     @Test("the reader refuses an untrusted catalog, and a catalog older than one it has seen (state kept on disk)")

@@ -21,7 +21,8 @@ struct ImageServerTests {
     func withImageServer<T: Sendable>(allowed: [String], _ body: (ImageServer) async throws -> T) async throws -> T {
         try await withTemporaryDirectory { directory in
             try Data([UInt8](0..<200)).write(to: directory.appendingPathComponent("ubuntu-1.qcow2"))
-            try Data([1]).write(to: directory.appendingPathComponent("ubuntu-2.qcow2.partial-123"))
+            try Data([1]).write(to: directory.appendingPathComponent("ubuntu-2.qcow2.partial"))
+            try Data([1]).write(to: directory.appendingPathComponent("ubuntu-1.qcow2.manifest"))
             let server = ImageServer(configuration: .init(directory: directory.path, allowedAddresses: allowed), logger: quietLogger)
             return try await ServiceScope.withRunning([server], logger: quietLogger, ready: { _ = await server.waitUntilRunning() }) {
                 try await body(server)
@@ -29,7 +30,7 @@ struct ImageServerTests {
         }
     }
 
-    @Test("serves images whole or by range to allowed addresses; refuses others, partial files and unknown names")
+    @Test("serves images whole or by range to allowed addresses; refuses others, partial images, manifests and unknown names")
     func serving() async throws {
         try await withImageServer(allowed: []) { server in
             let whole = try await get(server.url(for: "ubuntu-1.qcow2"))
@@ -37,7 +38,8 @@ struct ImageServerTests {
             let part = try await get(server.url(for: "ubuntu-1.qcow2"), range: "bytes=10-19")
             #expect(part.status == 206 && part.body == [UInt8](10..<20) && part.contentRange == "bytes 10-19/200")
             #expect(try await get(server.url(for: "ubuntu-1.qcow2"), range: "bytes=500-").status == 416)
-            #expect(try await get(server.url(for: "ubuntu-2.qcow2.partial-123")).status == 400)
+            #expect(try await get(server.url(for: "ubuntu-2.qcow2.partial")).status == 400)
+            #expect(try await get(server.url(for: "ubuntu-1.qcow2.manifest")).status == 400)
             #expect(try await get(server.url(for: "nothing.qcow2")).status == 404)
         }
         try await withImageServer(allowed: ["10.9.9.9"]) { server in

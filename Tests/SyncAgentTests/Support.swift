@@ -1,9 +1,11 @@
+import AsyncHTTPClient
 import Core
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import Server
 import ServiceLifecycle
 import SyncAgent
@@ -125,23 +127,69 @@ final class FaultyMirror: Sendable {
         router.get("/api/v1/chunks/{digest}") { request, context in
             self.respond(digest: context.parameters.get("digest") ?? "", range: request.headers[.range])
         }
-        let port = Mutex<Int?>(nil)
-        let ready = AsyncStream<Void>.makeStream()
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                port.withLock { $0 = channel.localAddress?.port }
-                ready.continuation.yield()
-            }, logger: quietLogger)
-        return try await ServiceScope.withRunning([app], logger: quietLogger, ready: { for await _ in ready.stream { break } }) {
-            try await body("http://127.0.0.1:\(port.withLock { $0 } ?? 0)")
-        }
+        return try await withLoopbackApp(router, body)
     }
 }
 
-/// A site's fetcher: its cache under `directory/site`, partial chunks under `directory/site/partial`.
+/// Runs `router` on a free loopback port for the duration of `body`, which gets its base URL.
+func withLoopbackApp<T: Sendable>(_ router: Router<BasicRequestContext>, _ body: (String) async throws -> T) async throws -> T {
+    let port = Mutex<Int?>(nil)
+    let ready = AsyncStream<Void>.makeStream()
+    let app = Application(
+        router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in
+            port.withLock { $0 = channel.localAddress?.port }
+            ready.continuation.yield()
+        }, logger: quietLogger)
+    return try await ServiceScope.withRunning([app], logger: quietLogger, ready: { for await _ in ready.stream { break } }) {
+        try await body("http://127.0.0.1:\(port.withLock { $0 } ?? 0)")
+    }
+}
+
+/// A proxy in front of a server that notes which chunks were asked for (`/api/v1/chunks/{digest}`), in order.
+final class CountingProxy: Sendable {
+    let target: String
+    private let asked = Mutex<[String]>([])
+
+    init(target: String) { self.target = target }
+
+    /// Chunks asked for so far, a digest per request.
+    var chunkRequests: [String] { asked.withLock { $0 } }
+
+    private struct Forward: RouterMiddleware {
+        let proxy: CountingProxy
+        func handle(_ request: Request, context: BasicRequestContext, next: (Request, BasicRequestContext) async throws -> Response) async throws
+            -> Response
+        {
+            let path = request.uri.description
+            if path.hasPrefix("/api/v1/chunks/") { proxy.asked.withLock { $0.append(String(path.dropFirst(15))) } }
+            var forwarded = HTTPClientRequest(url: proxy.target + path)
+            forwarded.method = .init(rawValue: request.method.rawValue)
+            for field in request.headers where field.name.canonicalName != "host" {
+                forwarded.headers.add(name: field.name.rawName, value: field.value)
+            }
+            forwarded.body = .bytes(try await request.body.collect(upTo: 64 << 20))
+            let answer = try await HTTPClients.shared.execute(forwarded, timeout: .seconds(60))
+            var headers = HTTPFields()
+            for header in answer.headers {
+                if let name = HTTPField.Name(header.name), name != .transferEncoding, name != .connection { headers[name] = header.value }
+            }
+            let body = try await answer.body.collect(upTo: 64 << 20)
+            return Response(status: .init(code: Int(answer.status.code)), headers: headers, body: .init(byteBuffer: body))
+        }
+    }
+
+    /// Runs the proxy on a free loopback port for the duration of `body`.
+    func withRunning<T: Sendable>(_ body: (String) async throws -> T) async throws -> T {
+        let router = Router()
+        router.add(middleware: Forward(proxy: self))
+        return try await withLoopbackApp(router, body)
+    }
+}
+
+/// A site's fetcher: its images under `directory/site/images`, partial chunks under `directory/site/partial`.
 func siteFetcher(mirrors: [String], in directory: URL, policy: ChunkFetcher.Policy = ChunkFetcher.Policy()) throws -> ChunkFetcher {
     ChunkFetcher(
-        mirrors: mirrors, cache: try FileChunkStore(dataDirectory: directory.appendingPathComponent("site")),
+        mirrors: mirrors, images: try ImageCache(directory: directory.appendingPathComponent("site/images")),
         partialDirectory: directory.appendingPathComponent("site/partial"), policy: policy, logger: quietLogger)
 }

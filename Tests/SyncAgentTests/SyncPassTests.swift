@@ -27,7 +27,7 @@ func withSite<T: Sendable>(
         try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
         let imageServer = ImageServer(configuration: .init(directory: images.path))
         return try await ServiceScope.withRunning([imageServer], logger: quietLogger, ready: { _ = await imageServer.waitUntilRunning() }) {
-            var settings = SyncPass.Settings(imageDirectory: images)
+            var settings = SyncPass.Settings()
             settings.keepVersions = keepVersions
             settings.pollInterval = .milliseconds(20)
             settings.registrationTimeout = .seconds(30)
@@ -36,7 +36,7 @@ func withSite<T: Sendable>(
                     client: RepositoryClient(baseURL: central.baseURL), trusted: [repository.key.publicKey],
                     stateFile: directory.appendingPathComponent("site/state.json").path),
                 fetcher: ChunkFetcher(
-                    mirrors: [central.baseURL], cache: try FileChunkStore(dataDirectory: directory.appendingPathComponent("site")),
+                    mirrors: [central.baseURL], images: try ImageCache(directory: images),
                     partialDirectory: directory.appendingPathComponent("site/partial"), logger: quietLogger),
                 registrar: CloudStackRegistrar(client: client, logger: quietLogger), settings: settings,
                 imageURL: { imageServer.url(for: $0) }, logger: quietLogger)

@@ -15,7 +15,8 @@ import Foundation
 /// whenever hashing waits for them.
 ///
 /// A job may also write its bytes somewhere else (the site agent writes each chunk into the image it
-/// assembles as well as into its cache); that happens for every submission, stored chunk or not.
+/// assembles); that happens for every submission, stored chunk or not. Without a store, the writer only
+/// does that.
 public final class ParallelChunkWriter: @unchecked Sendable {
     /// A second destination for a chunk's bytes, run on a writer thread.
     public typealias AlsoWrite = @Sendable (UnsafeRawBufferPointer) throws -> Void
@@ -39,7 +40,7 @@ public final class ParallelChunkWriter: @unchecked Sendable {
         }
     }
 
-    private let store: any ChunkStore
+    private let store: (any ChunkStore)?
     private let condition = NSCondition()
     /// Chunks that may wait or be in writing at once.
     private let capacity: Int
@@ -64,9 +65,10 @@ public final class ParallelChunkWriter: @unchecked Sendable {
     private var newBytes: Int64 = 0
 
     /// - Parameters:
+    ///   - store: where chunks are stored; `nil` for a writer that only runs each submission's `also`.
     ///   - maximumChunk: the largest chunk that will be submitted.
     ///   - capacity: chunks that may wait or be in writing at once.
-    public init(store: any ChunkStore, maximumChunk: Int, threads: Int = 4, capacity: Int = 32) {
+    public init(store: (any ChunkStore)?, maximumChunk: Int, threads: Int = 4, capacity: Int = 32) {
         self.store = store
         self.capacity = max(1, capacity)
         self.maximumChunk = maximumChunk
@@ -167,6 +169,10 @@ public final class ParallelChunkWriter: @unchecked Sendable {
     /// Whether a submitted chunk is to be stored: neither submitted before nor already in the store. Throws
     /// an earlier failure.
     private func needsStoring(_ digest: String) throws -> Bool {
+        guard let store else {
+            try condition.withLock { if let failure { throw failure } }
+            return false
+        }
         let seen = try condition.withLock {
             if let failure { throw failure }
             return !submitted.insert(digest).inserted
@@ -224,7 +230,7 @@ public final class ParallelChunkWriter: @unchecked Sendable {
             guard let next else { break }
             do {
                 let stored = try next.withBytes { bytes in
-                    let stored = try next.store && store.putHashed(next.digest, bytes)
+                    let stored = try next.store && store!.putHashed(next.digest, bytes)
                     try next.also?(bytes)
                     return stored
                 }
