@@ -55,11 +55,25 @@ public struct Agent: Sendable {
     /// Where the last pass's report is kept.
     public var statusPath: String { URL(fileURLWithPath: configuration.directory).appendingPathComponent("status.json").path }
 
+    /// Agents before the images became the chunk cache kept every chunk a second time under `chunks/`:
+    /// nothing reads it any more, so its space is given back.
+    func removeLegacyChunkCache() {
+        let legacy = URL(fileURLWithPath: configuration.directory).appendingPathComponent("chunks")
+        guard FileManager.default.fileExists(atPath: legacy.path) else { return }
+        do {
+            try FileManager.default.removeItem(at: legacy)
+            logger.info("removed the chunk cache of an earlier agent release (the images hold the chunks now)", metadata: ["path": "\(legacy.path)"])
+        } catch {
+            logger.warning("could not remove the chunk cache of an earlier agent release", metadata: ["path": "\(legacy.path)", "error": "\(error)"])
+        }
+    }
+
     /// Runs one pass and records its report (also when it fails).
     @discardableResult
     public func runOnce() async -> AgentStatus {
         let started = Date()
         var status = AgentStatus(started: Timestamps.string(from: started), finished: "", seconds: 0, outcomes: [], error: nil)
+        removeLegacyChunkCache()
         do {
             status.outcomes = try await pass.run()
         } catch {

@@ -47,14 +47,15 @@ public struct AgentConfiguration: Codable, Sendable {
     /// Template names or glob patterns.
     public var subscriptions: [String]?
     public var keepVersions: Int?
-    /// Cache and image directory.
+    /// The agent's directory: images (which are its chunk cache), partial downloads, state.
     public var directory: String
     public var parallelDownloads: Int?
     /// Bandwidth limit of all downloads together, in megabits per second (absent: unlimited).
     public var bandwidthLimitMbit: Double?
     /// Seconds without a byte after which a chunk download is aborted and retried (default 30).
     public var stallTimeoutSeconds: Double?
-    /// Disk budget of the chunk cache in GiB (absent: unlimited).
+    /// Disk budget of the images in GiB (absent: unlimited): chunks of versions no longer kept go, least
+    /// recently used first; current images always stay.
     public var cacheBudgetGiB: Double?
     public var images: Images?
     public var schedule: Schedule?

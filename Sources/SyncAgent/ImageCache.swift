@@ -157,15 +157,18 @@ public struct ImageCache: Sendable {
         let keptDigests = Set(kept.flatMap { $0.manifest?.chunks.map(\.digest) ?? [] })
         let candidates = all.filter { !current.contains($0.path) }.sorted { $0.used < $1.used }
 
+        /// Punches the chunks (in file order) until the budget holds; false when the file system cannot.
+        /// Runs of adjacent chunks are punched as one range, so blocks two chunks share are given back too.
         func punch(_ image: Image, _ chunks: [ChunkReference]) -> Bool {
             let fd = open(image.path, O_RDWR | O_CLOEXEC)
             guard fd >= 0 else { return false }
             defer { close(fd) }
+            var run: (start: Int64, end: Int64)?
             for chunk in chunks where total > budget {
+                let end = chunk.offset + Int64(chunk.length)
+                run = run.map { $0.end == chunk.offset ? ($0.start, end) : (chunk.offset, end) } ?? (chunk.offset, end)
                 let before = Self.stat(image.path).map(Self.allocated) ?? 0
-                guard mc_punch_hole(fd, chunk.offset, Int64(chunk.length)) == 0 else {
-                    return false
-                }
+                guard mc_punch_hole(fd, run!.start, run!.end - run!.start) == 0 else { return false }
                 let freed = before - (Self.stat(image.path).map(Self.allocated) ?? 0)
                 total -= freed
                 trimmed.bytes += freed
@@ -187,13 +190,13 @@ public struct ImageCache: Sendable {
             guard let chunks = image.manifest?.chunks else { continue }
             if !punch(image, chunks.filter { keptDigests.contains($0.digest) }) { remove(image) }
         }
-        // Then the least recently used images, chunk by chunk.
+        // Then the least recently used images, chunk by chunk; an image that loses every chunk goes whole.
         for image in candidates where total > budget && FileManager.default.fileExists(atPath: image.path) {
-            if let chunks = image.manifest?.chunks, punch(image, chunks) {
-                if (Self.stat(image.path).map(Self.allocated) ?? 0) == 0 { remove(image) }
-            } else {
+            guard let chunks = image.manifest?.chunks, punch(image, chunks) else {
                 remove(image)
+                continue
             }
+            if total > budget || (Self.stat(image.path).map(Self.allocated) ?? 0) == 0 { remove(image) }
         }
         if total > budget {
             logger?.warning(

@@ -39,9 +39,14 @@ struct AgentCommandTests {
                 let file = directory.appendingPathComponent("agent.yaml")
                 try Data(yaml.utf8).write(to: file)
                 let environment = ["MCLOUDS_CLOUDSTACK_SECRET": keys.secretkey!, "MCLOUDS_AGENT_TOKEN": "admin-token"]
+                // The chunk cache of an earlier release (images hold the chunks now) is removed.
+                let legacy = directory.appendingPathComponent("agent/chunks/ab")
+                try FileManager.default.createDirectory(at: legacy, withIntermediateDirectories: true)
+                try Data([1]).write(to: legacy.appendingPathComponent(String(repeating: "ab", count: 32)))
 
                 let sync = try await mclouds(["agent", "sync", "--config", file.path], environment: environment)
                 #expect(sync.status == 0)
+                #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("agent/chunks").path))
                 #expect(sync.stdout.contains("ubuntu") && sync.stdout.contains("ready, featured"))
                 let status = try await mclouds(["agent", "status", "--config", file.path, "--json"], environment: [:])
                 let report = try JSONDecoder().decode(AgentStatus.self, from: Data(status.stdout.utf8))

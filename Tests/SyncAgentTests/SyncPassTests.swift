@@ -12,7 +12,7 @@ import Testing
 
 /// A simulated region, the agent's image server, and a sync pass wired to both and to the central server.
 func withSite<T: Sendable>(
-    central: MCloudsServer, repository: Repository, directory: URL, keepVersions: Int = 1,
+    central: MCloudsServer, repository: Repository, directory: URL, keepVersions: Int = 1, cacheBudgetBytes: Int64? = nil,
     _ body: (Simulator, CloudStackClient, SyncPass) async throws -> T
 ) async throws -> T {
     var configuration = SimulatorConfiguration.default(regionName: "Site")
@@ -29,6 +29,7 @@ func withSite<T: Sendable>(
         return try await ServiceScope.withRunning([imageServer], logger: quietLogger, ready: { _ = await imageServer.waitUntilRunning() }) {
             var settings = SyncPass.Settings()
             settings.keepVersions = keepVersions
+            settings.cacheBudgetBytes = cacheBudgetBytes
             settings.pollInterval = .milliseconds(20)
             settings.registrationTimeout = .seconds(30)
             let pass = SyncPass(
@@ -70,11 +71,13 @@ struct SyncPassTests {
         }
     }
 
-    @Test("a new version moves only its new chunks, is registered, and the old one is retired only once no VM uses it")
+    @Test(
+        "a new version moves only its new chunks, is registered, and the old one is retired only once no VM uses it; over budget, the old image goes"
+    )
     func rollover() async throws {
         let image = try randomImage(300_000)
         try await withPublishedServer(image: image) { central, repository, _, directory in
-            try await withSite(central: central, repository: repository, directory: directory) { simulator, client, pass in
+            try await withSite(central: central, repository: repository, directory: directory, cacheBudgetBytes: 0) { simulator, client, pass in
                 _ = try await pass.run()
                 let v1 = try #require(try await client.listTemplates(filter: .self, logger: quietLogger).first?.id)
                 let zone = try await client.listZones(logger: quietLogger)[0].id!
@@ -95,6 +98,10 @@ struct SyncPassTests {
                 var templates = try await client.listTemplates(filter: .self, logger: quietLogger)
                 #expect(Set(templates.compactMap(\.id)).contains(v1))  // a VM still uses v1
                 #expect(templates.first { $0.id == v1 }?.isfeatured == false)
+                // Only the current image stays within the (zero) budget; v1's chunks were read from v1's image.
+                let images = pass.fetcher.images
+                #expect(images.images().map { URL(fileURLWithPath: $0.path).lastPathComponent } == ["ubuntu-2.qcow2"])
+                #expect(FileManager.default.contents(atPath: images.directory.appendingPathComponent("ubuntu-2.qcow2").path) == Data(v2))
 
                 _ = try await client.destroyVirtualMachine(id: vm.id!, expunge: true, logger: quietLogger)
                 _ = try await pass.run()
