@@ -99,7 +99,7 @@ public struct ChunkFetcher: Sendable {
         var writer = try ImageWriter(destination: destination, manifest: manifest)
         let image = writer.file
         let resumed = writer.resumed
-        let sources = ChunkSource(images.locations(excluding: destination))
+        let sources = ChunkSource(images.locations())
 
         // Each digest once: in the partial image already, in another image, or to fetch.
         var report = Report()
@@ -147,9 +147,12 @@ public struct ChunkFetcher: Sendable {
                         next += 1
                     }
                 }
-                /// The chunk's bytes from this disk (not yet verified), unless its copy here proved damaged.
+                /// Whether the chunk is to come from this disk (planned so, and its copy here not found damaged).
+                func isLocal(_ chunk: ChunkReference) -> Bool {
+                    !damaged.contains(chunk.digest) && (resumed.locations[chunk.digest] != nil || sources.has(chunk.digest))
+                }
+                /// The chunk's bytes from this disk (not yet verified); `nil` when they cannot be read.
                 func local(_ chunk: ChunkReference) -> [UInt8]? {
-                    guard !damaged.contains(chunk.digest) else { return nil }
                     if let offset = resumed.locations[chunk.digest] { return image.read(offset: offset, length: chunk.length) }
                     return sources.read(chunk.digest)
                 }
@@ -191,18 +194,18 @@ public struct ChunkFetcher: Sendable {
                                 throw SyncAgentError.exhausted(digest: chunk.digest, attempts: policy.attempts, last: error)
                             }
                             start(chunk, after: failures)
-                        } else if !inFlight.contains(chunk.digest), let bytes = local(chunk) {
-                            if bytes.withUnsafeBytes({ writer.absorbVerifying(chunk, $0) }) {
+                        } else if !inFlight.contains(chunk.digest), isLocal(chunk) {
+                            if let bytes = local(chunk), bytes.withUnsafeBytes({ writer.absorbVerifying(chunk, $0) }) {
                                 try store.submit(digest: chunk.digest, owned: bytes, also: writeIntoImage)
                                 if usesLeft[chunk.digest]! > 0 { verified[chunk.digest] = bytes }
                                 break
                             }
-                            // A damaged (or trimmed) copy: fetch the chunk instead.
+                            // A damaged, trimmed or vanished copy: fetch the chunk instead.
                             damaged.insert(chunk.digest)
                             report.reusedChunks -= 1
                             report.reusedBytes -= Int64(chunk.length)
                             logger.warning(
-                                "a chunk on this disk does not verify; fetching it", metadata: ["digest": "\(chunk.digest)"])
+                                "a chunk on this disk cannot be read or does not verify; fetching it", metadata: ["digest": "\(chunk.digest)"])
                             start(chunk)
                         }
                         guard let fetched = try await group.next() else { throw SyncAgentError.storage(destination, "a chunk went missing") }

@@ -21,6 +21,8 @@ public struct ImageCache: Sendable {
 
     static let manifestSuffix = ".manifest"
     static let partialSuffix = ".partial"
+    /// An image with chunks trimmed away: still a source of its other chunks, never served.
+    static let trimmedSuffix = ".trimmed"
 
     public init(directory: URL) throws {
         self.directory = directory
@@ -72,10 +74,10 @@ public struct ImageCache: Sendable {
         }
     }
 
-    /// Where each chunk of the assembled images lies (one place per digest), except in `excluded`.
-    func locations(excluding excluded: String) -> [String: ChunkLocation] {
+    /// Where each chunk of the assembled images lies (one place per digest).
+    func locations() -> [String: ChunkLocation] {
         var locations: [String: ChunkLocation] = [:]
-        for image in images() where image.path != excluded {
+        for image in images() {
             for chunk in image.manifest?.chunks ?? [] where locations[chunk.digest] == nil {
                 locations[chunk.digest] = ChunkLocation(path: image.path, offset: chunk.offset, length: chunk.length)
             }
@@ -155,11 +157,19 @@ public struct ImageCache: Sendable {
         guard total > budget else { return trimmed }
         let kept = all.filter { current.contains($0.path) }
         let keptDigests = Set(kept.flatMap { $0.manifest?.chunks.map(\.digest) ?? [] })
-        let candidates = all.filter { !current.contains($0.path) }.sorted { $0.used < $1.used }
+        var candidates = all.filter { !current.contains($0.path) }.sorted { $0.used < $1.used }
 
         /// Punches the chunks (in file order) until the budget holds; false when the file system cannot.
         /// Runs of adjacent chunks are punched as one range, so blocks two chunks share are given back too.
-        func punch(_ image: Image, _ chunks: [ChunkReference]) -> Bool {
+        /// The image is first renamed `….trimmed` (with its manifest): it is no longer whole, so no longer served.
+        func punch(_ image: inout Image, _ chunks: [ChunkReference]) -> Bool {
+            guard !chunks.isEmpty, total > budget else { return true }
+            if !image.path.hasSuffix(Self.trimmedSuffix) {
+                let trimmed = image.path + Self.trimmedSuffix
+                guard rename(Self.manifestPath(ofImage: image.path), Self.manifestPath(ofImage: trimmed)) == 0 else { return false }
+                guard rename(image.path, trimmed) == 0 else { return false }
+                image.path = trimmed
+            }
             let fd = open(image.path, O_RDWR | O_CLOEXEC)
             guard fd >= 0 else { return false }
             defer { close(fd) }
@@ -186,16 +196,17 @@ public struct ImageCache: Sendable {
         }
 
         // Copies of chunks a current image holds: nothing is lost.
-        for image in candidates where total > budget {
-            guard let chunks = image.manifest?.chunks else { continue }
-            if !punch(image, chunks.filter { keptDigests.contains($0.digest) }) { remove(image) }
+        for index in candidates.indices where total > budget {
+            let copies = candidates[index].manifest?.chunks.filter { keptDigests.contains($0.digest) } ?? []
+            if !punch(&candidates[index], copies) { remove(candidates[index]) }
         }
         // Then the least recently used images, chunk by chunk; an image that loses every chunk goes whole.
-        for image in candidates where total > budget && FileManager.default.fileExists(atPath: image.path) {
-            guard let chunks = image.manifest?.chunks, punch(image, chunks) else {
-                remove(image)
+        for index in candidates.indices where total > budget && FileManager.default.fileExists(atPath: candidates[index].path) {
+            guard let chunks = candidates[index].manifest?.chunks, punch(&candidates[index], chunks) else {
+                remove(candidates[index])
                 continue
             }
+            let image = candidates[index]
             if total > budget || (Self.stat(image.path).map(Self.allocated) ?? 0) == 0 { remove(image) }
         }
         if total > budget {

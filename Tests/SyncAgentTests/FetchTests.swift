@@ -162,6 +162,24 @@ struct FetchTests {
         }
     }
 
+    @Test("after a trim, the chunks a trimmed image still holds are reused and the trimmed ones fetched")
+    func reuseAfterTrim() async throws {
+        let image = try randomImage(300_000)
+        try await withPublishedServer(image: image) { server, _, manifest, directory in
+            let fetcher = try siteFetcher(mirrors: [server.baseURL], in: directory)
+            try await fetcher.fetchImage(manifest)
+            let images = fetcher.images
+            let trimmed = images.trim(budget: images.images()[0].allocated / 2, keeping: [])
+            #expect(trimmed.chunks > 0 && trimmed.images == 0)
+            #expect(FileManager.default.fileExists(atPath: images.path(for: manifest) + ".trimmed"))
+            let v2 = sameChunks(manifest, version: "2")
+            let report = try await fetcher.fetchImage(v2)
+            #expect(report.downloadedChunks > 0 && report.reusedChunks > 0)
+            #expect(report.downloadedChunks + report.reusedChunks == Set(manifest.chunks.map(\.digest)).count)
+            #expect(FileManager.default.contents(atPath: images.path(for: v2)) == Data(image))
+        }
+    }
+
     @Test("an image another process is assembling is refused with a clear error")
     func busy() async throws {
         let image = try randomImage(20_000)

@@ -54,9 +54,12 @@ struct ImageCacheTests {
             let trimmed = cache.trim(budget: 3 * chunk, keeping: [current])
             #expect(trimmed == ImageCache.Trimmed(bytes: 3 * chunk, chunks: 3, images: 1))
             #expect(!FileManager.default.fileExists(atPath: oldest) && !FileManager.default.fileExists(atPath: oldest + ".manifest"))
-            #expect(allocated(current, cache) == 2 * chunk && allocated(older, cache) == chunk)
-            // The trimmed image keeps its size; its first chunk reads as zeros, its second is intact.
-            let remaining = try Data(contentsOf: URL(fileURLWithPath: older))
+            // The trimmed image is no longer whole, so no longer served under its name: it is renamed, with its manifest.
+            let trimmedPath = older + ".trimmed"
+            #expect(!FileManager.default.fileExists(atPath: older) && FileManager.default.fileExists(atPath: trimmedPath + ".manifest"))
+            #expect(allocated(current, cache) == 2 * chunk && allocated(trimmedPath, cache) == chunk)
+            // It keeps its size; its first chunk reads as zeros, its second is intact.
+            let remaining = try Data(contentsOf: URL(fileURLWithPath: trimmedPath))
             #expect(remaining.count == 2 * Self.chunkSize)
             #expect(remaining.prefix(Self.chunkSize).allSatisfy { $0 == 0 })
             #expect(SHA256.hash(data: remaining.suffix(Self.chunkSize)).hexString == olderManifest.chunks[1].digest)

@@ -23,6 +23,7 @@ struct ImageServerTests {
             try Data([UInt8](0..<200)).write(to: directory.appendingPathComponent("ubuntu-1.qcow2"))
             try Data([1]).write(to: directory.appendingPathComponent("ubuntu-2.qcow2.partial"))
             try Data([1]).write(to: directory.appendingPathComponent("ubuntu-1.qcow2.manifest"))
+            try Data([1]).write(to: directory.appendingPathComponent("ubuntu-0.qcow2.trimmed"))
             let server = ImageServer(configuration: .init(directory: directory.path, allowedAddresses: allowed), logger: quietLogger)
             return try await ServiceScope.withRunning([server], logger: quietLogger, ready: { _ = await server.waitUntilRunning() }) {
                 try await body(server)
@@ -30,7 +31,7 @@ struct ImageServerTests {
         }
     }
 
-    @Test("serves images whole or by range to allowed addresses; refuses others, partial images, manifests and unknown names")
+    @Test("serves images whole or by range to allowed addresses; refuses others, partial and trimmed images, manifests and unknown names")
     func serving() async throws {
         try await withImageServer(allowed: []) { server in
             let whole = try await get(server.url(for: "ubuntu-1.qcow2"))
@@ -40,6 +41,7 @@ struct ImageServerTests {
             #expect(try await get(server.url(for: "ubuntu-1.qcow2"), range: "bytes=500-").status == 416)
             #expect(try await get(server.url(for: "ubuntu-2.qcow2.partial")).status == 400)
             #expect(try await get(server.url(for: "ubuntu-1.qcow2.manifest")).status == 400)
+            #expect(try await get(server.url(for: "ubuntu-0.qcow2.trimmed")).status == 400)
             #expect(try await get(server.url(for: "nothing.qcow2")).status == 404)
         }
         try await withImageServer(allowed: ["10.9.9.9"]) { server in

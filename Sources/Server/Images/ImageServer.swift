@@ -59,8 +59,10 @@ public final class ImageServer: Service, Sendable {
             throw APIError(status: 403, "This address may not fetch images; add it to the agent's allowed addresses.")
         }
         let file = try context.parameters.require("file")
-        // Not the agent's partial images, the manifests beside its images, or temporary files.
-        guard !file.isEmpty, !file.contains("/"), !file.hasPrefix("."), !file.contains(".partial"), !file.hasSuffix(".manifest") else {
+        // Not the agent's partial or trimmed images, the manifests beside its images, or temporary files.
+        guard !file.isEmpty, !file.contains("/"), !file.hasPrefix("."), !file.contains(".partial"), !file.hasSuffix(".manifest"),
+            !file.hasSuffix(".trimmed")
+        else {
             throw APIError(status: 400, "\(file) is not an image name.")
         }
         let path = configuration.directory + "/" + file
