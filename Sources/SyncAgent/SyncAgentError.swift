@@ -51,7 +51,7 @@ public struct SyncAgentError: Error, Sendable, CustomStringConvertible {
         .init(
             kind: .imageMismatch,
             description:
-                "The assembled image of \(name) hashes to \(actual), not \(expected) as signed. Nothing was installed; the cache is re-checked on the next pass."
+                "The assembled image of \(name) hashes to \(actual), not \(expected) as signed. Nothing was installed or kept; the next pass fetches it again (if this repeats, the published manifest is inconsistent: tell the central repository's operators)."
         )
     }
     static func unknownOSType(_ name: String) -> Self {
@@ -63,6 +63,6 @@ public struct SyncAgentError: Error, Sendable, CustomStringConvertible {
         .init(kind: .registrationFailed, description: "CloudStack could not register \(name): \(status). It is retried on the next pass.")
     }
     static func storage(_ path: String, _ reason: String) -> Self {
-        .init(kind: .storage, description: "Cannot write \(path): \(reason). Check free space and permissions of the cache directory.")
+        .init(kind: .storage, description: "Cannot write \(path): \(reason). Check free space and permissions of the agent's directory.")
     }
 }
