@@ -99,7 +99,7 @@ public struct ChunkFetcher: Sendable {
         var writer = try ImageWriter(destination: destination, manifest: manifest)
         let image = writer.file
         let resumed = writer.resumed
-        let sources = ChunkSource(images.locations())
+        let sources = ChunkSource(images.locations(of: Set(manifest.chunks.map(\.digest))))
 
         // Each digest once: in the partial image already, in another image, or to fetch.
         var report = Report()

@@ -52,13 +52,18 @@ public struct ImageCache: Sendable {
     /// An assembled image.
     public struct Image: Sendable {
         public var path: String
-        /// Its chunks, from the manifest beside it (`nil` when that is missing or unreadable: then none of
-        /// its chunks is reused).
-        public var manifest: TemplateManifest?
         /// Bytes it takes on disk (trimmed chunks take none).
         public var allocated: Int64
         /// When a sync last used it.
         public var used: Date
+
+        /// Its chunks, from the manifest beside it (read on each call, so that many large images are never
+        /// all in memory); `nil` when that is missing or unreadable: then none of its chunks is reused.
+        public func chunks() -> [ChunkReference]? {
+            FileManager.default.contents(atPath: ImageCache.manifestPath(ofImage: path)).flatMap {
+                try? JSONDecoder().decode(TemplateManifest.self, from: $0).chunks
+            }
+        }
     }
 
     /// Every assembled image.
@@ -67,18 +72,15 @@ public struct ImageCache: Sendable {
         return names.filter(Self.isImageName).sorted().compactMap { name in
             let path = directory.appendingPathComponent(name).path
             guard let info = Self.stat(path), (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-            let manifest = FileManager.default.contents(atPath: Self.manifestPath(ofImage: path)).flatMap {
-                try? JSONDecoder().decode(TemplateManifest.self, from: $0)
-            }
-            return Image(path: path, manifest: manifest, allocated: Self.allocated(info), used: Self.modified(info))
+            return Image(path: path, allocated: Self.allocated(info), used: Self.modified(info))
         }
     }
 
-    /// Where each chunk of the assembled images lies (one place per digest).
-    func locations() -> [String: ChunkLocation] {
+    /// Where each of `digests` lies in the assembled images (one place per digest; those in none are absent).
+    func locations(of digests: Set<String>) -> [String: ChunkLocation] {
         var locations: [String: ChunkLocation] = [:]
-        for image in images() {
-            for chunk in image.manifest?.chunks ?? [] where locations[chunk.digest] == nil {
+        for image in images() where locations.count < digests.count {
+            for chunk in image.chunks() ?? [] where digests.contains(chunk.digest) && locations[chunk.digest] == nil {
                 locations[chunk.digest] = ChunkLocation(path: image.path, offset: chunk.offset, length: chunk.length)
             }
         }
@@ -156,7 +158,7 @@ public struct ImageCache: Sendable {
         var trimmed = Trimmed()
         guard total > budget else { return trimmed }
         let kept = all.filter { current.contains($0.path) }
-        let keptDigests = Set(kept.flatMap { $0.manifest?.chunks.map(\.digest) ?? [] })
+        let keptDigests = Set(kept.flatMap { $0.chunks()?.map(\.digest) ?? [] })
         var candidates = all.filter { !current.contains($0.path) }.sorted { $0.used < $1.used }
 
         /// Punches the chunks (in file order) until the budget holds; false when the file system cannot.
@@ -197,12 +199,12 @@ public struct ImageCache: Sendable {
 
         // Copies of chunks a current image holds: nothing is lost.
         for index in candidates.indices where total > budget {
-            let copies = candidates[index].manifest?.chunks.filter { keptDigests.contains($0.digest) } ?? []
+            let copies = candidates[index].chunks()?.filter { keptDigests.contains($0.digest) } ?? []
             if !punch(&candidates[index], copies) { remove(candidates[index]) }
         }
         // Then the least recently used images, chunk by chunk; an image that loses every chunk goes whole.
         for index in candidates.indices where total > budget && FileManager.default.fileExists(atPath: candidates[index].path) {
-            guard let chunks = candidates[index].manifest?.chunks, punch(&candidates[index], chunks) else {
+            guard let chunks = candidates[index].chunks(), punch(&candidates[index], chunks) else {
                 remove(candidates[index])
                 continue
             }
