@@ -39,6 +39,13 @@ struct ImageWriter {
         var whole = SHA256Stream()
         resumed = file.scan(manifest, whole: &whole)
         self.whole = whole
+        // The image's size exactly (a longer leftover must not trail the image).
+        do {
+            try file.setSize(manifest.size)
+        } catch {
+            file.close()
+            throw error
+        }
     }
 
     /// Hashes a chunk together with the whole image, in one pass. True when it matches its digest (the
@@ -148,6 +155,10 @@ final class ImageFile: Sendable {
             guard n > 0 else { throw SyncAgentError.storage(partial, String(cString: strerror(errno))) }
             done += n
         }
+    }
+
+    func setSize(_ size: Int64) throws {
+        guard ftruncate(fd, off_t(size)) == 0 else { throw SyncAgentError.storage(partial, String(cString: strerror(errno))) }
     }
 
     /// Bytes of the file (`nil` when they cannot be read whole).

@@ -143,6 +143,23 @@ struct FetchTests {
         }
     }
 
+    @Test("a partial image with foreign bytes (longer, wrong chunks) keeps only what verifies and is cut to the image's size")
+    func foreignPartial() async throws {
+        let image = try randomImage(100_000)
+        try await withPublishedServer(image: image) { server, _, manifest, directory in
+            let fetcher = try siteFetcher(mirrors: [server.baseURL], in: directory)
+            let destination = fetcher.images.path(for: manifest)
+            // The first chunk right, the rest garbage, and 50 KB too many.
+            var leftover = try randomImage(150_000)
+            let first = manifest.chunks[0]
+            leftover.replaceSubrange(0..<first.length, with: image[0..<first.length])
+            try Data(leftover).write(to: URL(fileURLWithPath: destination + ".partial"))
+            let report = try await fetcher.fetchImage(manifest)
+            #expect(report.reusedChunks == 1 && report.downloadedBytes == Int64(image.count - first.length))
+            #expect(FileManager.default.contents(atPath: destination) == Data(image))
+        }
+    }
+
     @Test("a chunk of another image that no longer verifies (damaged or trimmed) is fetched instead of reused")
     func damagedReuse() async throws {
         let image = try randomImage(150_000)
