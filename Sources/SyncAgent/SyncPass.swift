@@ -63,10 +63,14 @@ public struct SyncPass: Sendable {
         // Verified images for every kept version (a failure is reported, never registered).
         var outcomes: [String: Outcome] = [:]
         var manifests: [String: TemplateManifest] = [:]
+        // Every kept version's manifest that could be read, whether its image could be made or not (two
+        // versions of the same bytes share one `manifests` entry).
+        var keptManifests: [TemplateManifest] = []
         for entry in kept {
             var outcome = Outcome(template: entry.name, version: entry.version, state: "fetching", bytesDownloaded: 0, bytesReused: 0)
             do {
                 let manifest = try await reader.manifest(for: entry)
+                keptManifests.append(manifest)
                 let file = images.path(for: manifest)
                 if FileManager.default.fileExists(atPath: file) {
                     // Assembled by an earlier pass; its manifest may be missing if a pass was killed
@@ -88,6 +92,22 @@ public struct SyncPass: Sendable {
                 logger.error("template not fetched", metadata: ["template": "\(entry.name)", "version": "\(entry.version)", "error": "\(error)"])
             }
             outcomes["\(entry.name)@\(entry.version)"] = outcome
+        }
+
+        // What interrupted passes left and no pass will finish, and the budget — before CloudStack is
+        // asked anything, so that neither waits for it (and only when every kept version's manifest was
+        // read: else a kept image could look like a retired one).
+        if keptManifests.count == kept.count {
+            images.removeLeftovers(wanted: Set(keptManifests.map(ImageCache.fileName)))
+            fetcher.removePartialChunks(keeping: Set(keptManifests.flatMap { $0.chunks.map(\.digest) }))
+            if let budget = settings.cacheBudgetBytes {
+                let trimmed = images.trim(budget: budget, keeping: Set(keptManifests.map(images.path(for:))), logger: logger)
+                if trimmed.bytes > 0 {
+                    logger.info(
+                        "image cache trimmed",
+                        metadata: ["bytes": "\(trimmed.bytes)", "chunks": "\(trimmed.chunks)", "images": "\(trimmed.images)"])
+                }
+            }
         }
 
         // Converge CloudStack: plan, act, wait for registrations, plan again until nothing is left to do.
@@ -126,21 +146,6 @@ public struct SyncPass: Sendable {
             }
             if ContinuousClock.now > deadline { break }
             try await Task.sleep(for: settings.pollInterval)
-        }
-
-        // What interrupted passes left and no pass will finish, and the budget (only when every kept
-        // version's manifest was read: else a kept image could look like a retired one).
-        if manifests.count == kept.count {
-            images.removeLeftovers(wanted: Set(manifests.values.map(ImageCache.fileName)))
-            fetcher.removePartialChunks(keeping: Set(manifests.values.flatMap { $0.chunks.map(\.digest) }))
-            if let budget = settings.cacheBudgetBytes {
-                let trimmed = images.trim(budget: budget, keeping: Set(manifests.values.map(images.path(for:))), logger: logger)
-                if trimmed.bytes > 0 {
-                    logger.info(
-                        "image cache trimmed",
-                        metadata: ["bytes": "\(trimmed.bytes)", "chunks": "\(trimmed.chunks)", "images": "\(trimmed.images)"])
-                }
-            }
         }
 
         // Final state per version, from CloudStack.

@@ -113,6 +113,32 @@ struct SyncPassTests {
         }
     }
 
+    @Test("two kept versions of the same bytes: both images stay whole under a zero budget, and leftovers still go")
+    func sameBytesTwice() async throws {
+        let image = try randomImage(100_000)
+        try await withPublishedServer(image: image) { central, repository, _, directory in
+            let file = directory.appendingPathComponent("again.qcow2")
+            try Data(image).write(to: file)
+            _ = try await repository.publish(
+                imageAt: file.path,
+                metadata: TemplateMetadata(name: "ubuntu", version: "2", format: .qcow2, hypervisor: .kvm, osType: "Ubuntu 22.04 LTS"))
+            try await withSite(central: central, repository: repository, directory: directory, keepVersions: 2, cacheBudgetBytes: 0) { _, _, pass in
+                let images = pass.fetcher.images
+                try Data([1]).write(to: images.directory.appendingPathComponent("ubuntu-0.qcow2.partial"))
+                let outcomes = try await pass.run()
+                #expect(outcomes.map(\.version) == ["1", "2"])
+                // The second image came from the first one's chunks.
+                #expect(outcomes[1].bytesDownloaded == 0 && outcomes[1].bytesReused == 100_000)
+                let names = Set(try FileManager.default.contentsOfDirectory(atPath: images.directory.path))
+                #expect(names == ["ubuntu-1.qcow2", "ubuntu-1.qcow2.manifest", "ubuntu-2.qcow2", "ubuntu-2.qcow2.manifest"])
+                for version in ["1", "2"] {
+                    #expect(
+                        FileManager.default.contents(atPath: images.directory.appendingPathComponent("ubuntu-\(version).qcow2").path) == Data(image))
+                }
+            }
+        }
+    }
+
     @Test("a failed download in CloudStack is reported, retried on the next pass, and ends Ready; nothing is registered twice")
     func failedRegistrationRetried() async throws {
         try await withPublishedServer(image: try randomImage(100_000)) { central, repository, _, directory in
