@@ -22,7 +22,8 @@ struct CloudStackCall: AsyncParsableCommand {
     @Option(help: "The API endpoint, ending in /client/api.")
     var endpoint: String
 
-    @Option(help: "The API key.")
+    // CloudStack's keys are base64url: one in 64 begins with "-", which must not be taken for an option.
+    @Option(parsing: .unconditional, help: "The API key.")
     var apiKey: String
 
     @Flag(help: "Return the job id of async commands instead of waiting.")

@@ -48,7 +48,8 @@ struct RegionCommand: AsyncParsableCommand {
         @Option(help: "Its CloudStack region id (set when its database was created).") var id: Int
         @Option(help: "Its name.") var name: String
         @Option(help: "Its API endpoint, e.g. https://cloud.example.org/client/api.") var endpoint: String
-        @Option(help: "The federation admin account's API key there.") var apiKey: String
+        // CloudStack's keys are base64url: one in 64 begins with "-", which must not be taken for an option.
+        @Option(parsing: .unconditional, help: "The federation admin account's API key there.") var apiKey: String
         @Option(help: "A file holding that account's secret key (else MCLOUDS_REGION_SECRET).") var secretKeyFile: String?
         @Flag(help: "Portable IPs are enabled there.") var portableIp = false
         @Flag(help: "GSLB is not enabled there.") var noGslb = false
@@ -115,7 +116,7 @@ struct RegionCommand: AsyncParsableCommand {
         @Argument(help: "Region id.") var id: Int
         @Option(help: "New name.") var name: String?
         @Option(help: "New API endpoint.") var endpoint: String?
-        @Option(help: "New API key.") var apiKey: String?
+        @Option(parsing: .unconditional, help: "New API key.") var apiKey: String?
         @Option(help: "A file holding a new secret key.") var secretKeyFile: String?
         @Flag(help: "Read a new secret key from MCLOUDS_REGION_SECRET.") var newSecret = false
         @Option(help: "Portable IPs enabled (true/false).") var portableIp: Bool?

@@ -33,7 +33,7 @@ struct SimulatorCommand: AsyncParsableCommand {
     @Option(help: "Port of the (first) region; 0 picks a free port.")
     var port: Int?
 
-    @Option(help: "Admin API key (generated when absent).")
+    @Option(parsing: .unconditional, help: "Admin API key (generated when absent; it may begin with \"-\", like CloudStack's).")
     var apiKey: String?
 
     @Option(help: "Admin secret key (generated when absent; prefer MCLOUDS_SIMULATOR_SECRET_KEY).")
