@@ -14,7 +14,7 @@ struct DashboardCommand: AsyncParsableCommand {
 
     struct Server: ParsableArguments {
         @Option(help: "The mClouds server.") var server = "http://127.0.0.1:8080"
-        @Option(help: "Admin token (or MCLOUDS_TOKEN), for collect.") var token: String?
+        @Option(parsing: .unconditional, help: "Admin token (or MCLOUDS_TOKEN), for collect.") var token: String?
 
         var client: RepositoryClient {
             RepositoryClient(baseURL: server, token: token ?? ProcessInfo.processInfo.environment["MCLOUDS_TOKEN"])

@@ -36,7 +36,7 @@ struct SimulatorCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Admin API key (generated when absent; it may begin with \"-\", like CloudStack's).")
     var apiKey: String?
 
-    @Option(help: "Admin secret key (generated when absent; prefer MCLOUDS_SIMULATOR_SECRET_KEY).")
+    @Option(parsing: .unconditional, help: "Admin secret key (generated when absent; prefer MCLOUDS_SIMULATOR_SECRET_KEY).")
     var secretKey: String?
 
     @Option(help: "Region name.")

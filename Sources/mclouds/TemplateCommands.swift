@@ -23,7 +23,7 @@ struct RepositoryLocation: ParsableArguments {
     @Option(help: "The URL of an mClouds server, e.g. http://127.0.0.1:8080.")
     var server: String?
 
-    @Option(help: "Admin token for changes through --server (or set MCLOUDS_TOKEN).")
+    @Option(parsing: .unconditional, help: "Admin token for changes through --server (or set MCLOUDS_TOKEN).")
     var token: String?
 
     func validate() throws {
