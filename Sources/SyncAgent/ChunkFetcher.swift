@@ -217,8 +217,14 @@ public struct ChunkFetcher: Sendable {
             _ = try store.finish()
             try writer.finish(manifest, cache: images)
         } catch {
-            store.abandon()
-            if (error as? SyncAgentError)?.kind == .imageMismatch { writer.discard() } else { writer.suspend() }
+            if (error as? SyncAgentError)?.kind == .imageMismatch {
+                store.abandon()
+                writer.discard()
+            } else {
+                // The queued chunks are verified: let them reach the partial image for the next sync.
+                _ = try? store.finish()
+                writer.suspend()
+            }
             throw error
         }
         images.touch(sources.used)
