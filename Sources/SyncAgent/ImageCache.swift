@@ -90,7 +90,7 @@ public struct ImageCache: Sendable {
     /// Writes the manifest beside its image (atomically), so the image's chunks can be found later.
     func saveManifest(_ manifest: TemplateManifest, forImage path: String) throws {
         let target = Self.manifestPath(ofImage: path)
-        let temporary = directory.appendingPathComponent(".\(Self.fileName(manifest)).manifest-\(getpid())").path
+        let temporary = directory.appendingPathComponent(TemporaryNames.unique(".\(Self.fileName(manifest)).manifest")).path
         do {
             let data = try JSONEncoder().encode(manifest)
             try data.write(to: URL(fileURLWithPath: temporary))
@@ -124,10 +124,8 @@ public struct ImageCache: Sendable {
             } else if name.hasSuffix(Self.manifestSuffix) {
                 let image = String(name.dropLast(Self.manifestSuffix.count))
                 if !present.contains(image) && !present.contains(image + Self.partialSuffix) { unlink(path) }
-            } else if name.hasPrefix("."), name.contains(".manifest-") || name.contains(".partial-"), TemporaryNames.writerIsGone(name) {
-                unlink(path)
-            } else if name.contains(".partial-"), TemporaryNames.writerIsGone(name) {
-                unlink(path)  // a half-assembled image of an earlier release's agent
+            } else if name.contains(".manifest-") || name.contains(".partial-"), TemporaryNames.writerIsGone(name) {
+                unlink(path)  // a manifest being written, or a half-assembled image of an earlier release's agent
             }
         }
     }

@@ -72,14 +72,21 @@ struct ImageCacheTests {
         }
     }
 
-    @Test("leftovers: a partial image of an unwanted version goes, a wanted one stays for resuming, so does one in use; orphan manifests go")
+    @Test(
+        "leftovers: a partial image of an unwanted version goes, a wanted one stays for resuming, so does one in use; orphan manifests and dead processes' temporaries go"
+    )
     func leftovers() async throws {
         try await withTemporaryDirectory { directory in
             let cache = try ImageCache(directory: directory)
             let (image, _) = try makeImage(cache, version: "1", fills: [1], hoursAgo: 0)
-            for name in [
+            // A manifest being written by a process that has ended, one by this process, an earlier release's partial image.
+            let temporaries = [
+                ".ubuntu-6.qcow2.manifest-2147483646-1", TemporaryNames.unique(".ubuntu-7.qcow2.manifest"), "ubuntu-8.qcow2.partial-2147483646",
+            ]
+            let files = [
                 "ubuntu-2.qcow2.partial", "ubuntu-2.qcow2.manifest", "ubuntu-3.qcow2.partial", "ubuntu-4.qcow2.partial", "ubuntu-5.qcow2.manifest",
-            ] {
+            ]
+            for name in files + temporaries {
                 try Data([1]).write(to: directory.appendingPathComponent(name))
             }
             // Another process is assembling ubuntu-4.
@@ -88,7 +95,7 @@ struct ImageCacheTests {
             defer { close(busy) }
             cache.removeLeftovers(wanted: ["ubuntu-1.qcow2", "ubuntu-3.qcow2"])
             let names = Set(try FileManager.default.contentsOfDirectory(atPath: directory.path))
-            #expect(names == ["ubuntu-1.qcow2", "ubuntu-1.qcow2.manifest", "ubuntu-3.qcow2.partial", "ubuntu-4.qcow2.partial"])
+            #expect(names == ["ubuntu-1.qcow2", "ubuntu-1.qcow2.manifest", "ubuntu-3.qcow2.partial", "ubuntu-4.qcow2.partial", temporaries[1]])
             #expect(cache.images().map(\.path) == [image])
         }
     }

@@ -61,7 +61,7 @@ public struct FileChunkStore: ChunkStore {
         let final = path(for: digest)
         if access(final, F_OK) == 0 { return false }
         let folder = folder(for: digest)
-        let temporary = "\(folder)/.tmp-\(digest.prefix(16))-\(getpid())-\(TemporaryNames.next())"
+        let temporary = "\(folder)/\(TemporaryNames.unique(".tmp-\(digest.prefix(16))"))"
         var fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         if fd < 0 && errno == ENOENT {
             // The folder's first chunk.
@@ -155,7 +155,8 @@ public struct FileChunkStore: ChunkStore {
 public enum TemporaryNames {
     private static let counter = Atomic<Int>(0)
 
-    static func next() -> Int { counter.add(1, ordering: .relaxed).newValue }
+    /// `prefix-PID-N`: unique among this process's temporary files, and ``writerIsGone(_:)`` reads the PID back.
+    public static func unique(_ prefix: String) -> String { "\(prefix)-\(getpid())-\(counter.add(1, ordering: .relaxed).newValue)" }
 
     /// Whether the process that wrote a temporary file named `…-PID-N` (or `….partial-PID`) has ended.
     public static func writerIsGone(_ name: String) -> Bool {
