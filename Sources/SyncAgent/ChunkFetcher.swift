@@ -122,9 +122,8 @@ public struct ChunkFetcher: Sendable {
         // Verified bytes of chunks the image uses again further on.
         var usesLeft: [String: Int] = [:]
         for chunk in manifest.chunks[resumed.prefix...] { usesLeft[chunk.digest, default: 0] += 1 }
-        let maximum = manifest.chunks.map(\.length).max() ?? 1
         // Image writes run on threads of their own while this task hashes the next chunk.
-        let store = ParallelChunkWriter(store: nil, maximumChunk: maximum, threads: 2, capacity: window)
+        let store = ParallelChunkWriter(store: nil, threads: 2, capacity: window)
         do {
             try await withThrowingTaskGroup(of: Fetched.self) { group in
                 var next = 0

@@ -203,7 +203,7 @@ struct ParallelChunkWriterTests {
             let store = SlowCheckingStore(inner: try FileChunkStore(dataDirectory: dir))
             let pieces = (0..<12).map { randomBytes(5_000 + ($0 % 8) * 100, seed: 60 + UInt64($0 % 8)) }  // 4 repeated
             let image = pieces.flatMap { $0 }
-            let writer = ParallelChunkWriter(store: store, maximumChunk: 10_000, threads: 3, capacity: 2)
+            let writer = ParallelChunkWriter(store: store, threads: 3, capacity: 2)
             var released: [Int64] = []
             try image.withUnsafeBytes { raw in
                 var offset = 0
@@ -232,7 +232,7 @@ struct ParallelChunkWriterTests {
             let url = dir.appendingPathComponent("image")
             try Data(bytes).write(to: url)
             let store = SlowCheckingStore(inner: try FileChunkStore(dataDirectory: dir))
-            let writer = ParallelChunkWriter(store: store, maximumChunk: small.maximum, capacity: 8)
+            let writer = ParallelChunkWriter(store: store, capacity: 8)
             let image = try ImageChunker(parameters: small, readSize: 65_536).chunk(path: url.path, borrower: writer) { reference, chunk in
                 try writer.submit(digest: reference.digest, borrowed: chunk, end: reference.offset + Int64(reference.length))
             }

@@ -75,7 +75,7 @@ public struct Repository: Sendable {
                 let (image, newChunks, newBytes) = try await offloaded {
                     // Writers write straight from the image's mapping; 256 chunks in flight (about 32 MiB of pages kept
                     // mapped for them) let hashing run ahead of the writers' bursts instead of waiting on them.
-                    let writer = ParallelChunkWriter(store: store, maximumChunk: chunker.parameters.maximum, capacity: 256)
+                    let writer = ParallelChunkWriter(store: store, capacity: 256)
                     do {
                         let image = try chunker.chunk(path: path, borrower: writer) { reference, bytes in
                             let end = reference.offset + Int64(reference.length)

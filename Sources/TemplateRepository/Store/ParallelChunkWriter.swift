@@ -3,11 +3,10 @@ import Foundation
 /// Stores chunks from several threads, so creating files and waiting for `fsync` overlap with hashing and
 /// with each other (a disk answers several flushes at once far faster than one after another).
 ///
-/// Three ways to hand a chunk over, each returning unless `capacity` chunks are already waiting or in writing:
-/// `submit(digest:bytes:)` copies the bytes into one of a set of reused buffers (fresh memory for every chunk
-/// would cost a page fault per 4 KiB); `submit(digest:owned:)` takes an array; `submit(digest:borrowed:end:)`
-/// copies nothing and writes from the caller's memory, which the caller keeps until ``releasedOffset`` passes
-/// it (a publish: the image's mapping). `finish` waits for every write and reports what was new. The first
+/// Two ways to hand a chunk over, each returning unless `capacity` chunks are already waiting or in writing:
+/// `submit(digest:owned:)` takes an array (the site agent: chunks fresh from the network);
+/// `submit(digest:borrowed:end:)` copies nothing and writes from the caller's memory, which the caller keeps
+/// until ``releasedOffset`` passes it (a publish: the image's mapping). `finish` waits for every write and reports what was new. The first
 /// failure stops the rest and is thrown by the next call.
 ///
 /// Writer threads run at a lower priority than their submitter: on a machine with few cores, hashing (which
@@ -23,8 +22,7 @@ public final class ParallelChunkWriter: @unchecked Sendable {
 
     private struct Job {
         var digest: String
-        /// A pooled buffer (returned to the pool when written), bytes the job owns, or the caller's bytes.
-        var buffer: UnsafeMutableRawBufferPointer?
+        /// Bytes the job owns, or the caller's bytes.
         var owned: [UInt8]?
         var borrowed: UnsafeRawBufferPointer?
         /// For borrowed bytes: the submission's number (see `releasedOffset`).
@@ -34,7 +32,6 @@ public final class ParallelChunkWriter: @unchecked Sendable {
         var also: AlsoWrite?
 
         func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
-            if let buffer { return try body(UnsafeRawBufferPointer(rebasing: buffer[0..<length])) }
             if let borrowed { return try body(borrowed) }
             return try owned!.withUnsafeBytes(body)
         }
@@ -44,12 +41,8 @@ public final class ParallelChunkWriter: @unchecked Sendable {
     private let condition = NSCondition()
     /// Chunks that may wait or be in writing at once.
     private let capacity: Int
-    private let maximumChunk: Int
-    /// The copy buffers, made on first need (a writer fed only borrowed or owned bytes never makes one).
-    private var buffers: [UnsafeMutableRawBufferPointer] = []
-    private var free: [UnsafeMutableRawBufferPointer] = []
     private var queue: [Job] = []
-    /// Jobs with owned bytes queued or in writing (bounded like the pool).
+    /// Jobs with owned bytes queued or in writing (at most `capacity`).
     private var ownedJobs = 0
     private var submitted = Set<String>()
     /// Borrowed submissions in order from number `pendingBase`: the image offset each ends at, and whether
@@ -66,12 +59,10 @@ public final class ParallelChunkWriter: @unchecked Sendable {
 
     /// - Parameters:
     ///   - store: where chunks are stored; `nil` for a writer that only runs each submission's `also`.
-    ///   - maximumChunk: the largest chunk that will be submitted.
     ///   - capacity: chunks that may wait or be in writing at once.
-    public init(store: (any ChunkStore)?, maximumChunk: Int, threads: Int = 4, capacity: Int = 32) {
+    public init(store: (any ChunkStore)?, threads: Int = 4, capacity: Int = 32) {
         self.store = store
         self.capacity = max(1, capacity)
-        self.maximumChunk = maximumChunk
         running = threads
         for _ in 0..<threads {
             let thread = Thread { [self] in
@@ -86,30 +77,9 @@ public final class ParallelChunkWriter: @unchecked Sendable {
         }
     }
 
-    deinit {
-        for buffer in buffers { buffer.deallocate() }
-    }
-
-    /// Queues a chunk whose digest the caller computed. A digest already submitted, or already in the
-    /// store, is not stored again — and, without `also`, skipped without copying its bytes.
-    public func submit(digest: String, bytes: UnsafeRawBufferPointer, also: AlsoWrite? = nil) throws {
-        let store = try needsStoring(digest)
-        if !store && also == nil { return }
-        let buffer = try condition.withLock {
-            while free.isEmpty && buffers.count >= capacity && failure == nil { condition.wait() }
-            if let failure { throw failure }
-            if free.isEmpty {
-                buffers.append(UnsafeMutableRawBufferPointer.allocate(byteCount: maximumChunk, alignment: 64))
-                return buffers.last!
-            }
-            return free.removeLast()
-        }
-        buffer.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-        enqueue(Job(digest: digest, buffer: buffer, length: bytes.count, store: store, also: also))
-    }
-
-    /// Like ``submit(digest:bytes:also:)`` for bytes the caller hands over: no copy is made. Waits while
-    /// `capacity` such jobs are queued.
+    /// Queues a chunk whose digest the caller computed, in bytes it hands over (no copy is made). A digest
+    /// already submitted, or already in the store, is not stored again — and, without `also`, skipped.
+    /// Waits while `capacity` such jobs are queued.
     public func submit(digest: String, owned bytes: [UInt8], also: AlsoWrite? = nil) throws {
         let store = try needsStoring(digest)
         if !store && also == nil { return }
@@ -121,7 +91,7 @@ public final class ParallelChunkWriter: @unchecked Sendable {
         enqueue(Job(digest: digest, owned: bytes, length: bytes.count, store: store, also: also))
     }
 
-    /// Like ``submit(digest:bytes:also:)`` without copying: a writer thread writes straight from `bytes`,
+    /// Like ``submit(digest:owned:also:)`` without `also` or a copy: a writer thread writes straight from `bytes`,
     /// which must stay valid until ``releasedOffset`` reaches `end` (the offset in the image where this chunk
     /// ends; submissions come in image order). Waits while `capacity` such jobs are queued.
     public func submit(digest: String, borrowed bytes: UnsafeRawBufferPointer, end: Int64) throws {
@@ -209,12 +179,8 @@ public final class ParallelChunkWriter: @unchecked Sendable {
         }
     }
 
-    /// Returns a finished job's buffer or owned slot (under the lock); true when the submitter may be waiting.
+    /// Frees a finished job's owned slot or borrowed range (under the lock); true when someone may be waiting.
     private func release(_ job: Job) -> Bool {
-        if let buffer = job.buffer {
-            free.append(buffer)
-            return free.count == 1 && buffers.count >= capacity
-        }
         if job.borrowed != nil { return done(job.sequence) }
         ownedJobs -= 1
         return ownedJobs == capacity - 1
@@ -239,7 +205,7 @@ public final class ParallelChunkWriter: @unchecked Sendable {
                         newChunks += 1
                         newBytes += Int64(next.length)
                     }
-                    // The submitter waits only when nothing is free: wake it then, else nobody.
+                    // Someone waits only when the queue was full or for the last borrowed job: wake them then, else nobody.
                     if release(next) { condition.broadcast() }
                 }
             } catch {
