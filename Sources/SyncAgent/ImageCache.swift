@@ -174,12 +174,14 @@ public struct ImageCache: Sendable {
             guard fd >= 0 else { return false }
             defer { close(fd) }
             var run: (start: Int64, end: Int64)?
+            var allocated = Self.stat(image.path).map(Self.allocated) ?? 0
             for chunk in chunks where total > budget {
                 let end = chunk.offset + Int64(chunk.length)
                 run = run.map { $0.end == chunk.offset ? ($0.start, end) : (chunk.offset, end) } ?? (chunk.offset, end)
-                let before = Self.stat(image.path).map(Self.allocated) ?? 0
                 guard mc_punch_hole(fd, run!.start, run!.end - run!.start) == 0 else { return false }
-                let freed = before - (Self.stat(image.path).map(Self.allocated) ?? 0)
+                let now = Self.stat(image.path).map(Self.allocated) ?? 0
+                let freed = allocated - now
+                allocated = now
                 total -= freed
                 trimmed.bytes += freed
                 if freed > 0 { trimmed.chunks += 1 }
