@@ -29,7 +29,6 @@ struct ImageWriter {
         var inPlace = Set<Int64>()
         /// An offset of each digest in place anywhere (a source for the same chunk elsewhere in the image).
         var locations: [String: Int64] = [:]
-        var bytes: Int64 = 0
     }
 
     /// Opens (or creates) the partial file of `destination` and finds what it holds of `manifest`.
@@ -143,7 +142,6 @@ final class ImageFile: Sendable {
                 resumed.inPlace.insert(chunk.offset)
             }
             if resumed.locations[chunk.digest] == nil { resumed.locations[chunk.digest] = chunk.offset }
-            resumed.bytes += Int64(chunk.length)
         }
         return resumed
     }
