@@ -12,8 +12,16 @@ public struct RegionReconciler: Sendable {
         public var id: Int
         public var name: String
         public var reachable: Bool
-        /// The plan (a diff of its regions table).
+        /// The installation's own region id, as its regions table shows it.
+        public var ownRegionID: Int?
+        /// The plan's additions and updates (a diff of its regions table).
         public var actions: [RegionAction]
+        /// Rows the registry does not list, planned apart: removed only with `allowRemovals`.
+        public var removals: [RegionAction]
+        /// True when removals were planned but not allowed, so left in place.
+        public var removalsHeld: Bool
+        /// Set when the registry's id for this installation is not its own: the installation's plan is blocked.
+        public var idMismatch: RegionPlan.IDMismatch?
         /// Actions carried out (empty on a dry run).
         public var applied: [RegionAction]
         /// Actions that failed, with CloudStack's answer.
@@ -22,8 +30,8 @@ public struct RegionReconciler: Sendable {
         public var drift: [String]
         public var error: String?
 
-        /// True when the installation was reached and nothing failed.
-        public var ok: Bool { reachable && failures.isEmpty && error == nil }
+        /// True when the installation was reached, its plan was not blocked and nothing failed.
+        public var ok: Bool { reachable && failures.isEmpty && error == nil && idMismatch == nil }
     }
 
     public let registry: RegionRegistry
@@ -37,16 +45,21 @@ public struct RegionReconciler: Sendable {
     }
 
     /// Plans (and unless `dryRun`, applies) every installation's changes.
-    public func run(dryRun: Bool) async throws -> [Report] {
+    /// - Parameters:
+    ///   - dryRun: plan only.
+    ///   - allowRemovals: also remove rows the registry does not list (never an installation's own row).
+    public func run(dryRun: Bool, allowRemovals: Bool = false) async throws -> [Report] {
         let regions = try await registry.list()
         let keys = try await registry.allCredentials()
         return await concurrentMap(regions, limit: parallel) { installation in
             let (apiKey, secret) = keys[installation.id] ?? ("", "")
-            return await reconcile(installation, apiKey: apiKey, secret: secret, registry: regions, dryRun: dryRun)
+            return await reconcile(
+                installation, apiKey: apiKey, secret: secret, registry: regions, dryRun: dryRun, allowRemovals: allowRemovals)
         }
     }
 
-    func reconcile(_ installation: FederationRegion, apiKey: String, secret: String, registry: [FederationRegion], dryRun: Bool) async -> Report {
+    func reconcile(_ installation: FederationRegion, apiKey: String, secret: String, registry: [FederationRegion], dryRun: Bool, allowRemovals: Bool
+    ) async -> Report {
         var configuration = CloudStackClient.Configuration(
             endpoint: installation.endpoint, apiKey: apiKey, secretKey: secret, region: installation.name)
         configuration.requestTimeout = requestTimeout
@@ -55,7 +68,8 @@ public struct RegionReconciler: Sendable {
         var logger = logger
         logger[metadataKey: "region"] = "\(installation.name)"
         var report = Report(
-            id: installation.id, name: installation.name, reachable: false, actions: [], applied: [], failures: [], drift: [], error: nil)
+            id: installation.id, name: installation.name, reachable: false, actions: [], removals: [], removalsHeld: false, applied: [],
+            failures: [], drift: [], error: nil)
         let installed: [Region]
         do {
             installed = try await client.listRegions(logger: logger)
@@ -65,10 +79,22 @@ public struct RegionReconciler: Sendable {
             logger.warning("installation skipped", metadata: ["error": "\(error)"])
             return report
         }
-        report.actions = RegionPlanner.plan(registry: registry, installed: installed, localID: installation.id)
+        let plan = RegionPlanner.plan(registry: registry, installed: installed, installation: installation)
+        report.ownRegionID = plan.ownRegionID
+        report.actions = plan.changes
+        report.removals = plan.removals
+        report.removalsHeld = !allowRemovals && !plan.removals.isEmpty
+        report.idMismatch = plan.idMismatch
         report.drift = flagDrift(installed: installed, registry: registry) + (await accountDrift(client, apiKey: apiKey, logger: logger))
+        if let mismatch = plan.idMismatch {
+            report.drift.insert(mismatch.description, at: 0)
+            logger.error(
+                "installation's plan blocked: its region id differs from the registry's",
+                metadata: ["region.id.registry": "\(mismatch.registry)", "region.id.installation": "\(mismatch.installation)"])
+            return report
+        }
         guard !dryRun else { return report }
-        for action in report.actions {
+        for action in (allowRemovals ? plan.removals : []) + plan.changes {
             do {
                 switch action {
                 case .add(let id, let name, let endpoint): _ = try await client.addRegion(id: id, name: name, endpoint: endpoint, logger: logger)

@@ -1,6 +1,6 @@
 /// What went wrong in the template repository: chunking, the chunk store, manifests and catalogs.
-public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible {
-    private enum Kind: Sendable {
+public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible, Equatable {
+    private enum Kind: Sendable, Equatable {
         case invalidChunking(minimum: Int, average: Int, maximum: Int)
         case unreadableImage(path: String, reason: String)
         case storeFailure(path: String, reason: String)
@@ -18,6 +18,8 @@ public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible 
         case notFound(name: String, version: String?)
         case withdrawn(name: String, version: String)
         case incompleteUpload(missing: [String])
+        case badImage(format: String, reason: String)
+        case unknownOSType(String, suggestion: String?)
     }
 
     private let kind: Kind
@@ -42,12 +44,16 @@ public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible 
     public static func notFound(name: String, version: String?) -> Self { .init(kind: .notFound(name: name, version: version)) }
     static func withdrawn(name: String, version: String) -> Self { .init(kind: .withdrawn(name: name, version: version)) }
     static func incompleteUpload(missing: [String]) -> Self { .init(kind: .incompleteUpload(missing: missing)) }
+    /// The image is not what its declared format says.
+    public static func badImage(format: String, reason: String) -> Self { .init(kind: .badImage(format: format, reason: reason)) }
+    /// The OS type is not a CloudStack guest OS name.
+    public static func unknownOSType(_ name: String, suggestion: String?) -> Self { .init(kind: .unknownOSType(name, suggestion: suggestion)) }
 
     /// The kind of failure as an HTTP status: 400 bad input, 404 unknown, 409 conflict, 422 refused
     /// document, 500 storage.
     public var httpStatus: Int {
         switch kind {
-        case .invalidChunking, .invalidDigest, .malformed, .invalidName, .digestMismatch: 400
+        case .invalidChunking, .invalidDigest, .malformed, .invalidName, .digestMismatch, .badImage, .unknownOSType: 400
         case .chunkMissing, .notFound: 404
         case .versionConflict, .withdrawn, .incompleteUpload: 409
         case .badSignature, .untrustedKey, .expired, .replayed, .badKey: 422
@@ -106,6 +112,11 @@ public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible 
             "\(name)@\(version) was withdrawn; its version cannot be reused. Publish under a new version."
         case .incompleteUpload(let missing):
             "The repository lacks \(missing.count) chunk(s) of this version (first: \(missing.first ?? "")). Upload them, then commit again."
+        case .badImage(let format, let reason):
+            "The image is not a valid \(format) image: \(reason). Check --format, or convert the image (qemu-img convert -O …); nothing was published."
+        case .unknownOSType(let name, let suggestion):
+            "OS type \"\(name)\" is not a CloudStack guest OS name\(suggestion.map { " (did you mean \"\($0)\"?)" } ?? ""): "
+                + "see docs/os-types.md for the accepted names; nothing was published."
 
         }
     }

@@ -303,12 +303,7 @@ enum SampleImage {
         try Synthetic.writeFile(url, bytes: mebibytes << 20, seed: seed)
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
-        var header = [UInt8](repeating: 0, count: 32)
-        header[0...3] = [0x51, 0x46, 0x49, 0xFB]  // "QFI\xfb"
-        header[7] = 3  // version 3
-        let virtualSize = UInt64(20) << 30
-        for i in 0..<8 { header[24 + i] = UInt8(truncatingIfNeeded: virtualSize >> (56 - 8 * UInt64(i))) }
-        try handle.write(contentsOf: Data(header))
+        try handle.write(contentsOf: Data(QCOW2Header.bytes()))
     }
 
     /// Copies `source` to `destination` with `changedPercent` % of the bytes rewritten in `regions`

@@ -25,9 +25,13 @@ struct RegionCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Option(help: "The server's data directory.") var data: String
 
-        func open(label: String = "mclouds.region") async throws -> (RegionRegistry, Logger) {
+        /// The registry of `--data`. Only `region add` (`.creating`) may make the directory and the secrets key.
+        func open(_ opening: DataDirectory.Opening = .existing, label: String = "mclouds.region") async throws -> (RegionRegistry, Logger) {
             let logger = global.makeLogger(label: label)
-            return (try await DataDirectory(data).openRegistry(logger: logger), logger)
+            let registry = try await DataDirectory(data).openRegistry(opening, logger: logger) { path in
+                Console.error("Created the secrets key \(path), which seals the regions' secret keys: back it up with the database.")
+            }
+            return (registry, logger)
         }
     }
 
@@ -59,7 +63,7 @@ struct RegionCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let secret = try RegionCommand.secret(file: secretKeyFile, required: true)!
-                let (registry, _) = try await location.open()
+                let (registry, _) = try await location.open(.creating)
                 try await registry.add(
                     FederationRegion(
                         id: id, name: name, endpoint: endpoint, portableIPEnabled: portableIp, gslbEnabled: !noGslb, apiKey: apiKey, contact: contact,
@@ -156,34 +160,46 @@ struct RegionCommand: AsyncParsableCommand {
             discussion: "Exit status 1 when an installation could not be reached or a change failed (the others are still reconciled).")
         @OptionGroup var location: Location
         @Flag(help: "Print the plan only.") var dryRun = false
+        @Flag(help: "Also remove rows the registry does not list (listed apart in the plan; never an installation's own row).")
+        var allowRemovals = false
         @Flag(help: "Print the reports as JSON.") var json = false
 
         func run() async throws {
             var failed = false
             try await reportingErrors {
                 let (registry, logger) = try await location.open()
-                let reports = try await RegionReconciler(registry: registry, logger: logger).run(dryRun: dryRun)
+                let reports = try await RegionReconciler(registry: registry, logger: logger).run(dryRun: dryRun, allowRemovals: allowRemovals)
                 failed = reports.contains { !$0.ok }
                 if json { return try printJSON(reports) }
-                for report in reports { RegionCommand.print(report, dryRun: dryRun) }
-                let changed = reports.reduce(0) { $0 + (dryRun ? $1.actions.count : $1.applied.count) }
+                for report in reports { RegionCommand.print(report, dryRun: dryRun, allowRemovals: allowRemovals) }
+                let changed = reports.reduce(0) { $0 + (dryRun ? $1.actions.count + ($1.removalsHeld ? 0 : $1.removals.count) : $1.applied.count) }
                 Console.line("\(reports.count) installations, \(changed) change\(changed == 1 ? "" : "s") \(dryRun ? "planned" : "applied").")
+                let held = reports.reduce(0) { $0 + ($1.removalsHeld ? $1.removals.count : 0) }
+                if held > 0 { Console.line("\(held) removal\(held == 1 ? "" : "s") held back: run again with --allow-removals to apply them.") }
             }
             if failed { throw ExitCode(1) }
         }
     }
 
-    static func print(_ report: RegionReconciler.Report, dryRun: Bool) {
+    static func print(_ report: RegionReconciler.Report, dryRun: Bool, allowRemovals: Bool) {
         Console.line("\(report.id) \(report.name)")
         guard report.reachable else {
             Console.line("  unreachable, skipped: \(report.error ?? "")")
             return
         }
-        if report.actions.isEmpty { Console.line("  in line with the registry") }
-        for action in report.actions {
-            let failed = report.failures.first { $0.hasPrefix(action.description) }
-            let mark = dryRun ? "" : (failed != nil ? "  FAILED" : "  done")
-            Console.line("  \(action)\(mark)")
+        if let mismatch = report.idMismatch {
+            Console.line("  BLOCKED: \(mismatch)")
+        } else if report.actions.isEmpty && report.removals.isEmpty {
+            Console.line("  in line with the registry")
+        }
+        func mark(_ action: RegionAction) -> String {
+            if dryRun { return "" }
+            return report.failures.contains { $0.hasPrefix(action.description) } ? "  FAILED" : "  done"
+        }
+        for action in report.actions { Console.line("  \(action)\(mark(action))") }
+        if !report.removals.isEmpty {
+            Console.line(allowRemovals ? "  removals:" : "  removals (held back; --allow-removals applies them):")
+            for action in report.removals { Console.line("  \(action)\(allowRemovals ? mark(action) : "")") }
         }
         for failure in report.failures { Console.line("  error: \(failure)") }
         for drift in report.drift { Console.line("  drift: \(drift)") }

@@ -62,7 +62,9 @@ struct ServerCommand: AsyncParsableCommand {
         }
         let federation: FederationServices
         do {
-            federation = try await DataDirectory(data).openFederation(collector: collection, logger: logger)
+            federation = try await DataDirectory(data).openFederation(collector: collection, logger: logger) { path in
+                Console.line("Created the secrets key \(path), which seals the regions' secret keys: back it up with the database.")
+            }
         } catch {
             throw CLIError("Cannot open the region registry in \(data): \(error)")
         }

@@ -32,9 +32,10 @@ struct RepositoryLocation: ParsableArguments {
 
     var resolvedToken: String? { token ?? ProcessInfo.processInfo.environment["MCLOUDS_TOKEN"] }
 
-    /// The repository of `--data`, opening (and on first use creating) its key.
-    func openLocal(keyPath: String? = nil, logger: Logger) async throws -> Repository {
-        try await DataDirectory(data!).openRepository(keyPath: keyPath, logger: logger) { key in
+    /// The repository of `--data`. Only a publish (`.creating`) may make the directory and its key; every other
+    /// command needs an existing repository and changes nothing when there is none.
+    func openLocal(_ opening: DataDirectory.Opening = .existing, keyPath: String? = nil, logger: Logger) async throws -> Repository {
+        try await DataDirectory(data!).openRepository(opening, keyPath: keyPath, logger: logger) { key in
             Console.error("Created a publisher key in \(DataDirectory(data!).keyPath)")
             Console.error("Its public key (give it to readers as a trusted key): \(key.publicKey.base64)")
         }
@@ -132,6 +133,10 @@ extension TemplateCommand {
             let size = ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int64) ?? 0
             let bar = ProgressBar(label: "chunking ", total: size)
             try await reportingErrors {
+                // Checked before anything is opened, created or uploaded: a bad publish leaves nothing behind.
+                try metadata.validate()
+                try GuestOSTypes().check(metadata.osType)
+                try ImageInspector.check(format: format, path: file)
                 let report: PublishReport
                 if location.server != nil {
                     report = try await RemotePublisher(client: location.client).publish(imageAt: file, metadata: metadata) { phase in
@@ -141,7 +146,7 @@ extension TemplateCommand {
                         }
                     }
                 } else {
-                    let repository = try await location.openLocal(keyPath: key, logger: logger)
+                    let repository = try await location.openLocal(.creating, keyPath: key, logger: logger)
                     report = try await repository.publish(imageAt: file, metadata: metadata) { bar.update($0) }
                 }
                 bar.finish()
@@ -283,7 +288,7 @@ extension TemplateCommand {
         func run() async throws {
             let logger = global.makeLogger(label: "mclouds.template")
             try await reportingErrors {
-                let repository = try await DataDirectory(data).openRepository(logger: logger)
+                let repository = try await DataDirectory(data).openRepository(.existing, logger: logger)
                 let report = try await repository.collectGarbage(grace: TimeInterval(grace), dryRun: dryRun) {
                     Console.error("A publish is running; waiting for it to finish…")
                 }

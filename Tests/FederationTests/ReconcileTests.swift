@@ -35,9 +35,17 @@ struct ReconcileTests {
                 // A rename and a removal in the registry reach every installation at the next sync.
                 try await registry.update(3, .init(name: "MECA-BME-Budapest"))
                 try await registry.remove(6)
-                let changed = try await reconciler.run(dryRun: false)
+                // Without --allow-removals the rename is applied and the removal is listed apart, held back.
+                let held = try await reconciler.run(dryRun: false)
+                #expect(held.map(\.id) == [1, 3])
+                #expect(held.allSatisfy { $0.ok && $0.removalsHeld && $0.removals == [.remove(id: 6, name: "MECA-TUS")] })
+                #expect(held.allSatisfy { !$0.applied.contains(.remove(id: 6, name: "MECA-TUS")) })
+                for simulator in [simulators[0], simulators[2]] {
+                    #expect(Set(try await client(for: simulator).listRegions(logger: quietLogger).map(\.id!)) == [1, 3, 6])
+                }
+                let changed = try await reconciler.run(dryRun: false, allowRemovals: true)
                 #expect(changed.map(\.id) == [1, 3])
-                #expect(changed.allSatisfy { $0.ok })
+                #expect(changed.allSatisfy { $0.ok && !$0.removalsHeld && $0.applied == [.remove(id: 6, name: "MECA-TUS")] })
                 for simulator in [simulators[0], simulators[2]] {
                     let names = Set(try await client(for: simulator).listRegions(logger: quietLogger).map(\.name!))
                     #expect(names == ["MECA-PolITO", "MECA-BME-Budapest"])
@@ -80,6 +88,37 @@ struct ReconcileTests {
                     FederationRegion(id: 1, name: "MECA-PolITO", endpoint: simulators[0].endpoint, apiKey: keys.apikey!), secretKey: keys.secretkey!)
                 let report = try await RegionReconciler(registry: registry, logger: quietLogger).run(dryRun: true)
                 #expect(report[0].drift.contains { $0.contains("not a root admin") }, "\(report[0].drift)")
+            }
+        }
+    }
+
+    @Test("an installation registered under the wrong id (own table says 1, registry 7) is blocked as drift; its own row is never removed or renamed")
+    func wrongIDNeverRemovesOwnRegion() async throws {
+        try await withRegistry { registry, _, _ in
+            var configuration = SimulatorConfiguration.default(regionName: "Simulated-Region")
+            configuration.regionID = 1
+            try await Simulator.withRunning(configuration, logger: quietLogger) { simulator in
+                try await registry.add(
+                    FederationRegion(id: 7, name: "MECA-UPB-CETTI", endpoint: simulator.endpoint, apiKey: simulator.adminKeys.apikey!),
+                    secretKey: simulator.adminKeys.secretkey!)
+                let reconciler = RegionReconciler(registry: registry, logger: quietLogger)
+                for (dryRun, allowRemovals) in [(true, false), (false, false), (false, true)] {
+                    let report = try #require(try await reconciler.run(dryRun: dryRun, allowRemovals: allowRemovals).first)
+                    #expect(report.reachable && !report.ok)
+                    #expect(report.ownRegionID == 1)
+                    #expect(report.idMismatch == RegionPlan.IDMismatch(registry: 7, installation: 1))
+                    #expect(report.actions.isEmpty && report.removals.isEmpty && report.applied.isEmpty)
+                    #expect(!report.drift.isEmpty)
+                    let rows = try await client(for: simulator).listRegions(logger: quietLogger)
+                    #expect(rows.map(\.id) == [1] && rows.map(\.name) == ["Simulated-Region"])
+                }
+                // Fixed in the registry, the installation is reconciled and keeps its row.
+                try await registry.remove(7)
+                try await registry.add(
+                    FederationRegion(id: 1, name: "Simulated-Region", endpoint: simulator.endpoint, apiKey: simulator.adminKeys.apikey!),
+                    secretKey: simulator.adminKeys.secretkey!)
+                let fixed = try #require(try await reconciler.run(dryRun: false, allowRemovals: true).first)
+                #expect(fixed.ok && fixed.idMismatch == nil && fixed.applied.isEmpty)
             }
         }
     }

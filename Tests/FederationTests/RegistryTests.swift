@@ -89,14 +89,27 @@ struct RegistryTests {
         let installed = [
             row(1, "Local", "http://localhost:8080/client/"), row(6, "MECA-TUS", "http://b.example:8080/client/"), row(9, "Old", "http://old/client"),
         ]
+        let polito = registry[0]
+        let plan = RegionPlanner.plan(registry: registry, installed: installed, installation: polito)
+        #expect(plan.ownRegionID == 1 && plan.idMismatch == nil)
+        #expect(plan.removals == [.remove(id: 9, name: "Old")])
         #expect(
-            RegionPlanner.plan(registry: registry, installed: installed, localID: 1) == [
-                .remove(id: 9, name: "Old"), .update(id: 1, name: "MECA-PolITO", endpoint: "http://a.example:8080/client"),
+            plan.changes == [
+                .update(id: 1, name: "MECA-PolITO", endpoint: "http://a.example:8080/client"),
                 .add(id: 3, name: "MECA-BME", endpoint: "http://c.example:8080/client"),
             ])
         // An installation whose own id the registry no longer lists keeps its own row.
-        #expect(RegionPlanner.plan(registry: [], installed: [row(9, "Self", "x")], localID: 9).isEmpty)
+        let lone = FederationRegion(id: 9, name: "Self", endpoint: "http://self.example/client/api", apiKey: "K")
+        #expect(RegionPlanner.plan(registry: [], installed: [row(9, "Self", "http://self.example/client")], installation: lone).isEmpty)
         let converged = registry.map { row($0.id, $0.name, $0.cloudStackEndpoint + "/") }
-        #expect(RegionPlanner.plan(registry: registry, installed: converged, localID: 6).isEmpty)
+        #expect(RegionPlanner.plan(registry: registry, installed: converged, installation: registry[1]).isEmpty)
+        // Recognised by its endpoint among many rows: registered as 7, its own row says 6 → blocked, nothing planned.
+        let wrong = FederationRegion(id: 7, name: "MECA-TUS", endpoint: "http://b.example:8080/client/api", apiKey: "K")
+        let blocked = RegionPlanner.plan(registry: [wrong, registry[0]], installed: converged, installation: wrong)
+        #expect(blocked.idMismatch == .init(registry: 7, installation: 6) && blocked.isEmpty)
+        // CloudStack's schema row (localhost) is the installation's own even beside other rows.
+        let fresh = [row(1, "Local", "http://localhost:8080/client/"), row(6, "MECA-TUS", "http://b.example:8080/client/")]
+        let misregistered = FederationRegion(id: 3, name: "MECA-BME", endpoint: "http://c.example:8080/client/api", apiKey: "K")
+        #expect(RegionPlanner.plan(registry: registry, installed: fresh, installation: misregistered).idMismatch == .init(registry: 3, installation: 1))
     }
 }

@@ -12,14 +12,16 @@ import TemplateRepository
 let testParameters = try! ChunkingParameters(minimum: 2048, average: 8192, maximum: 32768)
 
 /// Deterministic pseudo-random bytes.
+/// Seeded bytes that start with a QCOW2 header (the repository checks what it publishes against its format).
 func bytes(_ count: Int, seed: UInt64) -> [UInt8] {
     var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-    return (0..<count).map { _ in
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return UInt8(truncatingIfNeeded: state)
-    }
+    return QCOW2Header.stamped(
+        (0..<count).map { _ in
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return UInt8(truncatingIfNeeded: state)
+        })
 }
 
 /// A server on a free loopback port over a repository in a temporary directory, for the duration of `body`.

@@ -25,7 +25,7 @@ var quietLogger: Logger {
 func randomImage(_ count: Int) throws -> [UInt8] {
     let handle = FileHandle(forReadingAtPath: "/dev/urandom")!
     defer { try? handle.close() }
-    return Array(try handle.read(upToCount: count) ?? Data())
+    return QCOW2Header.stamped(Array(try handle.read(upToCount: count) ?? Data()))
 }
 
 /// A temporary directory removed after `body`.

@@ -42,7 +42,7 @@ func metadata(_ name: String = "ubuntu-22.04", _ version: String = "1.0") -> Tem
 /// `bytes` with `count` scattered overwrites and a few insertions.
 func edited(_ bytes: [UInt8], regions count: Int, seed: UInt64) -> [UInt8] {
     var result = bytes
-    let noise = randomBytes(count * 64, seed: seed)
+    let noise = imageBytes(count * 64, seed: seed)
     for i in 0..<count {
         let at = (i * 7919 * 131) % (result.count - 64)
         result.replaceSubrange(at..<(at + 64), with: noise[(i * 64)..<(i * 64 + 64)])
@@ -57,7 +57,7 @@ struct RepositoryTests {
     func deduplication() async throws {
         let t = try await TemporaryRepository.make()
         defer { t.remove() }
-        let v1 = randomBytes(1_500_000, seed: 21)
+        let v1 = imageBytes(1_500_000, seed: 21)
         let path = try t.writeImage(v1)
         let first = try await t.repository.publish(imageAt: path, metadata: metadata())
         #expect(first.newChunks == first.chunks && first.newBytes == 1_500_000 && !first.alreadyPublished)
@@ -87,8 +87,8 @@ struct RepositoryTests {
     func immutableVersions() async throws {
         let t = try await TemporaryRepository.make()
         defer { t.remove() }
-        _ = try await t.repository.publish(imageAt: try t.writeImage(randomBytes(200_000, seed: 23)), metadata: metadata())
-        let other = try t.writeImage(randomBytes(200_000, seed: 24))
+        _ = try await t.repository.publish(imageAt: try t.writeImage(imageBytes(200_000, seed: 23)), metadata: metadata())
+        let other = try t.writeImage(imageBytes(200_000, seed: 24))
         let conflict = await #expect(throws: TemplateRepositoryError.self) { try await t.repository.publish(imageAt: other, metadata: metadata()) }
         #expect(conflict?.httpStatus == 409)
         #expect("\(conflict!)".contains("publish under a new version"))
@@ -104,7 +104,7 @@ struct RepositoryTests {
     func names() async throws {
         let t = try await TemporaryRepository.make()
         defer { t.remove() }
-        let path = try t.writeImage(randomBytes(50_000, seed: 25))
+        let path = try t.writeImage(imageBytes(50_000, seed: 25))
         for (name, version) in [("../etc", "1"), ("ok", "../../x"), ("a/b", "1"), ("ok", "1..2"), (".hidden", "1"), ("", "1"), ("ok", "1 0")] {
             let error = await #expect(throws: TemplateRepositoryError.self) {
                 try await t.repository.publish(imageAt: path, metadata: metadata(name, version))
@@ -122,7 +122,7 @@ struct RepositoryTests {
     func commitChecks() async throws {
         let t = try await TemporaryRepository.make()
         defer { t.remove() }
-        let bytes = randomBytes(300_000, seed: 26)
+        let bytes = imageBytes(300_000, seed: 26)
         var stored: [String: [UInt8]] = [:]
         let image = try ImageChunker(parameters: small).chunk(bytes: bytes) { ref, raw in stored[ref.digest] = Array(raw) }
         let first = image.chunks[0].digest
@@ -150,7 +150,7 @@ struct RepositoryTests {
     func garbageCollection() async throws {
         let t = try await TemporaryRepository.make()
         defer { t.remove() }
-        let v1 = randomBytes(800_000, seed: 27)
+        let v1 = imageBytes(800_000, seed: 27)
         _ = try await t.repository.publish(imageAt: try t.writeImage(v1), metadata: metadata("t", "1"))
         let v2 = edited(v1, regions: 20, seed: 28)
         _ = try await t.repository.publish(imageAt: try t.writeImage(v2), metadata: metadata("t", "2"))
@@ -169,7 +169,7 @@ struct RepositoryTests {
         #expect(try t.repository.chunks.allDigests().count == Set(v2Manifest.chunks.map(\.digest)).count)
 
         // A publish holding the lock: gc waits for it, then keeps everything the publish committed.
-        let big = try t.writeImage(randomBytes(6_000_000, seed: 29))
+        let big = try t.writeImage(imageBytes(6_000_000, seed: 29))
         let started = AsyncStream<Void>.makeStream()
         async let published = t.repository.publish(imageAt: big, metadata: metadata("t", "3")) { done in
             if done > 1_000_000 { started.continuation.yield() }
@@ -190,7 +190,7 @@ struct RepositoryTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("catalog.sqlite").path
         let store = try FileChunkStore(dataDirectory: directory)
-        let chunks = (0..<3).map { randomBytes(1000, seed: 40 + UInt64($0)) }
+        let chunks = (0..<3).map { imageBytes(1000, seed: 40 + UInt64($0)) }
         let digests = chunks.map { SHA256.hash(data: $0).hexString }
         for (digest, bytes) in zip(digests, chunks) { try store.put(digest, bytes: bytes) }
         // The schema as it was (migrations 1 and 2), with a version referencing the first two chunks.
@@ -225,7 +225,7 @@ struct RepositoryTests {
     func storeFailure() async throws {
         let t = try await TemporaryRepository.make()
         defer { t.remove() }
-        let path = try t.writeImage(randomBytes(200_000, seed: 31))
+        let path = try t.writeImage(imageBytes(200_000, seed: 31))
         // Every chunk folder name taken by a plain file: no chunk can be written (even by root).
         for i in 0..<256 {
             let name = String(format: "%02x", i)
@@ -240,7 +240,7 @@ struct RepositoryTests {
     func catalogRenewal() async throws {
         let t = try await TemporaryRepository.make(catalogValidity: 3600)
         defer { t.remove() }
-        _ = try await t.repository.publish(imageAt: try t.writeImage(randomBytes(10_000, seed: 30)), metadata: metadata())
+        _ = try await t.repository.publish(imageAt: try t.writeImage(imageBytes(10_000, seed: 30)), metadata: metadata())
         let now = try await t.repository.signedCatalog(now: Date())
         let same = try await t.repository.signedCatalog(now: Date().addingTimeInterval(60))
         #expect(now == same)
@@ -258,3 +258,6 @@ final class Flag: @unchecked Sendable {
     func set() { lock.withLock { value = true } }
     var isSet: Bool { lock.withLock { value } }
 }
+
+/// Seeded bytes that start with a QCOW2 header (the repository checks what it publishes against its format).
+func imageBytes(_ count: Int, seed: UInt64) -> [UInt8] { QCOW2Header.stamped(randomBytes(count, seed: seed)) }

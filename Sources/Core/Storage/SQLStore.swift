@@ -48,7 +48,7 @@ public struct Migrator: Sendable {
 }
 
 /// A database failure, with what to do about it.
-public struct StorageError: Error, Sendable, CustomStringConvertible {
+public struct StorageError: Error, Sendable, CustomStringConvertible, Equatable {
     public let path: String
     public let reason: String
 
@@ -59,6 +59,14 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
 
     public static func unavailable(path: String, reason: String) -> StorageError {
         StorageError(path: path, reason: "cannot open it (\(reason)); check that the data directory exists and is writable")
+    }
+
+    /// A read found no mClouds data directory (no `catalog.sqlite`) where it was pointed; nothing was created.
+    public static func noDataDirectory(path: String) -> StorageError {
+        StorageError(
+            path: path,
+            reason: "there is no mClouds data directory here (no catalog.sqlite); check --data, or create one by publishing a template "
+                + "or starting `mclouds server --data \(path)`")
     }
 
     public var description: String { "Database \(path): \(reason)." }

@@ -88,7 +88,9 @@ struct FederationAPI: Sendable {
         router.post("/api/v1/regions/sync") { request, context in
             try tokens.authorize(request)
             let dryRun = request.uri.queryParameters.get("dryRun").map { $0 == "true" || $0 == "1" } ?? false
-            return JSONResponse.make(try await RegionReconciler(registry: registry, logger: context.logger).run(dryRun: dryRun))
+            let allowRemovals = request.uri.queryParameters.get("allowRemovals").map { $0 == "true" || $0 == "1" } ?? false
+            return JSONResponse.make(
+                try await RegionReconciler(registry: registry, logger: context.logger).run(dryRun: dryRun, allowRemovals: allowRemovals))
         }
         router.get("/api/v1/dashboard") { _, _ in JSONResponse.make(try await collector.summary()) }
         router.post("/api/v1/dashboard/collect") { request, _ in

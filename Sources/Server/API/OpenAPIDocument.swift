@@ -251,12 +251,22 @@ enum OpenAPIDocument {
                 notes: {type: string}
             RegionSyncReport:
               type: object
-              required: [id, name, reachable, actions, applied, failures, drift]
+              required: [id, name, reachable, actions, removals, removalsHeld, applied, failures, drift]
               properties:
                 id: {type: integer}
                 name: {type: string}
                 reachable: {type: boolean}
-                actions: {type: array, description: The plan for this installation's regions table., items: {type: object}}
+                ownRegionID: {type: integer, description: The installation's own region id as its regions table shows it.}
+                actions: {type: array, description: The plan's additions and updates for this installation's regions table., items: {type: object}}
+                removals: {type: array, description: Rows the registry does not list; removed only with allowRemovals., items: {type: object}}
+                removalsHeld: {type: boolean, description: Removals were planned but not allowed.}
+                idMismatch:
+                  type: object
+                  description: The registry's id for this installation is not its own; its plan is blocked until the registry is fixed.
+                  required: [registry, installation]
+                  properties:
+                    registry: {type: integer}
+                    installation: {type: integer}
                 applied: {type: array, items: {type: object}}
                 failures: {type: array, items: {type: string}}
                 drift: {type: array, items: {type: string}}
@@ -662,9 +672,10 @@ enum OpenAPIDocument {
               security: [{adminToken: []}]
               parameters:
                 - {name: dryRun, in: query, required: false, schema: {type: boolean}}
+                - {name: allowRemovals, in: query, required: false, description: Also remove rows the registry does not list (never an installation's own row)., schema: {type: boolean}}
               responses:
                 '200':
-                  description: One report per installation; unreachable ones are reported and skipped.
+                  description: One report per installation; unreachable ones are reported and skipped, and one whose own region id differs from the registry's is blocked.
                   content:
                     application/json:
                       schema: {type: array, items: {$ref: '#/components/schemas/RegionSyncReport'}}

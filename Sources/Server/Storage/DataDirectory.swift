@@ -18,15 +18,36 @@ public struct DataDirectory: Sendable {
     /// The publisher key file.
     public var keyPath: String { KeyFile.defaultPath(dataDirectory: url) }
 
+    /// Whether opening may create what is missing. Reads never do: a typo in `--data` must not make a new
+    /// directory, database or key (a new publisher key is a new identity).
+    public enum Opening: Sendable {
+        /// The data directory must hold a catalog already; nothing is created.
+        case existing
+        /// The directory, database and keys are created when missing (a publish, the server, the demo).
+        case creating
+    }
+
+    /// Refuses a directory without a catalog database when nothing may be created.
+    /// - Throws: ``StorageError`` `noDataDirectory`.
+    func requireExisting(_ opening: Opening) throws {
+        guard opening == .existing else { return }
+        guard FileManager.default.fileExists(atPath: databasePath) else { throw StorageError.noDataDirectory(path: url.path) }
+    }
+
     /// Opens the template repository kept here, with the given key or the directory's own (created on
-    /// first use; `onNewKey` is told so its public key can be shown).
+    /// first use when `opening` is `.creating`; `onNewKey` is told so its public key can be shown).
+    /// - Throws: ``StorageError`` `noDataDirectory` for `.existing` on a directory without a catalog.
     public func openRepository(
-        keyPath explicitKey: String? = nil, catalogValidity: TimeInterval = 48 * 3600, parameters: ChunkingParameters = .standard,
-        logger: Logger = Logger(label: "mclouds.repository"), onNewKey: (PublisherKey) -> Void = { _ in }
+        _ opening: Opening = .creating, keyPath explicitKey: String? = nil, catalogValidity: TimeInterval = 48 * 3600,
+        parameters: ChunkingParameters = .standard, logger: Logger = Logger(label: "mclouds.repository"),
+        onNewKey: (PublisherKey) -> Void = { _ in }
     ) async throws -> Repository {
+        try requireExisting(opening)
         let key: PublisherKey
         if let explicitKey {
             key = try KeyFile.load(path: explicitKey)
+        } else if opening == .existing {
+            key = try KeyFile.load(path: keyPath)
         } else {
             let (loaded, created) = try KeyFile.loadOrCreate(path: keyPath)
             if created { onNewKey(loaded) }
@@ -40,19 +61,27 @@ public struct DataDirectory: Sendable {
     /// The key that seals the registry's secrets (`keys/secrets.aes256`, made on first use).
     public var secretsKeyPath: String { url.appendingPathComponent("keys/secrets.aes256").path }
 
-    /// Opens the federation's region registry kept here.
-    public func openRegistry(logger: Logger = Logger(label: "mclouds.federation")) async throws -> RegionRegistry {
+    /// Opens the federation's region registry kept here. With `.existing` nothing is created (a registry
+    /// without a secrets key lists its regions but cannot use their secrets); with `.creating` the directory,
+    /// database and secrets key are made when missing, and `onNewKey` is told the key's path.
+    /// - Throws: ``StorageError`` `noDataDirectory` for `.existing` on a directory without a catalog.
+    public func openRegistry(
+        _ opening: Opening = .creating, logger: Logger = Logger(label: "mclouds.federation"), onNewKey: (String) -> Void = { _ in }
+    ) async throws -> RegionRegistry {
+        try requireExisting(opening)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         let database = try await SQLiteStore.open(path: databasePath, migrations: [], logger: logger)
-        return try await RegionRegistry.open(database: database, secrets: try SecretBox.open(keyFile: secretsKeyPath))
+        let secrets = try SecretBox.open(keyFile: secretsKeyPath, create: opening == .creating, onCreate: onNewKey)
+        return try await RegionRegistry.open(database: database, secrets: secrets)
     }
 
     /// The registry, the dashboard's snapshot store and collector, and the Prometheus registry its gauges
     /// live in — what `mclouds server` and the demo serve.
     public func openFederation(
-        collector configuration: DashboardCollector.Configuration = .init(), logger: Logger = Logger(label: "mclouds.dashboard")
+        collector configuration: DashboardCollector.Configuration = .init(), logger: Logger = Logger(label: "mclouds.dashboard"),
+        onNewKey: (String) -> Void = { _ in }
     ) async throws -> FederationServices {
-        let registry = try await openRegistry(logger: logger)
+        let registry = try await openRegistry(.creating, logger: logger, onNewKey: onNewKey)
         let database = try await SQLiteStore.open(path: databasePath, migrations: [], logger: logger)
         let store = try await SnapshotStore.open(database: database)
         let metrics = PrometheusCollectorRegistry()

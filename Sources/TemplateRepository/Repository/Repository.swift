@@ -27,6 +27,8 @@ public struct Repository: Sendable {
     /// How long a signed catalog stays valid; it is re-signed when half of that has passed.
     public var catalogValidity: TimeInterval
     public var parameters: ChunkingParameters
+    /// The OS type names a publish may declare.
+    public var osTypes = GuestOSTypes()
     let database: any SQLStore
     let lock: RepositoryLock
     let logger: Logger
@@ -64,6 +66,8 @@ public struct Repository: Sendable {
         imageAt path: String, metadata: TemplateMetadata, progress: (@Sendable (Int64) -> Void)? = nil
     ) async throws -> PublishReport {
         try metadata.validate()
+        try osTypes.check(metadata.osType)
+        try await offloaded { try ImageInspector.check(format: metadata.format, path: path) }
         try await refuseTakenVersion(metadata)
         let publishID = UUID().uuidString
         try await recordPublish(id: publishID, metadata)
@@ -125,6 +129,7 @@ public struct Repository: Sendable {
     ///   the chunks do not make the claimed image, `versionConflict` or `withdrawn`.
     public func commit(_ metadata: TemplateMetadata, image: ChunkedImage) async throws -> PublishReport {
         try metadata.validate()
+        try osTypes.check(metadata.osType)
         try manifest(for: metadata, image: image).validateLayout()
         if let long = image.chunks.first(where: { $0.length > parameters.maximum }) {
             throw TemplateRepositoryError.malformed(
@@ -155,6 +160,7 @@ public struct Repository: Sendable {
                     return hasher.finalize().hexString
                 }
                 guard actual == image.digest else { throw TemplateRepositoryError.digestMismatch(expected: image.digest, actual: actual) }
+                try await offloaded { try ImageInspector.check(format: metadata.format, image: image, store: store) }
                 return try await commitHoldingLock(metadata, image: image, publishID: publishID)
             }
         } catch {
