@@ -18,7 +18,8 @@ extension Simulator {
         }
         let format: ResponseWriter.Format = raw.first { $0.key.lowercased() == "response" }?.value.lowercased() == "json" ? .json : .xml
         let command = raw["command"] ?? ""
-        let known = CommandTable.handlers[command] != nil
+        let handler = CommandTable.handler(for: command)
+        let known = handler != nil
         let key = known ? ResponseWriter.responseName(command) : "errorresponse"
         let version = configuration.cloudStackVersion
 
@@ -51,7 +52,7 @@ extension Simulator {
                 return fail(.unauthorized, key: key)
             }
         }
-        guard let handler = CommandTable.handlers[command] else { return fail(.unauthorized, key: "errorresponse") }
+        guard let handler else { return fail(.unauthorized, key: "errorresponse") }
         if CommandTable.adminOnly.contains(command), !caller.isAdmin {
             return fail(
                 APIError(errorCode: 401, csErrorCode: nil, text: "The given command '\(command)' either does not exist, is not available for user."),
@@ -98,9 +99,10 @@ extension Simulator {
         switch outcome {
         case .success(let reply):
             logger.debug("Answered", metadata: ["cloudstack.command": "\(command)"])
+            let trimmed = APICatalog.shared.trimmed(reply, for: command)
             return APIResponse(
                 status: 200, contentType: format == .json ? APIResponse.jsonType : APIResponse.xmlType,
-                body: ResponseWriter.body(key: key, inner: ResponseWriter.inner(reply), format: format, version: version))
+                body: ResponseWriter.body(key: key, inner: ResponseWriter.inner(trimmed), format: format, version: version))
         case .failure(let error):
             logger.info(
                 "Command failed",

@@ -24,6 +24,33 @@ struct APICatalog: Sendable {
 
     func isAsync(_ command: String) -> Bool { apis[command]?.isasync ?? false }
 
+    /// The top-level response fields the catalog lists for `command` (nil when it lists none).
+    func responseFields(_ command: String) -> Set<String>? {
+        let names = (apis[command]?.response ?? []).compactMap { $0["name"]?.stringValue }
+        return names.isEmpty ? nil : Set(names)
+    }
+
+    /// Keeps only the fields this CloudStack version's catalog lists for `command`: an answer never carries
+    /// fields the reported version does not have (clients written for it may refuse them).
+    func trimmed(_ reply: Reply, for command: String) -> Reply {
+        guard let fields = responseFields(command) else { return reply }
+        func trim(_ value: JSONValue) -> JSONValue {
+            guard case .object(let members) = value else { return value }
+            return .object(members.filter { fields.contains($0.0) })
+        }
+        switch reply {
+        case .list(let name, let items, let count): return .list(name, items.map(trim), count: count)
+        case .object(let name, let value): return .object(name, trim(value))
+        case .inner: return reply
+        }
+    }
+
+    /// `list*` commands of the catalog the simulator does not model: they answer an empty list (`{}`), as
+    /// CloudStack does when there is nothing of the kind, instead of the unknown-command 401.
+    func isUnmodelledList(_ command: String) -> Bool {
+        command.hasPrefix("list") && apis[command] != nil && CommandTable.handlers[command] == nil
+    }
+
     /// Checks required parameters and value types; throws CloudStack's 431 errors.
     func validate(_ command: String, _ parameters: [String: String]) throws {
         guard let api = apis[command] else { return }

@@ -51,6 +51,13 @@ enum CommandTable {
         "listFirewallRules": { w, c in try w.listFirewallRules(c) },
     ]
 
+    /// The handler of `command`: its own, or for a `list*` command of the catalog that is not modelled, an empty list.
+    static func handler(for command: String) -> Handler? {
+        if let handler = handlers[command] { return handler }
+        guard APICatalog.shared.isUnmodelledList(command) else { return nil }
+        return { _, _ in .list("", [], count: 0) }
+    }
+
     /// Commands only a root admin may call (others get CloudStack's 401 for unavailable commands).
     static let adminOnly: Set<String> = ["listHosts", "listCapacity", "addRegion", "updateRegion", "removeRegion", "createAccount"]
 
