@@ -127,7 +127,6 @@ public final class DashboardCollector: Service, Sendable {
         try await store.record(started: started, seconds: seconds, results: results, summary: summary, retention: configuration.retention)
         cached.withLock { $0 = ($0.generation + 1, nil) }
         let failed = zip(regions, results).filter { $0.1.snapshot == nil }.map(\.0.name)
-        metrics?.record(summary, now: started)
         metrics?.collection(seconds: seconds, failed: failed)
         logger.info(
             "collection done", metadata: ["regions": "\(regions.count)", "failed": "\(failed.joined(separator: ","))", "seconds": "\(seconds)"])

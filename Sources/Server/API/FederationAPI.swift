@@ -103,7 +103,15 @@ struct FederationAPI: Sendable {
             return JSONResponse.make(try await collector.store.history(since: Date().addingTimeInterval(-hours * 3600)))
         }
         router.get("/metrics") { _, _ in
-            let bytes = services.metrics.emitToBuffer()
+            // The collector's own metrics, then what is computed at the moment of the scrape.
+            var bytes = services.metrics.emitToBuffer()
+            var text = PrometheusText()
+            let now = Date()
+            DashboardMetrics.exposition(try await collector.summary(now: now), now: now, into: &text)
+            RolloutMetrics.exposition(try await repository.rollout(), now: now, into: &text)
+            text.gauge("mclouds_build_info", help: "The running mClouds build (value 1).", labels: [("version", BuildInfo.version)], 1)
+            ProcessMetrics.add(to: &text)
+            bytes += Array(text.rendered.utf8)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .contentLength: String(bytes.count)],
                 body: .init(byteBuffer: ByteBuffer(bytes: bytes)))

@@ -87,7 +87,7 @@ public struct DataDirectory: Sendable {
         let metrics = PrometheusCollectorRegistry()
         let collector = DashboardCollector(
             registry: registry, store: store, configuration: configuration,
-            metrics: DashboardMetrics(factory: PrometheusMetricsFactory(registry: metrics)), logger: logger)
+            metrics: DashboardMetrics(factory: DescribedMetricsFactory(registry: metrics, help: DashboardMetrics.help)), logger: logger)
         return FederationServices(registry: registry, collector: collector, metrics: metrics)
     }
 }
