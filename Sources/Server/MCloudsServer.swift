@@ -20,11 +20,15 @@ public final class MCloudsServer: Service, Sendable {
         public var port: Int
         /// Tokens that may publish, withdraw and upload; empty turns those calls off.
         public var adminTokens: [String]
+        /// The URL clients reach the server at (behind a proxy, say); absent, the OpenAPI document names the
+        /// address the request came to (its `Host`), else the listening address.
+        public var publicURL: String?
 
-        public init(host: String = "127.0.0.1", port: Int = 8080, adminTokens: [String] = []) {
+        public init(host: String = "127.0.0.1", port: Int = 8080, adminTokens: [String] = [], publicURL: String? = nil) {
             self.host = host
             self.port = port
             self.adminTokens = adminTokens
+            self.publicURL = publicURL
         }
     }
 
@@ -62,13 +66,24 @@ public final class MCloudsServer: Service, Sendable {
         if let federation {
             FederationAPI(services: federation, repository: repository, tokens: AdminTokens(configuration.adminTokens)).register(on: router)
         }
-        router.get("/openapi.yaml") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "application/yaml"],
-                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.text)))
+        router.get("/openapi.yaml") { [configuration, listening] request, _ in
+            let url = configuration.publicURL ?? Self.requestURL(request) ?? "http://\(configuration.host):\(listening.port ?? configuration.port)"
+            let text = OpenAPIDocument.text(serverURL: url)
+            return Response(
+                status: .ok, headers: [.contentType: "application/yaml", .contentLength: String(text.utf8.count)],
+                body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
         return router
+    }
+
+    /// `http://HOST` from the request's `Host` header when it is a plain host name or address with an optional port
+    /// (anything else, a forged or odd header, is not echoed into the document).
+    static func requestURL(_ request: Request) -> String? {
+        guard let host = request.head.authority, !host.isEmpty, host.count <= 262,
+            host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) })
+        else { return nil }
+        return "http://\(host)"
     }
 
     /// Runs a server for the duration of `body` (tests, demos) and stops it gracefully afterwards.
@@ -84,7 +99,7 @@ public final class MCloudsServer: Service, Sendable {
 
     public func run() async throws {
         try await HTTPService.run(
-            router: makeRouter(), host: configuration.host, port: configuration.port, serverName: "mclouds", listening: listening, logger: logger
+            router: HTTPConventions(router: makeRouter(), routes: Self.routes), host: configuration.host, port: configuration.port, serverName: "mclouds", listening: listening, logger: logger
         ) { port in
             self.logger.info("mclouds server listening", metadata: ["url": "http://\(self.configuration.host):\(port)"])
         }
@@ -94,10 +109,10 @@ public final class MCloudsServer: Service, Sendable {
 /// Runs a Hummingbird application until shut down, announcing its port through `listening` (0 when it
 /// stops or never starts, so nobody waits forever).
 enum HTTPService {
-    static func run<Context: RequestContext>(
-        router: Router<Context>, host: String, port: Int, serverName: String, listening: ListeningPort, logger: Logger,
+    static func run<Context: RequestContext, Builder: HTTPResponderBuilder>(
+        router: Builder, host: String, port: Int, serverName: String, listening: ListeningPort, logger: Logger,
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
-    ) async throws where Context.Source == ApplicationRequestContextSource {
+    ) async throws where Context.Source == ApplicationRequestContextSource, Builder.Responder.Context == Context {
         let app = Application(
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: serverName),
             onServerRunning: { channel in

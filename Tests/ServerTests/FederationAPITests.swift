@@ -34,8 +34,9 @@ struct FederationAPITests {
             let list = try await http(.GET, base)
             #expect(list.status == 200 && list.json?.arrayValue?.count == 1)
             #expect(!String(decoding: list.body, as: UTF8.self).contains("top-secret"))
-            let byName = try await http(.GET, base + "/MECA-TUS")
-            #expect(byName.json?["id"]?.intValue == 6)
+            #expect(try await http(.GET, base + "/6").json?["name"]?.stringValue == "MECA-TUS")
+            // Region ids are integers, as the OpenAPI document says.
+            #expect(try await http(.GET, base + "/MECA-TUS").status == 400)
             let changed = try await http(.PATCH, base + "/6", headers: Self.admin, body: Array(#"{"contact": "noc@tus.example"}"#.utf8))
             #expect(changed.status == 200 && changed.json?["contact"]?.stringValue == "noc@tus.example")
             #expect((try await http(.PATCH, base + "/6", body: Array("{}".utf8))).status == 401)

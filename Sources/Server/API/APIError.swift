@@ -125,3 +125,25 @@ enum JSONBody {
         }
     }
 }
+
+/// Query parameters parsed as strictly as the OpenAPI document describes them: garbage is a 400, never a default.
+enum Query {
+    /// `true`/`false` (also `1`/`0`); absent is false.
+    static func flag(_ request: Request, _ name: String) throws -> Bool {
+        guard let text = request.uri.queryParameters.get(name) else { return false }
+        switch text {
+        case "true", "1": return true
+        case "false", "0": return false
+        default: throw APIError(status: 400, "Query parameter \(name) must be true or false, not \(Console.escaped(text)).")
+        }
+    }
+
+    /// A finite number, or nil when absent.
+    static func number(_ request: Request, _ name: String) throws -> Double? {
+        guard let text = request.uri.queryParameters.get(name) else { return nil }
+        guard let value = Double(text), value.isFinite else {
+            throw APIError(status: 400, "Query parameter \(name) must be a number, not \(Console.escaped(text)).")
+        }
+        return value
+    }
+}

@@ -72,7 +72,7 @@ struct FederationAPI: Sendable {
             return JSONResponse.make(region, status: 201)
         }
         router.get("/api/v1/regions/{id}") { _, context in
-            JSONResponse.make(try await registry.region(try context.parameters.require("id")))
+            JSONResponse.make(try await registry.region(String(try Self.regionID(context))))
         }
         router.patch("/api/v1/regions/{id}") { request, context in
             try tokens.authorize(request)
@@ -87,8 +87,8 @@ struct FederationAPI: Sendable {
         }
         router.post("/api/v1/regions/sync") { request, context in
             try tokens.authorize(request)
-            let dryRun = request.uri.queryParameters.get("dryRun").map { $0 == "true" || $0 == "1" } ?? false
-            let allowRemovals = request.uri.queryParameters.get("allowRemovals").map { $0 == "true" || $0 == "1" } ?? false
+            let dryRun = try Query.flag(request, "dryRun")
+            let allowRemovals = try Query.flag(request, "allowRemovals")
             return JSONResponse.make(
                 try await RegionReconciler(registry: registry, logger: context.logger).run(dryRun: dryRun, allowRemovals: allowRemovals))
         }
@@ -98,8 +98,8 @@ struct FederationAPI: Sendable {
             return JSONResponse.make(try await collector.collectNow())
         }
         router.get("/api/v1/dashboard/history") { request, _ in
-            let hours = request.uri.queryParameters.get("hours").flatMap(Double.init) ?? 24
-            guard hours > 0, hours <= 24 * 366 else { throw APIError(status: 400, "hours must be between 0 and 8784.") }
+            let hours = try Query.number(request, "hours") ?? 24
+            guard hours > 0, hours <= 24 * 366 else { throw APIError(status: 400, "hours must be more than 0 and at most 8784.") }
             return JSONResponse.make(try await collector.store.history(since: Date().addingTimeInterval(-hours * 3600)))
         }
         router.get("/metrics") { _, _ in

@@ -1,7 +1,12 @@
+import Foundation
+
 /// The OpenAPI 3.1 description served at `/openapi.yaml`. A test checks that it lists exactly the
 /// routes the server answers and that responses carry the fields it calls required.
 enum OpenAPIDocument {
-    static let text = """
+    /// The document with `serverURL` as its server.
+    static func text(serverURL: String) -> String { template.replacingOccurrences(of: "url: SERVER_URL", with: "url: \(serverURL)") }
+
+    private static let template = """
         openapi: 3.1.0
         info:
           title: mClouds API
@@ -11,9 +16,10 @@ enum OpenAPIDocument {
             (the signed catalog, signed manifests, content-addressed chunks, the publish calls), the region
             registry and its sync, and the federation dashboard. Changes need an admin token
             (`Authorization: Bearer TOKEN`).
-            Every error is JSON: `{"error": {"status": 404, "message": "..."}}`.
+            Every error is JSON: `{"error": {"status": 404, "message": "..."}}`. Every GET also answers HEAD
+            (same status and headers, no body); a known path asked with another method answers 405 with `Allow`.
         servers:
-          - url: http://127.0.0.1:8080
+          - url: SERVER_URL
         components:
           securitySchemes:
             adminToken:
@@ -491,6 +497,7 @@ enum OpenAPIDocument {
               parameters: [{$ref: '#/components/parameters/digest'}]
               responses:
                 '200': {description: Stored.}
+                '400': {description: Not a SHA-256 digest.}
                 '404': {description: Not stored.}
             put:
               summary: Upload a chunk; its bytes must hash to the digest.
@@ -631,7 +638,7 @@ enum OpenAPIDocument {
                 '409': {$ref: '#/components/responses/Error'}
           /api/v1/regions/{id}:
             parameters:
-              - {name: id, in: path, required: true, description: Region id (GET also takes the name)., schema: {type: string}}
+              - {name: id, in: path, required: true, description: The region's CloudStack region id., schema: {type: integer, minimum: 1}}
             get:
               summary: One region.
               responses:
@@ -640,6 +647,7 @@ enum OpenAPIDocument {
                   content:
                     application/json:
                       schema: {$ref: '#/components/schemas/Region'}
+                '400': {$ref: '#/components/responses/Error'}
                 '404': {$ref: '#/components/responses/Error'}
             patch:
               summary: Change a region's fields.
@@ -664,6 +672,7 @@ enum OpenAPIDocument {
               security: [{adminToken: []}]
               responses:
                 '204': {description: Removed.}
+                '400': {$ref: '#/components/responses/Error'}
                 '401': {$ref: '#/components/responses/Error'}
                 '404': {$ref: '#/components/responses/Error'}
           /api/v1/regions/sync:
@@ -679,6 +688,7 @@ enum OpenAPIDocument {
                   content:
                     application/json:
                       schema: {type: array, items: {$ref: '#/components/schemas/RegionSyncReport'}}
+                '400': {$ref: '#/components/responses/Error'}
                 '401': {$ref: '#/components/responses/Error'}
           /api/v1/dashboard:
             get:

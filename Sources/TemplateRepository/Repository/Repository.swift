@@ -400,8 +400,22 @@ public struct Repository: Sendable {
     /// Records what a site's agent reports after a pass (the latest per site, template and version).
     public func recordReport(site: String, _ states: [SiteTemplateState]) async throws {
         try TemplateName.validate(site, kind: "Site name")
+        guard states.count <= 10_000 else {
+            throw TemplateRepositoryError.malformed(document: "site report", reason: "\(states.count) entries are more than 10,000")
+        }
+        for (index, state) in states.enumerated() { try state.validate(index: index) }
         let now = Timestamps.string(from: Date())
         try await database.transaction { db in
+            // Only versions this repository published (in any state) may be reported: junk never reaches the rollout matrix.
+            for (index, state) in states.enumerated() {
+                let known = try await db.raw(
+                    "SELECT 1 AS found FROM versions WHERE name = \(bind: state.template) AND version = \(bind: state.version)"
+                ).first()
+                guard known != nil else {
+                    throw TemplateRepositoryError.malformed(
+                        document: "site report entry \(index + 1)", reason: "\(state.template)@\(state.version) is not a version of this repository")
+                }
+            }
             for state in states {
                 try await db.raw(
                     """
