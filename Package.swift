@@ -281,5 +281,10 @@ let package = Package(
             resources: [.copy("Resources")],
             swiftSettings: upcoming
         ),
+        .testTarget(
+            name: "mcloudsTests",
+            dependencies: ["mclouds", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: upcoming
+        ),
     ]
 )

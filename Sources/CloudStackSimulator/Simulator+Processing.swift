@@ -106,7 +106,7 @@ extension Simulator {
         case .failure(let error):
             logger.info(
                 "Command failed",
-                metadata: ["cloudstack.command": "\(command)", "cloudstack.errorcode": "\(error.errorCode)", "error": "\(error.text)"])
+                metadata: ["cloudstack.command": "\(command)", "cloudstack.errorcode": .stringConvertible(error.errorCode), "error": "\(error.text)"])
             return fail(error, key: key)
         }
     }

@@ -124,7 +124,9 @@ public final class Simulator: Service, Sendable {
     /// Changes the injected faults at once (outage, latency, error rates, download behaviour).
     public func setFaults(_ faults: FaultConfiguration) {
         runtime.withLock { $0.faults = faults }
-        logger.info("Faults changed", metadata: ["faults.outage": "\(faults.outage)", "faults.latency.ms": "\(faults.latencyMilliseconds)"])
+        logger.info(
+            "Faults changed",
+            metadata: ["faults.outage": .stringConvertible(faults.outage), "faults.latency.ms": .stringConvertible(faults.latencyMilliseconds)])
     }
 
     func markDirty() { runtime.withLock { $0.dirty = true } }

@@ -129,7 +129,10 @@ public final class DashboardCollector: Service, Sendable {
         let failed = zip(regions, results).filter { $0.1.snapshot == nil }.map(\.0.name)
         metrics?.collection(seconds: seconds, failed: failed)
         logger.info(
-            "collection done", metadata: ["regions": "\(regions.count)", "failed": "\(failed.joined(separator: ","))", "seconds": "\(seconds)"])
+            "collection done",
+            metadata: [
+                "regions": .stringConvertible(regions.count), "failed": "\(failed.joined(separator: ","))", "seconds": .stringConvertible(seconds),
+            ])
         return Report(started: Timestamps.string(from: started), seconds: seconds, regions: regions.count, failed: failed)
     }
 

@@ -1,5 +1,5 @@
-import CoreMetrics
 import Core
+import CoreMetrics
 import Foundation
 import Metrics
 
@@ -51,12 +51,15 @@ public struct DashboardMetrics: Sendable {
             if let snapshot = region.snapshot {
                 for (key, figure) in snapshot.capacity.sorted(by: { $0.key < $1.key }) {
                     let n = names(key)
-                    text.gauge("mclouds_region_\(n.stem)_used\(n.unit)", help: "Used \(n.what), per region.", labels: label, Double(figure.used) * n.scale)
                     text.gauge(
-                        "mclouds_region_\(n.stem)_capacity\(n.unit)", help: "Total \(n.what), per region.", labels: label, Double(figure.total) * n.scale)
+                        "mclouds_region_\(n.stem)_used\(n.unit)", help: "Used \(n.what), per region.", labels: label, Double(figure.used) * n.scale)
+                    text.gauge(
+                        "mclouds_region_\(n.stem)_capacity\(n.unit)", help: "Total \(n.what), per region.", labels: label,
+                        Double(figure.total) * n.scale)
                 }
                 let vms = "Virtual machines of the region by state (all: every state)."
-                text.gauge("mclouds_region_virtual_machines", help: vms, labels: label + [("state", "running")], Double(snapshot.virtualMachines.running))
+                text.gauge(
+                    "mclouds_region_virtual_machines", help: vms, labels: label + [("state", "running")], Double(snapshot.virtualMachines.running))
                 text.gauge("mclouds_region_virtual_machines", help: vms, labels: label + [("state", "all")], Double(snapshot.virtualMachines.total))
                 let hosts = "Hosts of the region by state (all: every state)."
                 text.gauge("mclouds_region_hosts", help: hosts, labels: label + [("state", "up")], Double(snapshot.hosts.up))
@@ -66,18 +69,21 @@ public struct DashboardMetrics: Sendable {
                         "mclouds_region_data_age_seconds", help: "Age of the region's figures at the time of this scrape.", labels: label,
                         max(0, now.timeIntervalSince(collected)))
                     text.gauge(
-                        "mclouds_region_last_collected_timestamp_seconds", help: "When the region's figures were collected (unix time).", labels: label,
+                        "mclouds_region_last_collected_timestamp_seconds", help: "When the region's figures were collected (unix time).",
+                        labels: label,
                         collected.timeIntervalSince1970)
                 }
             }
-            text.gauge("mclouds_region_stale", help: "1 when the region's figures are older than the last collection.", labels: label, region.stale ? 1 : 0)
+            text.gauge(
+                "mclouds_region_stale", help: "1 when the region's figures are older than the last collection.", labels: label, region.stale ? 1 : 0)
             if let health = region.health {
                 text.gauge("mclouds_region_up", help: "1 when the region answered the last collection.", labels: label, health.reachable ? 1 : 0)
                 text.gauge(
                     "mclouds_region_health", help: "The region's health: 0 ok, 1 warning, 2 error.", labels: label,
                     health.level == .ok ? 0 : health.level == .warning ? 1 : 2)
                 if let latency = health.latencyMilliseconds {
-                    text.gauge("mclouds_region_api_latency_seconds", help: "CloudStack API latency at the last collection.", labels: label, latency / 1000)
+                    text.gauge(
+                        "mclouds_region_api_latency_seconds", help: "CloudStack API latency at the last collection.", labels: label, latency / 1000)
                 }
                 if let certificate = health.certificate {
                     text.gauge(

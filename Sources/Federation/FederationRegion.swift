@@ -44,7 +44,8 @@ public struct FederationRegion: Codable, Sendable, Hashable {
     public func validate() throws {
         guard id > 0 else { throw FederationError(.invalid, "Region id \(id) is not valid: CloudStack region ids are positive integers.") }
         let trimmed = name.trimmingCharacters(in: .whitespaces)
-        guard !trimmed.isEmpty, trimmed == name, name.count <= 255, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        guard !trimmed.isEmpty, trimmed == name, name.count <= 255,
+            !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw FederationError(.invalid, "Region name \"\(name)\" is not valid: give 1–255 characters without leading or trailing spaces.")
         }

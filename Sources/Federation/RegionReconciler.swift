@@ -58,7 +58,8 @@ public struct RegionReconciler: Sendable {
         }
     }
 
-    func reconcile(_ installation: FederationRegion, apiKey: String, secret: String, registry: [FederationRegion], dryRun: Bool, allowRemovals: Bool
+    func reconcile(
+        _ installation: FederationRegion, apiKey: String, secret: String, registry: [FederationRegion], dryRun: Bool, allowRemovals: Bool
     ) async -> Report {
         var configuration = CloudStackClient.Configuration(
             endpoint: installation.endpoint, apiKey: apiKey, secretKey: secret, region: installation.name)
@@ -90,7 +91,9 @@ public struct RegionReconciler: Sendable {
             report.drift.insert(mismatch.description, at: 0)
             logger.error(
                 "installation's plan blocked: its region id differs from the registry's",
-                metadata: ["region.id.registry": "\(mismatch.registry)", "region.id.installation": "\(mismatch.installation)"])
+                metadata: [
+                    "region.id.registry": .stringConvertible(mismatch.registry), "region.id.installation": .stringConvertible(mismatch.installation),
+                ])
             return report
         }
         guard !dryRun else { return report }

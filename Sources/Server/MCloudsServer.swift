@@ -99,7 +99,8 @@ public final class MCloudsServer: Service, Sendable {
 
     public func run() async throws {
         try await HTTPService.run(
-            router: HTTPConventions(router: makeRouter(), routes: Self.routes), host: configuration.host, port: configuration.port, serverName: "mclouds", listening: listening, logger: logger
+            router: HTTPConventions(router: makeRouter(), routes: Self.routes), host: configuration.host, port: configuration.port,
+            serverName: "mclouds", listening: listening, logger: logger
         ) { port in
             self.logger.info("mclouds server listening", metadata: ["url": "http://\(self.configuration.host):\(port)"])
         }

@@ -187,7 +187,8 @@ public struct ChunkFetcher: Sendable {
                             corrupted[chunk.digest] = failures
                             let error = SyncAgentError.corrupt(digest: chunk.digest, url: fetched.source, actual: SHA256Stream.hex(bytes))
                             logger.warning(
-                                "chunk fetch failed", metadata: ["digest": "\(chunk.digest)", "attempt": "\(failures)", "error": "\(error)"])
+                                "chunk fetch failed",
+                                metadata: ["digest": "\(chunk.digest)", "attempt": .stringConvertible(failures), "error": "\(error)"])
                             report.retries += 1
                             guard failures < policy.attempts else {
                                 throw SyncAgentError.exhausted(digest: chunk.digest, attempts: policy.attempts, last: error)
@@ -261,7 +262,7 @@ public struct ChunkFetcher: Sendable {
                 lastError = error
                 logger.warning(
                     "chunk fetch failed",
-                    metadata: ["digest": "\(chunk.digest)", "mirror": "\(mirror)", "attempt": "\(attempt + 1)", "error": "\(error)"])
+                    metadata: ["digest": "\(chunk.digest)", "mirror": "\(mirror)", "attempt": .stringConvertible(attempt + 1), "error": "\(error)"])
                 if attempt + 1 < policy.attempts { try await Task.sleep(for: backoff(attempt: attempt)) }
             }
         }

@@ -214,7 +214,7 @@ public struct ImageCache: Sendable {
         if total > budget {
             logger?.warning(
                 "the current images alone exceed the cache budget",
-                metadata: ["budget_bytes": "\(budget)", "bytes": "\(total)", "images": "\(kept.count)"])
+                metadata: ["budget_bytes": .stringConvertible(budget), "bytes": .stringConvertible(total), "images": .stringConvertible(kept.count)])
         }
         return trimmed
     }

@@ -105,7 +105,10 @@ public struct SyncPass: Sendable {
                 if trimmed.bytes > 0 {
                     logger.info(
                         "image cache trimmed",
-                        metadata: ["bytes": "\(trimmed.bytes)", "chunks": "\(trimmed.chunks)", "images": "\(trimmed.images)"])
+                        metadata: [
+                            "bytes": .stringConvertible(trimmed.bytes), "chunks": .stringConvertible(trimmed.chunks),
+                            "images": .stringConvertible(trimmed.images),
+                        ])
                 }
             }
         }

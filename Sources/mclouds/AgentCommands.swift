@@ -20,15 +20,12 @@ struct AgentCommand: AsyncParsableCommand {
         @Option(help: "The agent configuration (YAML).") var config: String
 
         func load() throws -> AgentConfiguration {
-            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else { throw CLIError("Cannot read \(config).") }
+            let configuration = try ConfigurationFile.load(AgentConfiguration.self, path: config)
             do {
-                let configuration = try YAMLDecoder().decode(AgentConfiguration.self, from: text)
                 try configuration.validate()
                 return configuration
             } catch let error as AgentConfigurationError {
                 throw CLIError("\(config): \(error)")
-            } catch {
-                throw CLIError("\(config) is not a valid agent configuration: \(error)")
             }
         }
 

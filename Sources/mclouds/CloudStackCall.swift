@@ -12,8 +12,10 @@ struct CloudStackCall: AsyncParsableCommand {
         discussion: """
             The secret key is read from MCLOUDS_CLOUDSTACK_SECRET (never put it on the command line).
 
-              MCLOUDS_CLOUDSTACK_SECRET=… mclouds cloudstack --endpoint http://127.0.0.1:18081/client/api --api-key KEY listZones
-              mclouds cloudstack … deployVirtualMachine zoneid=Z templateid=T serviceofferingid=S
+              MCLOUDS_CLOUDSTACK_SECRET=… mclouds cloudstack \\
+                  --endpoint http://127.0.0.1:18081/client/api --api-key KEY listZones
+              mclouds cloudstack … deployVirtualMachine zoneid=Z templateid=T \\
+                  serviceofferingid=S
             """
     )
 
@@ -36,6 +38,7 @@ struct CloudStackCall: AsyncParsableCommand {
     var parameters: [String] = []
 
     func validate() throws {
+        try URLOption.validate(endpoint, option: "--endpoint", example: "http://host:8080/client/api")
         for p in parameters where !p.contains("=") { throw ValidationError("Parameter '\(p)' is not key=value.") }
         if ProcessInfo.processInfo.environment["MCLOUDS_CLOUDSTACK_SECRET"] == nil {
             throw ValidationError("Set MCLOUDS_CLOUDSTACK_SECRET to the secret key of --api-key.")

@@ -16,6 +16,8 @@ struct DashboardCommand: AsyncParsableCommand {
         @Option(help: "The mClouds server.") var server = "http://127.0.0.1:8080"
         @Option(parsing: .unconditional, help: "Admin token (or MCLOUDS_TOKEN), for collect.") var token: String?
 
+        func validate() throws { try URLOption.validate(server, option: "--server") }
+
         var client: RepositoryClient {
             RepositoryClient(baseURL: server, token: token ?? ProcessInfo.processInfo.environment["MCLOUDS_TOKEN"])
         }

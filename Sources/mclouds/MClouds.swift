@@ -9,6 +9,7 @@ struct MClouds: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mclouds",
         abstract: "The control plane of a federation of Apache CloudStack clouds.",
+        version: "mclouds \(BuildInfo.version)",
         subcommands: [
             Demo.self, ServerCommand.self, TemplateCommand.self, AgentCommand.self, RegionCommand.self, DashboardCommand.self, KeysCommand.self,
             SimulatorCommand.self,
@@ -36,7 +37,7 @@ struct GlobalOptions: ParsableArguments {
                 handler.logLevel = level
                 return handler
             }
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = ConsoleLogHandler(label: label)
             handler.logLevel = level
             return handler
         }

@@ -15,7 +15,9 @@ struct PublishBench: AsyncParsableCommand {
         abstract: "Publish throughput and peak RSS vs sha256sum/openssl, and v2 delta vs fixed 500 MB pieces and casync.",
         discussion: """
             Runs `mclouds template publish` as a child process (so its peak RSS is its own) on synthetic images.
-              mclouds bench publish --scratch /dev/shm --size-mib 2048 --delta-mib 1024 --rss-mib 10240 --rss-scratch /var/tmp
+
+              mclouds bench publish --scratch /dev/shm --size-mib 2048 --delta-mib 1024 \\
+                  --rss-mib 10240 --rss-scratch /var/tmp
             """)
 
     @Option(help: "Throughput image size in MiB.") var sizeMib = 2048

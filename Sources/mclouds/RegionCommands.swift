@@ -12,11 +12,12 @@ struct RegionCommand: AsyncParsableCommand {
         commandName: "region",
         abstract: "The federation's region registry, and its sync to every installation's regions table.",
         discussion: """
-            The registry lives in the server's data directory. Secret keys never go on the command line: give them in
+            The registry lives in the server's data directory. Secret keys never go on the command line: give them in \
             MCLOUDS_REGION_SECRET or with --secret-key-file; they are stored encrypted (keys/secrets.aes256).
 
-              MCLOUDS_REGION_SECRET=… mclouds region add --data /var/lib/mclouds --id 6 --name MECA-TUS \\
-                  --endpoint https://cloud.tus.example/client/api --api-key …
+              MCLOUDS_REGION_SECRET=… mclouds region add --data /var/lib/mclouds \\
+                  --id 6 --name MECA-TUS --api-key … \\
+                  --endpoint https://cloud.tus.example/client/api
               mclouds region sync --data /var/lib/mclouds --dry-run
             """,
         subcommands: [Add.self, List.self, Show.self, Update.self, Remove.self, Sync.self])

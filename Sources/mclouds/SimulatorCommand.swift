@@ -51,7 +51,7 @@ struct SimulatorCommand: AsyncParsableCommand {
     @Option(help: "Hosts per zone.")
     var hosts: Int?
 
-    @Option(help: "Running VMs created at start-up in each region.")
+    @Option(name: .customLong("seed-vms"), help: "Running VMs created at start-up in each region.")
     var seedVMs: Int?
 
     @Option(help: "How long async jobs stay pending, in milliseconds.")
@@ -121,18 +121,14 @@ enum SimulatorConfigurationFile {
 
     static func load(path: String?) throws -> [SimulatorConfiguration] {
         guard let path else { return [SimulatorConfiguration()] }
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ValidationError("Cannot read the simulator configuration \(path): \(error.localizedDescription)")
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw CLIError("Cannot read \(path): \(FileProblem.describe(path: path))")
         }
-        do {
-            if let many = try YAMLDecoder().decode(Many.self, from: text).regions, !many.isEmpty { return many }
-            return [try YAMLDecoder().decode(SimulatorConfiguration.self, from: text)]
-        } catch {
-            throw ValidationError("The simulator configuration \(path) is not valid: \(error)")
+        let name = (path as NSString).lastPathComponent
+        if (try? Yams.compose(yaml: text))??.mapping?["regions"] != nil {
+            return try ConfigurationFile.decode(Many.self, from: text, name: name).regions ?? []
         }
+        return [try ConfigurationFile.decode(SimulatorConfiguration.self, from: text, name: name)]
     }
 }
 

@@ -28,6 +28,7 @@ struct RepositoryLocation: ParsableArguments {
 
     func validate() throws {
         guard (data == nil) != (server == nil) else { throw ValidationError("Give either --data DIR or --server URL.") }
+        if let server { try URLOption.validate(server, option: "--server") }
     }
 
     var resolvedToken: String? { token ?? ProcessInfo.processInfo.environment["MCLOUDS_TOKEN"] }
@@ -100,11 +101,13 @@ extension TemplateCommand {
         static let configuration = CommandConfiguration(
             abstract: "Publish an image as a new template version.",
             discussion: """
-                With --data DIR the image is chunked into DIR and signed with DIR's publisher key (created on first use) or --key.
-                With --server URL only the chunks the server lacks are uploaded; the server signs.
+                With --data DIR the image is chunked into DIR and signed with DIR's publisher key (created on first use) or --key. \
+                With --server URL only the chunks the server lacks are uploaded; the server signs. The image is checked against \
+                --format first, and --os-type against CloudStack's guest OS names (docs/os-types.md).
 
-                  mclouds template publish ubuntu.qcow2 --name ubuntu-22.04 --version 2026.11 --format QCOW2 --hypervisor KVM \\
-                      --os-type "Ubuntu 22.04 LTS" --data /var/lib/mclouds
+                  mclouds template publish ubuntu.qcow2 --name ubuntu-22.04 --version 2026.11 \\
+                      --format QCOW2 --hypervisor KVM --os-type "Ubuntu 22.04 LTS" \\
+                      --data /var/lib/mclouds
                 """)
 
         @OptionGroup var global: GlobalOptions
@@ -235,6 +238,8 @@ extension TemplateCommand {
         @OptionGroup var global: GlobalOptions
         @Option(help: "The URL of the mClouds server.") var server: String
         @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws { try URLOption.validate(server, option: "--server") }
 
         func run() async throws {
             try await reportingErrors {

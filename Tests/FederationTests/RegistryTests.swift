@@ -110,6 +110,7 @@ struct RegistryTests {
         // CloudStack's schema row (localhost) is the installation's own even beside other rows.
         let fresh = [row(1, "Local", "http://localhost:8080/client/"), row(6, "MECA-TUS", "http://b.example:8080/client/")]
         let misregistered = FederationRegion(id: 3, name: "MECA-BME", endpoint: "http://c.example:8080/client/api", apiKey: "K")
-        #expect(RegionPlanner.plan(registry: registry, installed: fresh, installation: misregistered).idMismatch == .init(registry: 3, installation: 1))
+        #expect(
+            RegionPlanner.plan(registry: registry, installed: fresh, installation: misregistered).idMismatch == .init(registry: 3, installation: 1))
     }
 }

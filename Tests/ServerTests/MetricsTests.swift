@@ -13,7 +13,8 @@ import Testing
 struct MetricsTests {
     static let admin = [("Authorization", "Bearer admin-token")]
 
-    @Test("promtool check metrics passes; HELP and TYPE on every family; ages computed at scrape time; rollout and process metrics",
+    @Test(
+        "promtool check metrics passes; HELP and TYPE on every family; ages computed at scrape time; rollout and process metrics",
         .enabled(if: Tools.available("promtool")))
     func promtool() async throws {
         var logger = Logger(label: "test")
@@ -27,8 +28,11 @@ struct MetricsTests {
                 #expect((try await http(.POST, server.baseURL + "/api/v1/regions", headers: Self.admin, body: Array(region.utf8))).status == 201)
                 #expect((try await http(.POST, server.baseURL + "/api/v1/dashboard/collect", headers: Self.admin)).status == 200)
                 _ = try await repository.publish(imageAt: try writeFile(bytes(30_000, seed: 9), in: directory), metadata: sampleMetadata())
-                let report = #"{"states": [{"site": "MECA-TUS", "template": "ubuntu-22.04", "version": "1.0", "state": "ready", "bytesDownloaded": 30000, "bytesReused": 0}]}"#
-                #expect((try await http(.POST, server.baseURL + "/api/v1/sites/MECA-TUS/report", headers: Self.admin, body: Array(report.utf8))).status == 200)
+                let report =
+                    #"{"states": [{"site": "MECA-TUS", "template": "ubuntu-22.04", "version": "1.0", "state": "ready", "bytesDownloaded": 30000, "bytesReused": 0}]}"#
+                #expect(
+                    (try await http(.POST, server.baseURL + "/api/v1/sites/MECA-TUS/report", headers: Self.admin, body: Array(report.utf8))).status
+                        == 200)
 
                 let first = String(decoding: try await http(.GET, server.baseURL + "/metrics").body, as: UTF8.self)
                 try await Task.sleep(for: .milliseconds(1100))
@@ -40,9 +44,10 @@ struct MetricsTests {
                 #expect(check.status == 0 && check.stdout.isEmpty && check.stderr.isEmpty, "promtool: \(check.stdout) \(check.stderr)")
 
                 // Every family has HELP and TYPE.
-                let families = Set(second.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { line in
-                    String(line.prefix { $0 != "{" && $0 != " " })
-                })
+                let families = Set(
+                    second.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { line in
+                        String(line.prefix { $0 != "{" && $0 != " " })
+                    })
                 let typed = Set(second.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
                 let helped = Set(second.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }.map { String($0.split(separator: " ")[2]) })
                 for family in families {

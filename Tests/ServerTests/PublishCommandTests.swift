@@ -28,7 +28,8 @@ struct PublishCommandTests {
         try random.readData(ofLength: size).write(to: URL(fileURLWithPath: image))
         let data = directory.appendingPathComponent("data").path
         let arguments = [
-            "template", "publish", image, "--name", "big", "--version", "1", "--format", "RAW", "--hypervisor", "KVM", "--os-type", "Other Linux (64-bit)",
+            "template", "publish", image, "--name", "big", "--version", "1", "--format", "RAW", "--hypervisor", "KVM", "--os-type",
+            "Other Linux (64-bit)",
             "--data", data, "--json",
         ]
         // The data directory (and its key) exist before the publish starts, so the test can watch it.

@@ -9,11 +9,14 @@ import Testing
 struct SiteReportTests {
     static let admin = [("Authorization", "Bearer admin-token")]
 
-    static func report(template: String = "ubuntu-22.04", version: String = "1.0", state: String = "ready", downloaded: Int64 = 30_000, error: String? = nil)
+    static func report(
+        template: String = "ubuntu-22.04", version: String = "1.0", state: String = "ready", downloaded: Int64 = 30_000, error: String? = nil
+    )
         -> [UInt8]
     {
         let status = RolloutStatus(states: [
-            SiteTemplateState(site: "x", template: template, version: version, state: state, bytesDownloaded: downloaded, bytesReused: 0, error: error)
+            SiteTemplateState(
+                site: "x", template: template, version: version, state: state, bytesDownloaded: downloaded, bytesReused: 0, error: error)
         ])
         return Array(try! JSONEncoder().encode(status))
     }

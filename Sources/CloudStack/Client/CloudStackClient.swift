@@ -240,7 +240,7 @@ public struct CloudStackClient: Sendable {
                 let delay = base + base * Double.random(in: 0..<0.5)
                 logger.warning(
                     "CloudStack call failed, retrying",
-                    metadata: ["attempt": "\(attempt)", "error": "\(error)", "retry.delay": "\(delay)"])
+                    metadata: ["attempt": .stringConvertible(attempt), "error": "\(error)", "retry.delay": .stringConvertible(delay)])
                 try await Task.sleep(for: delay)
             }
         }
@@ -275,18 +275,23 @@ public struct CloudStackClient: Sendable {
                 command: command, region: configuration.region, seconds: Double(configuration.requestTimeout.components.seconds))
         } catch {
             throw CloudStackError.transport(
-                command: command, region: configuration.region, underlying: "\(error)", reachedServer: !Self.neverReachedServer(error))
+                command: command, region: configuration.region, underlying: NetworkProblem.describe(error),
+                reachedServer: !Self.neverReachedServer(error))
         }
         let body: ByteBuffer
         do {
             body = try await response.body.collect(upTo: 512 * 1024 * 1024)
         } catch {
-            throw CloudStackError.transport(command: command, region: configuration.region, underlying: "\(error)", reachedServer: true)
+            throw CloudStackError.transport(
+                command: command, region: configuration.region, underlying: NetworkProblem.describe(error), reachedServer: true)
         }
         let status = Int(response.status.code)
         logger.debug(
             "CloudStack call",
-            metadata: ["http.status": "\(status)", "http.method": "\(usePost ? "POST" : "GET")", "duration": "\(ContinuousClock.now - started)"])
+            metadata: [
+                "http.status": .stringConvertible(status), "http.method": "\(usePost ? "POST" : "GET")",
+                "duration": .stringConvertible(ContinuousClock.now - started),
+            ])
         // CloudStack answers errors with HTTP status = errorcode, so only non-200 bodies need the error probe.
         if status != 200, let probe = try? JSONDecoder().decode(Envelope<ErrorProbe>.self, from: body), let code = probe.inner.errorcode {
             throw CloudStackError.api(

@@ -42,7 +42,7 @@ extension Simulator {
             try? FileManager.default.removeItem(at: final)
             try FileManager.default.moveItem(at: partial, to: final)
             store.withLock { $0.finishDownload(templateID: request.templateID, size: virtualSize ?? size, physicalSize: size, path: final.path) }
-            logger.info("Template downloaded", metadata: ["template.bytes": "\(size)"])
+            logger.info("Template downloaded", metadata: ["template.bytes": .stringConvertible(size)])
         } catch is CancellationError {
             try? FileManager.default.removeItem(at: partial)
         } catch {

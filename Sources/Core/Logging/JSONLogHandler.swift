@@ -13,7 +13,7 @@ public struct JSONLogHandler: LogHandler {
 
     /// A handler writing to standard error.
     public static func standardError(label: String) -> JSONLogHandler {
-        JSONLogHandler(label: label) { line in FileHandle.standardError.write(Data(line.utf8)) }
+        JSONLogHandler(label: label) { line in TerminalLine.write(line) }
     }
 
     public init(label: String, write: @escaping @Sendable (String) -> Void) {
@@ -32,9 +32,9 @@ public struct JSONLogHandler: LogHandler {
         if let extra = event.metadata { merged.merge(extra) { $1 } }
         var object: [(String, JSONValue)] = [
             ("time", .string(Self.timestamp())), ("level", .string(event.level.rawValue)), ("label", .string(label)),
-            ("message", .string("\(event.message)")),
+            ("component", .string(event.source)), ("message", .string("\(event.message)")),
         ]
-        let reserved: Set<String> = ["time", "level", "label", "message"]
+        let reserved: Set<String> = ["time", "level", "label", "component", "message"]
         for key in merged.keys.sorted() where !reserved.contains(key) {
             object.append((key, Self.value(merged[key]!)))
         }
@@ -44,6 +44,12 @@ public struct JSONLogHandler: LogHandler {
     static func value(_ value: Logger.Metadata.Value) -> JSONValue {
         switch value {
         case .string(let text): .string(text)
+        // Numbers stay numbers (`"bytes": 268435456`, `"seconds": 1.5`), durations become seconds.
+        case .stringConvertible(let convertible as any BinaryInteger): .int(Int64(truncatingIfNeeded: convertible))
+        case .stringConvertible(let convertible as Double): convertible.isFinite ? .double(convertible) : .string(convertible.description)
+        case .stringConvertible(let convertible as Bool): .bool(convertible)
+        case .stringConvertible(let convertible as Duration):
+            .double(Double(convertible.components.seconds) + Double(convertible.components.attoseconds) / 1e18)
         case .stringConvertible(let convertible): .string(convertible.description)
         case .array(let values): .array(values.map(Self.value))
         case .dictionary(let dictionary): .object(dictionary.keys.sorted().map { ($0, Self.value(dictionary[$0]!)) })

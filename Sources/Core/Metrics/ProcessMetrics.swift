@@ -16,7 +16,8 @@ public enum ProcessMetrics {
             let fields = stat[stat.index(after: close)...].split(separator: " ").map(String.init)
             func field(_ number: Int) -> Double? { fields.count > number - 3 ? Double(fields[number - 3]) : nil }
             if let user = field(14), let system = field(15), ticks > 0 {
-                text.add("process_cpu_seconds_total", .counter, help: "Total user and system CPU time spent in seconds.", [([], (user + system) / ticks)])
+                text.add(
+                    "process_cpu_seconds_total", .counter, help: "Total user and system CPU time spent in seconds.", [([], (user + system) / ticks)])
             }
             if let vsize = field(23) { text.gauge("process_virtual_memory_bytes", help: "Virtual memory size in bytes.", vsize) }
             if let rss = field(24) { text.gauge("process_resident_memory_bytes", help: "Resident memory size in bytes.", rss * page) }

@@ -13,7 +13,7 @@ public enum Console {
 
     /// Writes `text` and a newline to standard error.
     public static func error(_ text: String) {
-        FileHandle.standardError.write(Data((escaped(text) + "\n").utf8))
+        TerminalLine.write(escaped(text) + "\n")
     }
 
     /// `text` with control characters (C0 but newline and tab, DEL, C1) written as visible `\xNN` / `\u{NN}` escapes.

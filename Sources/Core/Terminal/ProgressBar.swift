@@ -40,7 +40,7 @@ public final class ProgressBar: Sendable {
             state.lastDraw = now
             return Self.render(label: state.label, done: done, total: state.total, elapsed: now - started)
         }
-        if let line { FileHandle.standardError.write(Data(("\r" + line + "\u{1B}[K").utf8)) }
+        if let line { TerminalLine.draw(line) }
     }
 
     /// Draws the final state and ends the line.
@@ -52,7 +52,7 @@ public final class ProgressBar: Sendable {
             return Self.render(
                 label: state.label, done: state.done, total: state.total, elapsed: ProcessInfo.processInfo.systemUptime - started)
         }
-        if let line { FileHandle.standardError.write(Data(("\r" + line + "\u{1B}[K\n").utf8)) }
+        if let line { TerminalLine.finish(line) }
     }
 
     /// `label [#######.......]  1.2 GiB / 2.0 GiB  410.5 MiB/s  ETA 0:02`

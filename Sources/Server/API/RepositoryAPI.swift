@@ -91,7 +91,7 @@ struct RepositoryAPI: Sendable {
             }
             let report = try await repository.commit(commit.metadata, image: commit.image)
             context.logger.info(
-                "version committed", metadata: ["template": "\(name)", "version": "\(report.version)", "bytes": "\(report.size)"])
+                "version committed", metadata: ["template": "\(name)", "version": "\(report.version)", "bytes": .stringConvertible(report.size)])
             return JSONResponse.make(report, status: report.alreadyPublished ? 200 : 201)
         }
         router.post("/api/v1/templates/{name}/versions/{version}/state") { request, context in

@@ -16,7 +16,9 @@ enum RolloutMetrics {
         }
         text.gauge(
             "mclouds_rollout_versions", help: "Template versions a site reports, by template and state (ready, failed, downloading …).",
-            counts.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { ([("site", $0.key[0]), ("template", $0.key[1]), ("state", $0.key[2])], Double($0.value)) })
+            counts.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map {
+                ([("site", $0.key[0]), ("template", $0.key[1]), ("state", $0.key[2])], Double($0.value))
+            })
         text.gauge(
             "mclouds_site_failed_versions", help: "Versions whose last agent pass at the site reported an error.",
             errors.sorted { $0.key < $1.key }.map { ([("site", $0.key)], Double($0.value)) })

@@ -127,7 +127,8 @@ public struct RepositoryClient: Sendable {
             response = try await httpClient.execute(request, timeout: timeout)
             bytes = try await response.body.collect(upTo: 256 << 20)
         } catch {
-            throw RepositoryClientError(url: url, status: nil, message: "the server cannot be reached (\(error)); check the URL and that it runs")
+            throw RepositoryClientError(
+                url: url, status: nil, message: "the server cannot be reached (\(NetworkProblem.describe(error))); check the URL and that it runs")
         }
         let data = Array(bytes.readableBytesView)
         guard (200..<300).contains(Int(response.status.code)) else {

@@ -108,7 +108,8 @@ public struct Repository: Sendable {
             logger.info(
                 report.alreadyPublished ? "already published" : "published",
                 metadata: [
-                    "template": "\(metadata.name)", "version": "\(metadata.version)", "bytes": "\(report.size)", "new_bytes": "\(report.newBytes)",
+                    "template": "\(metadata.name)", "version": "\(metadata.version)", "bytes": .stringConvertible(report.size),
+                    "new_bytes": .stringConvertible(report.newBytes),
                 ])
             return report
         } catch {
