@@ -79,12 +79,21 @@ struct Demo: AsyncParsableCommand {
         collection.interval = .seconds(60)
         collection.regionTimeout = .seconds(10)
         let federation = try await centralData.openFederation(collector: collection, logger: quiet)
-        for simulator in simulators where (try? await federation.registry.region(String(simulator.configuration.regionID))) == nil {
-            try await federation.registry.add(
-                FederationRegion(
-                    id: simulator.configuration.regionID, name: simulator.configuration.regionName, endpoint: simulator.endpoint,
-                    apiKey: simulator.adminKeys.apikey ?? "", contact: "ops@\(simulator.configuration.regionName.lowercased()).example"),
-                secretKey: simulator.adminKeys.secretkey ?? "")
+        // A re-run with the same --data meets the registry of the last run: its regions get this run's endpoints and keys
+        // (the simulators start afresh), so nothing is left pointing at old ports or keys.
+        for simulator in simulators {
+            let id = simulator.configuration.regionID
+            let (apiKey, secret) = (simulator.adminKeys.apikey ?? "", simulator.adminKeys.secretkey ?? "")
+            if (try? await federation.registry.region(String(id))) != nil {
+                _ = try await federation.registry.update(
+                    id, .init(name: simulator.configuration.regionName, endpoint: simulator.endpoint, apiKey: apiKey, secretKey: secret))
+            } else {
+                try await federation.registry.add(
+                    FederationRegion(
+                        id: id, name: simulator.configuration.regionName, endpoint: simulator.endpoint, apiKey: apiKey,
+                        contact: "ops@\(simulator.configuration.regionName.lowercased()).example"),
+                    secretKey: secret)
+            }
         }
         let token = PublisherKey().publicKey.keyID + UUID().uuidString.lowercased()
         let central = MCloudsServer(
@@ -217,13 +226,15 @@ struct DemoScenario {
     /// Returns true when every region ends with both versions ready.
     func run(logger: Logger) async throws -> Bool {
         Console.line("== 0. The region registry reaches every installation (each CloudStack's regions table lists all three)")
+        var stepsOK = true
         for report in try await RegionReconciler(registry: federation.registry, logger: logger).run(dryRun: false) {
+            stepsOK = stepsOK && report.ok
             let changes = report.applied.map(\.description).joined(separator: ", ")
             Console.line(
                 "\(report.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(report.ok ? (changes.isEmpty ? "in line" : changes) : "error: \(report.error ?? report.failures.joined(separator: "; "))")"
             )
         }
-        try await federation.collector.collectNow()
+        stepsOK = try await collect() && stepsOK
         Console.line()
         try FileManager.default.createDirectory(at: samples, withIntermediateDirectories: true)
         let v1 = samples.appendingPathComponent("\(Demo.template)-1.qcow2")
@@ -241,7 +252,7 @@ struct DemoScenario {
         Console.line("\n== 4. The agents fetch only the chunks v2 does not share with v1")
         let second = await syncAll()
 
-        try await federation.collector.collectNow()
+        stepsOK = try await collect() && stepsOK
         Console.line("\n== Rollout (template × region), as the agents reported it to the central server")
         Console.line(Table.render(RolloutMatrix.rows(try await repository.rollout())))
         let summary = try await federation.collector.summary()
@@ -255,7 +266,14 @@ struct DemoScenario {
         Console.line(
             "virtual machines   \(summary.runningVirtualMachines) running of \(summary.virtualMachines); hosts \(summary.hostsUp) up of \(summary.hosts)"
         )
-        return first && second
+        return first && second && stepsOK
+    }
+
+    /// One collection of every region; false (and the regions named) when one could not be read.
+    private func collect() async throws -> Bool {
+        let report = try await federation.collector.collectNow()
+        if !report.failed.isEmpty { Console.line("error: the dashboard could not read \(report.failed.joined(separator: ", "))") }
+        return report.failed.isEmpty
     }
 
     private func publish(_ file: URL, version: String, software: [String]) async throws {

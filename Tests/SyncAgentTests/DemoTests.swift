@@ -25,4 +25,34 @@ struct DemoTests {
         #expect(lines.contains { $0.hasPrefix("demo-ubuntu@2") && $0.components(separatedBy: "ready, featured").count == 4 })
         #expect(result.stdout.contains("central server: http://127.0.0.1:\(8080 + offset)"))
     }
+
+    @Test("the demo can be re-run with the same --data (state reused consistently); --once exits 1 when a step fails")
+    func rerunSameData() async throws {
+        try await withTemporaryDirectory { directory in
+            let data = directory.appendingPathComponent("demo").path
+            let offset = Int.random(in: 20_000..<40_000)
+            let arguments = ["demo", "--once", "--sample-mib", "8", "--data", data]
+            let first = try await runMClouds(arguments + ["--port-offset", String(offset)])
+            #expect(first.status == 0, "\(first.stdout)\n\(first.stderr)")
+            // Again, on other ports: the registry follows the new endpoints and keys; every region ends Ready.
+            let second = try await runMClouds(arguments + ["--port-offset", String(offset + 7)])
+            #expect(second.status == 0, "\(second.stdout)\n\(second.stderr)")
+            #expect(!second.stdout.contains("error"), "\(second.stdout)")
+            let rollout = second.stdout.split(separator: "\n").filter { $0.hasPrefix("demo-ubuntu@2") }
+            #expect(rollout.count == 1 && rollout[0].components(separatedBy: "ready, featured").count == 4, "\(rollout)")
+            #expect(second.stdout.contains("virtual machines   115 running of 115"))
+
+            // A region that cannot be reached fails the sync and the collection: --once says so with status 1.
+            let add = try await runMClouds(
+                [
+                    "region", "add", "--data", data + "/central", "--id", "9", "--name", "Dead", "--endpoint", "http://127.0.0.1:9/client/api",
+                    "--api-key", "K",
+                ],
+                environment: ["MCLOUDS_REGION_SECRET": "S"])
+            #expect(add.status == 0, "\(add.stderr)")
+            let third = try await runMClouds(arguments + ["--port-offset", String(offset + 14)])
+            #expect(third.status == 1, "\(third.stdout)")
+            #expect(third.stdout.contains("error: the dashboard could not read Dead"))
+        }
+    }
 }
