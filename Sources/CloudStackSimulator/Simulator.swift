@@ -167,12 +167,23 @@ public final class Simulator: Service, Sendable {
             // Nobody may wait forever for a server that could not start (port taken, say).
             markStopped()
             downloadRequests.finish()
+            removeTemporaryStorage()
             throw error
         }
         markStopped()
         downloadRequests.finish()
         saveState()
+        removeTemporaryStorage()
     }
+
+    /// A simulator without a storage directory of its own keeps its secondary storage in a temporary directory,
+    /// removed when it stops (or, if it never ran, when it goes away), so tests and demos leave nothing behind.
+    private func removeTemporaryStorage() {
+        guard configuration.storageDirectory == nil else { return }
+        try? FileManager.default.removeItem(at: storageDirectory)
+    }
+
+    deinit { removeTemporaryStorage() }
 
     /// Marks the server stopped and lets everyone waiting for it go (with port 0).
     private func markStopped() {

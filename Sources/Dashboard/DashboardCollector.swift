@@ -73,6 +73,10 @@ public final class DashboardCollector: Service, Sendable {
         try await gate.serialize { try await self.collect() }
     }
 
+    /// Grows with every collection: with the registry's regions, what a cache of anything drawn from the stored
+    /// state is keyed by.
+    public var generation: Int { cached.withLock { $0.generation } }
+
     /// The federation summary from the stored state.
     public func summary(now: Date = Date()) async throws -> FederationSummary {
         let regions = try await registry.list()

@@ -48,6 +48,8 @@ public struct SnapshotStore: Sendable {
         public var totals: [String: CapacityFigure]
         public var runningVirtualMachines: Int
         public var virtualMachines: Int
+        /// Regions counted with their last figures because this collection could not read them (absent in old rows).
+        public var staleRegions: [String]?
     }
 
     let database: any SQLStore
@@ -78,7 +80,7 @@ public struct SnapshotStore: Sendable {
     ) async throws {
         let point = HistoryPoint(
             time: Timestamps.string(from: started), totals: summary.totals, runningVirtualMachines: summary.runningVirtualMachines,
-            virtualMachines: summary.virtualMachines)
+            virtualMachines: summary.virtualMachines, staleRegions: summary.staleRegions)
         let totalsJSON = try Self.encode(point)
         let cutoff = Timestamps.string(from: started.addingTimeInterval(-retention))
         let startedText = Timestamps.string(from: started)

@@ -4,6 +4,7 @@ import CloudStackSimulator
 import Core
 import Foundation
 import Logging
+import Server
 
 /// `mclouds bench`: measurements recorded in BENCHMARKS.md (run with `swift run -c release`).
 struct Bench: AsyncParsableCommand {
@@ -45,9 +46,8 @@ struct SimulatorBench: AsyncParsableCommand {
             c.seedVirtualMachines = vms
             return try Simulator(configuration: c, logger: logger)
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for s in simulators { group.addTask { try await s.run() } }
-            for s in simulators { _ = await s.waitUntilRunning() }
+        // Stopped gracefully at the end (a cancelled server logs errors on its way out).
+        try await ServiceScope.withRunning(simulators, logger: logger, ready: { for s in simulators { _ = await s.waitUntilRunning() } }) {
             let startup = ContinuousClock.now - started
             Console.line("regions: \(regions), hosts/region: \(hosts), VMs/region: \(vms)")
             Console.line("start-up (build state + listen): \(format(startup))   peak RSS: \(peakRSSMiB()) MiB")
@@ -95,7 +95,6 @@ struct SimulatorBench: AsyncParsableCommand {
                 Console.line("curl not found: no comparison")
             }
             Console.line("peak RSS: \(peakRSSMiB()) MiB")
-            group.cancelAll()
         }
     }
 

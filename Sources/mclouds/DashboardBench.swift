@@ -45,11 +45,10 @@ struct DashboardBench: AsyncParsableCommand {
         collection.interval = .seconds(86_400)
         let federation = try await data.openFederation(collector: collection, logger: logger)
         let server = MCloudsServer(configuration: .init(port: 0), repository: repository, federation: federation, logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for s in simulators { group.addTask { try await s.run() } }
-            group.addTask { try await server.run() }
+        // Stopped gracefully at the end (a cancelled server logs errors on its way out).
+        let services: [any Service] = simulators + [server]
+        try await ServiceScope.withRunning(services, logger: logger, ready: { for s in simulators { _ = await s.waitUntilRunning() } }) {
             for s in simulators {
-                _ = await s.waitUntilRunning()
                 try await federation.registry.add(
                     FederationRegion(
                         id: s.configuration.regionID, name: s.configuration.regionName, endpoint: s.endpoint, apiKey: s.adminKeys.apikey!),
@@ -71,7 +70,6 @@ struct DashboardBench: AsyncParsableCommand {
                     Console.line("wrk \(path): " + (try Self.wrk("http://127.0.0.1:\(port)\(path)", seconds: wrkSeconds, connections: connections)))
                 }
             }
-            group.cancelAll()
         }
     }
 

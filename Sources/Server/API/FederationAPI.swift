@@ -92,7 +92,19 @@ struct FederationAPI: Sendable {
             return JSONResponse.make(
                 try await RegionReconciler(registry: registry, logger: context.logger).run(dryRun: dryRun, allowRemovals: allowRemovals))
         }
-        router.get("/api/v1/dashboard") { _, _ in JSONResponse.make(try await collector.summary()) }
+        // The dashboard's answers are rendered once per state (a collection, a registry change, a site report) and
+        // served with ETags: a federation of 50 regions costs one rendering per collection, not one per request.
+        let cache = RenderedCache()
+        @Sendable func stateKey(rollout: Bool) async throws -> String {
+            var hasher = Hasher()
+            hasher.combine(try await registry.list())
+            return "\(collector.generation)|\(hasher.finalize())|\(rollout ? try await repository.rolloutRevision() : "")"
+        }
+        router.get("/api/v1/dashboard") { request, _ in
+            try await cache.respond(request, name: "summary", key: try await stateKey(rollout: false), contentType: "application/json") {
+                try OrderedJSONEncoder().encode(try await collector.summary()).serializedBytes()
+            }
+        }
         router.post("/api/v1/dashboard/collect") { request, _ in
             try tokens.authorize(request)
             return JSONResponse.make(try await collector.collectNow())
@@ -100,7 +112,9 @@ struct FederationAPI: Sendable {
         router.get("/api/v1/dashboard/history") { request, _ in
             let hours = try Query.number(request, "hours") ?? 24
             guard hours > 0, hours <= 24 * 366 else { throw APIError(status: 400, "hours must be more than 0 and at most 8784.") }
-            return JSONResponse.make(try await collector.store.history(since: Date().addingTimeInterval(-hours * 3600)))
+            return try await cache.respond(request, name: "history-\(hours)", key: "\(collector.generation)", contentType: "application/json") {
+                try OrderedJSONEncoder().encode(try await collector.store.history(since: Date().addingTimeInterval(-hours * 3600))).serializedBytes()
+            }
         }
         router.get("/metrics") { _, _ in
             // The collector's own metrics, then what is computed at the moment of the scrape.
@@ -116,16 +130,15 @@ struct FederationAPI: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .contentLength: String(bytes.count)],
                 body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
-        router.get("/") { _, _ in
-            let now = Date()
-            let page = try DashboardPage.render(
-                summary: try await collector.summary(now: now),
-                history: try await collector.store.history(since: now.addingTimeInterval(-7 * 86_400)),
-                rollout: try await repository.rollout(), now: now)
-            let bytes = Array(page.utf8)
-            return Response(
-                status: .ok, headers: [.contentType: "text/html; charset=utf-8", .contentLength: String(bytes.count)],
-                body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        router.get("/") { request, _ in
+            try await cache.respond(request, name: "page", key: try await stateKey(rollout: true), contentType: "text/html; charset=utf-8") {
+                let now = Date()
+                let page = try DashboardPage.render(
+                    summary: try await collector.summary(now: now),
+                    history: try await collector.store.history(since: now.addingTimeInterval(-7 * 86_400)),
+                    rollout: try await repository.rollout())
+                return Array(page.utf8)
+            }
         }
     }
 

@@ -61,19 +61,22 @@ enum DashboardPage {
         var sites: [String]
         var matrix: [MatrixRow]
         var hasMatrix: Bool
+        var hasStaleHistory: Bool
     }
 
-    static func render(summary: FederationSummary, history: [SnapshotStore.HistoryPoint], rollout: [SiteTemplateState], now: Date) throws -> String {
+    /// The page for the stored state. It depends on nothing else (no clock): times are shown as local times with
+    /// the zone, so one rendering serves until the state changes.
+    static func render(summary: FederationSummary, history: [SnapshotStore.HistoryPoint], rollout: [SiteTemplateState]) throws -> String {
         let shown: [Resource] = [.cpu, .memory, .primaryStorage, .secondaryStorage, .publicIPs]
         let stale = summary.staleRegions.isEmpty ? "" : "stale data from \(summary.staleRegions.joined(separator: ", ")) (last figures counted)"
         let view = View(
-            generated: summary.generated, regionCount: summary.regions.count,
+            generated: localTime(summary.generated, seconds: true), regionCount: summary.regions.count,
             staleNote: [stale, summary.missingRegions.isEmpty ? "" : "never collected: \(summary.missingRegions.joined(separator: ", "))"]
                 .filter { !$0.isEmpty }.joined(separator: "; "),
             totals: shown.map { bar($0, summary.total($0)) }, vms: "\(summary.runningVirtualMachines) running of \(summary.virtualMachines)",
             hosts: "\(summary.hostsUp) up of \(summary.hosts)", regions: summary.regions.map { card($0, shown: shown) },
-            capacityChart: capacityChart(history), vmChart: vmChart(history), sites: sites(rollout), matrix: matrix(rollout, now: now),
-            hasMatrix: !rollout.isEmpty)
+            capacityChart: capacityChart(history), vmChart: vmChart(history), sites: sites(rollout), matrix: matrix(rollout),
+            hasMatrix: !rollout.isEmpty, hasStaleHistory: history.contains { !($0.staleRegions ?? []).isEmpty })
         return template.render(view)
     }
 
@@ -94,13 +97,15 @@ enum DashboardPage {
     static func card(_ region: RegionStatus, shown: [Resource]) -> RegionCard {
         let health = region.health
         let certificate = health?.certificate
+        let plainHTTP = !region.endpoint.lowercased().hasPrefix("https")
         return RegionCard(
             id: region.id, name: region.name, endpoint: region.endpoint, level: health?.level.rawValue ?? "unknown",
             version: health?.cloudStackVersion ?? "–", latency: health?.latencyMilliseconds.map { String(format: "%.0f ms", $0) } ?? "–",
             certificate: certificate.map { "\($0.daysLeft) days left\($0.trusted ? "" : ", not trusted")" }
-                ?? (region.endpoint.lowercased().hasPrefix("https") ? "unknown" : "plain HTTP"),
-            certificateLevel: certificate.map { !$0.trusted || $0.daysLeft < 0 ? "crit" : $0.daysLeft < 30 ? "warn" : "ok" } ?? "none",
-            freshness: region.ageSeconds.map { RegionStatus.describeAge(seconds: $0) } ?? "never collected",
+                ?? (plainHTTP ? "plain HTTP: no TLS" : "unknown"),
+            certificateLevel: certificate.map { !$0.trusted || $0.daysLeft < 0 ? "crit" : $0.daysLeft < 30 ? "warn" : "ok" }
+                ?? (plainHTTP ? "warn" : "none"),
+            freshness: region.snapshot.map { "collected \(localTime($0.collected))" } ?? "never collected",
             stale: region.stale && region.snapshot != nil,
             never: region.snapshot == nil, problems: health?.problems ?? [],
             bars: region.snapshot.map { snapshot in shown.compactMap { r in snapshot.figure(r).map { bar(r, $0) } } } ?? [],
@@ -108,12 +113,21 @@ enum DashboardPage {
             hosts: region.snapshot.map { "\($0.hosts.up) up of \($0.hosts.total)" } ?? "–")
     }
 
-    static func shortTime(_ text: String) -> String {
-        // 2026-11-25T10:00:00Z → 11-25 10:00
-        guard text.count >= 16 else { return text }
-        let chars = Array(text)
-        return String(chars[5..<10]) + " " + String(chars[11..<16])
+    /// `2026-11-25T10:00:00Z` as the server's local time with its zone: `2026-11-25 11:00 CET`.
+    static func localTime(_ text: String, seconds: Bool = false, year: Bool = true) -> String {
+        guard let date = Timestamps.date(from: text) else { return text }
+        let zone = TimeZone.current
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        let day = String(format: year ? "%04d-%02d-%02d" : "%02d-%02d", arguments: year ? [c.year!, c.month!, c.day!] : [c.month!, c.day!])
+        let time = String(
+            format: seconds ? "%02d:%02d:%02d" : "%02d:%02d", arguments: seconds ? [c.hour!, c.minute!, c.second!] : [c.hour!, c.minute!])
+        return "\(day) \(time) \(zone.abbreviation(for: date) ?? zone.identifier)"
     }
+
+    /// A chart label: `11-25 11:00 CET`.
+    static func shortTime(_ text: String) -> String { localTime(text, year: false) }
 
     static func capacityChart(_ history: [SnapshotStore.HistoryPoint]) -> String {
         func series(_ name: String, _ color: String, _ resource: Resource) -> SVGChart.Series {
@@ -122,36 +136,39 @@ enum DashboardPage {
         return SVGChart.line(
             title: "Capacity used over time (%): CPU, memory, primary storage",
             series: [series("CPU", "#2b6cb0", .cpu), series("Memory", "#c05621", .memory), series("Primary storage", "#2f855a", .primaryStorage)],
-            labels: history.map { shortTime($0.time) }, maximum: 100, unit: "%")
+            labels: history.map { shortTime($0.time) }, maximum: 100, unit: "%", stale: history.map { !($0.staleRegions ?? []).isEmpty })
     }
 
     static func vmChart(_ history: [SnapshotStore.HistoryPoint]) -> String {
         SVGChart.line(
             title: "Running virtual machines",
             series: [.init(name: "Running VMs", color: "#6b46c1", values: history.map { Double($0.runningVirtualMachines) })],
-            labels: history.map { shortTime($0.time) }, maximum: nil, unit: "")
+            labels: history.map { shortTime($0.time) }, maximum: nil, unit: "", stale: history.map { !($0.staleRegions ?? []).isEmpty })
     }
 
     static func sites(_ rollout: [SiteTemplateState]) -> [String] { Array(Set(rollout.map(\.site))).sorted() }
 
-    /// Template × site: the newest version each site reported, its state and the report's age.
-    static func matrix(_ rollout: [SiteTemplateState], now: Date) -> [MatrixRow] {
+    /// Template version × site: every version a site keeps (as its agent last reported), its state and when it reported.
+    static func matrix(_ rollout: [SiteTemplateState]) -> [MatrixRow] {
         let sites = sites(rollout)
-        var newest: [String: [String: SiteTemplateState]] = [:]
+        var cells: [String: [String: SiteTemplateState]] = [:]
+        var versions: [(template: String, version: String)] = []
         for state in rollout {
-            if let current = newest[state.template]?[state.site], current.version.compare(state.version, options: .numeric) != .orderedAscending {
-                continue
-            }
-            newest[state.template, default: [:]][state.site] = state
+            let key = "\(state.template)@\(state.version)"
+            if cells[key] == nil { versions.append((state.template, state.version)) }
+            cells[key, default: [:]][state.site] = state
         }
-        return newest.keys.sorted().map { template in
-            MatrixRow(
-                template: template,
+        versions.sort {
+            $0.template != $1.template ? $0.template < $1.template : $0.version.compare($1.version, options: .numeric) == .orderedAscending
+        }
+        return versions.map { entry in
+            let key = "\(entry.template)@\(entry.version)"
+            return MatrixRow(
+                template: key,
                 cells: sites.map { site in
-                    guard let s = newest[template]?[site] else { return "–" }
-                    let when =
-                        s.reported.flatMap(Timestamps.date(from:)).map { RegionStatus.describeAge(seconds: Int(now.timeIntervalSince($0))) } ?? ""
-                    return "\(s.version) · \(s.state)\(s.error == nil ? "" : " (error)") · \(when)"
+                    guard let s = cells[key]?[site] else { return "–" }
+                    let when = s.reported.map { localTime($0, year: false) } ?? ""
+                    return "\(s.state)\(s.error == nil ? "" : " (error)") · \(when)"
                 })
         }
     }
@@ -190,13 +207,16 @@ enum DashboardPage {
         dt { color: var(--muted); }
         dd { margin: 0; overflow-wrap: anywhere; }
         .mini { margin-top: 6px; font-size: 12px; }
-        .mini .row { display: grid; grid-template-columns: 110px 1fr 48px; gap: 6px; align-items: center; }
+        .mini .row { display: grid; grid-template-columns: 110px 1fr 58px; gap: 6px; align-items: center; }
+        .pct { white-space: nowrap; text-align: right; }
         .mini .bar { margin: 0; height: 6px; }
         ul.problems { margin: 6px 0 0; padding-left: 18px; color: var(--crit); font-size: 13px; }
         .charts { display: grid; gap: 12px; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); }
         svg.chart { width: 100%; height: auto; display: block; }
         svg .grid { stroke: #e2e8f0; stroke-width: 1; }
         svg .axis { fill: #718096; font-size: 11px; }
+        svg .stale { fill: #fefcbf; }
+        .legend i.stale { background: #fefcbf; border: 1px solid #d69e2e; }
         .legend { font-size: 12px; color: var(--muted); display: flex; gap: 12px; flex-wrap: wrap; }
         .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; vertical-align: -1px; }
         .table-wrap { overflow-x: auto; background: #fff; border: 1px solid var(--line); border-radius: 8px; }
@@ -206,6 +226,7 @@ enum DashboardPage {
         .note { color: var(--crit); font-size: 13px; }
         @media (max-width: 600px) {
           main { padding: 12px; } .figure { font-size: 17px; }
+          svg .axis { font-size: 19px; }
           .grid { grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 8px; } .grid.regions { grid-template-columns: 1fr; }
         }
         </style>
@@ -221,7 +242,7 @@ enum DashboardPage {
         <section class="grid">
         {{#totals}}
           <div class="card">
-            <h3>{{title}} <span class="sub">{{percent}} %</span></h3>
+            <h3>{{title}} <span class="sub pct">{{percent}}&nbsp;%</span></h3>
             <div class="figure">{{used}}</div>
             <div class="bar"><span class="{{level}}" style="width: {{width}}%"></span></div>
             <div class="sub">of {{total}} · {{free}} free</div>
@@ -248,7 +269,7 @@ enum DashboardPage {
             </dl>
             <div class="mini">
             {{#bars}}
-              <div class="row"><span>{{title}}</span><div class="bar"><span class="{{level}}" style="width: {{width}}%"></span></div><span>{{percent}} %</span></div>
+              <div class="row"><span>{{title}}</span><div class="bar"><span class="{{level}}" style="width: {{width}}%"></span></div><span class="pct">{{percent}}&nbsp;%</span></div>
             {{/bars}}
             </div>
             {{#hasProblems}}<ul class="problems">{{#problems}}<li>{{.}}</li>{{/problems}}</ul>{{/hasProblems}}
@@ -260,11 +281,11 @@ enum DashboardPage {
         <h2>History</h2>
         <section class="charts">
           <div class="card">
-            <div class="legend"><span><i style="background:#2b6cb0"></i>CPU</span><span><i style="background:#c05621"></i>Memory</span><span><i style="background:#2f855a"></i>Primary storage</span></div>
+            <div class="legend"><span><i style="background:#2b6cb0"></i>CPU</span><span><i style="background:#c05621"></i>Memory</span><span><i style="background:#2f855a"></i>Primary storage</span>{{#hasStaleHistory}}<span><i class="stale"></i>stale: a region not read, its last figures counted</span>{{/hasStaleHistory}}</div>
             {{{capacityChart}}}
           </div>
           <div class="card">
-            <div class="legend"><span><i style="background:#6b46c1"></i>Running VMs</span></div>
+            <div class="legend"><span><i style="background:#6b46c1"></i>Running VMs</span>{{#hasStaleHistory}}<span><i class="stale"></i>stale</span>{{/hasStaleHistory}}</div>
             {{{vmChart}}}
           </div>
         </section>
@@ -273,7 +294,7 @@ enum DashboardPage {
         {{#hasMatrix}}
         <div class="table-wrap">
         <table>
-          <thead><tr><th>Template</th>{{#sites}}<th>{{.}}</th>{{/sites}}</tr></thead>
+          <thead><tr><th>Template version</th>{{#sites}}<th>{{.}}</th>{{/sites}}</tr></thead>
           <tbody>
           {{#matrix}}<tr><td>{{template}}</td>{{#cells}}<td>{{.}}</td>{{/cells}}</tr>{{/matrix}}
           </tbody>
@@ -352,6 +373,7 @@ extension DashboardPage.View: MustacheParent {
         case "sites": sites
         case "matrix": matrix
         case "hasMatrix": hasMatrix
+        case "hasStaleHistory": hasStaleHistory
         default: nil
         }
     }

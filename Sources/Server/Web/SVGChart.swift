@@ -11,8 +11,11 @@ enum SVGChart {
     /// - Parameters:
     ///   - labels: one per point (times), the first and last are printed under the axis.
     ///   - maximum: the top of the scale (e.g. 100 for percentages); nil scales to the data.
-    static func line(title: String, series: [Series], labels: [String], maximum: Double?, unit: String, width: Int = 560, height: Int = 180) -> String
-    {
+    ///   - stale: per point, whether some figures in it were old (a region not read): such points are drawn on an
+    ///     amber band with hollow markers, never as live figures.
+    static func line(
+        title: String, series: [Series], labels: [String], maximum: Double?, unit: String, stale: [Bool] = [], width: Int = 560, height: Int = 180
+    ) -> String {
         let left = 44.0
         let right = 8.0
         let top = 12.0
@@ -37,6 +40,13 @@ enum SVGChart {
                 "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(top + plotHeight / 2))\" class=\"axis\" text-anchor=\"middle\">no collections yet</text>"
         }
         func x(_ i: Int) -> Double { count <= 1 ? left + plotWidth / 2 : left + plotWidth * Double(i) / Double(count - 1) }
+        let step = count <= 1 ? plotWidth : plotWidth / Double(count - 1)
+        for (i, isStale) in stale.enumerated() where isStale && i < count {
+            let bandLeft = max(left, x(i) - step / 2)
+            let bandRight = min(left + plotWidth, x(i) + step / 2)
+            svg +=
+                "<rect class=\"stale\" x=\"\(f(bandLeft))\" y=\"\(f(top))\" width=\"\(f(max(2, bandRight - bandLeft)))\" height=\"\(f(plotHeight))\"/>"
+        }
         for s in series where !s.values.isEmpty {
             let points = s.values.enumerated().map { i, v in "\(f(x(i))),\(f(top + plotHeight - plotHeight * min(v, scale) / scale))" }
             if points.count == 1 {
@@ -44,6 +54,11 @@ enum SVGChart {
                 svg += "<circle cx=\"\(xy[0])\" cy=\"\(xy[1])\" r=\"3\" fill=\"\(s.color)\"/>"
             } else {
                 svg += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2\" points=\"\(points.joined(separator: " "))\"/>"
+            }
+            for (i, point) in points.enumerated() where i < stale.count && stale[i] {
+                let xy = point.split(separator: ",")
+                svg +=
+                    "<circle class=\"stale-point\" cx=\"\(xy[0])\" cy=\"\(xy[1])\" r=\"4\" fill=\"#fff\" stroke=\"\(s.color)\" stroke-width=\"2\"/>"
             }
         }
         if let first = labels.first, let last = labels.last {

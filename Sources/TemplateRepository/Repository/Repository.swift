@@ -430,6 +430,14 @@ public struct Repository: Sendable {
     }
 
     /// Every site's latest report per template version.
+    /// Changes whenever a site reports: what a cache of anything drawn from ``rollout()`` is keyed by.
+    public func rolloutRevision() async throws -> String {
+        try await database.withDatabase { db in
+            guard let row = try await db.raw("SELECT COUNT(*) AS n, MAX(reported) AS latest FROM site_reports").first() else { return "0" }
+            return "\(try row.decode(column: "n", as: Int.self))|\(try row.decode(column: "latest", as: String?.self) ?? "")"
+        }
+    }
+
     public func rollout() async throws -> [SiteTemplateState] {
         try await database.withDatabase { db in
             try await db.raw("SELECT * FROM site_reports ORDER BY template, version, site").all().map { row in
