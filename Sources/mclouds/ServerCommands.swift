@@ -30,13 +30,19 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds a region may take to answer a collection.") var regionTimeoutSeconds = 120.0
     @Option(help: "Days of dashboard history kept.") var retentionDays = 30.0
     @Option(help: "A PEM file of extra CA certificates to trust for regions' HTTPS endpoints.") var trustCa: String?
+    @Option(help: "The URL clients reach this server at (behind a proxy), named in /openapi.yaml; default: the request's host.")
+    var publicUrl: String?
+
+    func validate() throws {
+        if let publicUrl { try URLOption.validate(publicUrl, option: "--public-url", example: "https://mclouds.example.org") }
+    }
 
     func run() async throws {
         let logger = global.makeLogger(label: "mclouds.server")
         var tokens: [String] = []
         if let adminTokenFile {
             guard let text = try? String(contentsOfFile: adminTokenFile, encoding: .utf8) else {
-                throw CLIError("Cannot read the admin token file \(adminTokenFile).")
+                throw CLIError("Cannot read the admin token file \(adminTokenFile): \(FileProblem.describe(path: adminTokenFile))")
             }
             tokens += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
@@ -69,7 +75,8 @@ struct ServerCommand: AsyncParsableCommand {
             throw CLIError("Cannot open the region registry in \(data): \(error)")
         }
         let server = MCloudsServer(
-            configuration: .init(host: host, port: port, adminTokens: tokens), repository: repository, federation: federation, logger: logger)
+            configuration: .init(host: host, port: port, adminTokens: tokens, publicURL: publicUrl), repository: repository, federation: federation,
+            logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: server), .init(service: federation.collector)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger

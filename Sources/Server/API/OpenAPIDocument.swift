@@ -360,6 +360,7 @@ enum OpenAPIDocument {
                 totals: {$ref: '#/components/schemas/Capacities'}
                 runningVirtualMachines: {type: integer}
                 virtualMachines: {type: integer}
+                staleRegions: {type: array, description: Regions counted with their last figures in this collection., items: {type: string}}
         paths:
           /healthz:
             get:
@@ -602,6 +603,7 @@ enum OpenAPIDocument {
                   description: The page.
                   content:
                     text/html: {schema: {type: string}}
+                '304': {description: 'Not modified: the ETag sent in If-None-Match is current.'}
           /metrics:
             get:
               summary: Prometheus metrics — per-region capacity, health, certificate days left, collector timings and errors.
@@ -699,6 +701,7 @@ enum OpenAPIDocument {
                   content:
                     application/json:
                       schema: {$ref: '#/components/schemas/FederationSummary'}
+                '304': {description: 'Not modified: the ETag sent in If-None-Match is current.'}
           /api/v1/dashboard/collect:
             post:
               summary: Collect every region now.
@@ -721,6 +724,7 @@ enum OpenAPIDocument {
                   content:
                     application/json:
                       schema: {type: array, items: {$ref: '#/components/schemas/HistoryPoint'}}
+                '304': {description: 'Not modified: the ETag sent in If-None-Match is current.'}
                 '400': {$ref: '#/components/responses/Error'}
         """
 }

@@ -16,7 +16,7 @@ enum SVGChart {
     static func line(
         title: String, series: [Series], labels: [String], maximum: Double?, unit: String, stale: [Bool] = [], width: Int = 560, height: Int = 180
     ) -> String {
-        let left = 44.0
+        let left = 64.0
         let right = 8.0
         let top = 12.0
         let bottom = 28.0
