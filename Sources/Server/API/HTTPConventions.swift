@@ -6,19 +6,19 @@ import NIOCore
 /// HTTP as clients expect it, around a router: `HEAD` answers every `GET` route (the `GET` answer's status and
 /// headers, no body), and a known path asked with a method it does not take gets `405 Method Not Allowed` with
 /// `Allow` instead of a 404.
-struct HTTPConventions<Builder: HTTPResponderBuilder>: HTTPResponderBuilder where Builder.Responder.Context: RequestContext {
-    let router: Builder
+struct HTTPConventions: HTTPResponderBuilder {
+    let router: Router<BasicRequestContext>
     let routes: [RouteDescription]
 
-    func buildResponder() -> some HTTPResponder<Builder.Responder.Context> {
+    func buildResponder() -> Responder {
         Responder(inner: router.buildResponder(), table: RouteTable(routes))
     }
 
-    struct Responder<Inner: HTTPResponder>: HTTPResponder {
-        let inner: Inner
+    struct Responder: HTTPResponder {
+        let inner: RouterResponder<BasicRequestContext>
         let table: RouteTable
 
-        func respond(to request: Request, context: Inner.Context) async throws -> Response {
+        func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
             let path = request.uri.path
             let methods = table.methods(for: path)
             if request.method == .head, !methods.contains("HEAD"), methods.contains("GET") {
