@@ -18,37 +18,29 @@ struct DashboardPageTests {
         "page and JSON are rendered once per state and served with ETags (304 on If-None-Match); a collection or a report makes a new one"
     )
     func etags() async throws {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        try await Simulator.withRunning(.default(regionName: "MECA-TUS"), logger: logger) { simulator in
-            try await withServer { server, repository, directory in
-                let region = """
-                    {"id": 6, "name": "MECA-TUS", "endpoint": "\(simulator.endpoint)", "apiKey": "\(simulator.adminKeys.apikey!)", "secretKey": "\(simulator.adminKeys.secretkey!)"}
-                    """
-                #expect((try await http(.POST, server.baseURL + "/api/v1/regions", headers: Self.admin, body: Array(region.utf8))).status == 201)
-                #expect((try await http(.POST, server.baseURL + "/api/v1/dashboard/collect", headers: Self.admin)).status == 200)
-                for path in ["/", "/api/v1/dashboard", "/api/v1/dashboard/history?hours=24"] {
-                    let first = try await http(.GET, server.baseURL + path)
-                    let etag = try #require(first.headers.first(name: "ETag"), "\(path)")
-                    let again = try await http(.GET, server.baseURL + path)
-                    #expect(again.headers.first(name: "ETag") == etag && again.body == first.body, "\(path)")
-                    let conditional = try await http(.GET, server.baseURL + path, headers: [("If-None-Match", etag)])
-                    #expect(conditional.status == 304 && conditional.body.isEmpty, "\(path)")
-                    #expect(try await http(.GET, server.baseURL + path, headers: [("If-None-Match", "\"other\"")]).status == 200)
-                }
-                let page = try #require(try await http(.GET, server.baseURL + "/").headers.first(name: "ETag"))
-                let summary = try #require(try await http(.GET, server.baseURL + "/api/v1/dashboard").headers.first(name: "ETag"))
-                #expect((try await http(.POST, server.baseURL + "/api/v1/dashboard/collect", headers: Self.admin)).status == 200)
-                let collectedPage = try #require(try await http(.GET, server.baseURL + "/").headers.first(name: "ETag"))
-                #expect(collectedPage != page)
-                #expect(try await http(.GET, server.baseURL + "/api/v1/dashboard").headers.first(name: "ETag") != summary)
-                // A site report changes the page (its rollout table), not the summary.
-                _ = try await repository.publish(imageAt: try writeFile(bytes(30_000, seed: 9), in: directory), metadata: sampleMetadata())
-                try await repository.recordReport(
-                    site: "MECA-TUS",
-                    [.init(site: "MECA-TUS", template: "ubuntu-22.04", version: "1.0", state: "ready", bytesDownloaded: 1, bytesReused: 0)])
-                #expect(try await http(.GET, server.baseURL + "/").headers.first(name: "ETag") != collectedPage)
+        try await withServerAndRegion { server, repository, directory, _ in
+            #expect((try await http(.POST, server.baseURL + "/api/v1/dashboard/collect", headers: Self.admin)).status == 200)
+            for path in ["/", "/api/v1/dashboard", "/api/v1/dashboard/history?hours=24"] {
+                let first = try await http(.GET, server.baseURL + path)
+                let etag = try #require(first.headers.first(name: "ETag"), "\(path)")
+                let again = try await http(.GET, server.baseURL + path)
+                #expect(again.headers.first(name: "ETag") == etag && again.body == first.body, "\(path)")
+                let conditional = try await http(.GET, server.baseURL + path, headers: [("If-None-Match", etag)])
+                #expect(conditional.status == 304 && conditional.body.isEmpty, "\(path)")
+                #expect(try await http(.GET, server.baseURL + path, headers: [("If-None-Match", "\"other\"")]).status == 200)
             }
+            let page = try #require(try await http(.GET, server.baseURL + "/").headers.first(name: "ETag"))
+            let summary = try #require(try await http(.GET, server.baseURL + "/api/v1/dashboard").headers.first(name: "ETag"))
+            #expect((try await http(.POST, server.baseURL + "/api/v1/dashboard/collect", headers: Self.admin)).status == 200)
+            let collectedPage = try #require(try await http(.GET, server.baseURL + "/").headers.first(name: "ETag"))
+            #expect(collectedPage != page)
+            #expect(try await http(.GET, server.baseURL + "/api/v1/dashboard").headers.first(name: "ETag") != summary)
+            // A site report changes the page (its rollout table), not the summary.
+            _ = try await repository.publish(imageAt: try writeFile(bytes(30_000, seed: 9), in: directory), metadata: sampleMetadata())
+            try await repository.recordReport(
+                site: "MECA-TUS",
+                [.init(site: "MECA-TUS", template: "ubuntu-22.04", version: "1.0", state: "ready", bytesDownloaded: 1, bytesReused: 0)])
+            #expect(try await http(.GET, server.baseURL + "/").headers.first(name: "ETag") != collectedPage)
         }
     }
 

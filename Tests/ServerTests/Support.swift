@@ -1,6 +1,9 @@
 import AsyncHTTPClient
+import CloudStack
+import CloudStackSimulator
 import Core
 import Dashboard
+import Federation
 import Foundation
 import Logging
 import NIOCore
@@ -8,6 +11,7 @@ import NIOHTTP1
 import Server
 import ServiceLifecycle
 import TemplateRepository
+import Testing
 
 let testParameters = try! ChunkingParameters(minimum: 2048, average: 8192, maximum: 32768)
 
@@ -73,4 +77,21 @@ func writeFile(_ bytes: [UInt8], in directory: URL) throws -> String {
 
 func sampleMetadata(_ name: String = "ubuntu-22.04", _ version: String = "1.0") -> TemplateMetadata {
     TemplateMetadata(name: name, version: version, format: .qcow2, hypervisor: .kvm, osType: "Ubuntu 22.04 LTS", software: ["gcc"])
+}
+
+/// A server (as ``withServer``) with one simulated region, MECA-TUS (id 6), registered in its registry.
+func withServerAndRegion<T: Sendable>(
+    _ body: (MCloudsServer, Repository, URL, Simulator) async throws -> T
+) async throws -> T {
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    return try await Simulator.withRunning(.default(regionName: "MECA-TUS"), logger: logger) { simulator in
+        try await withServer { server, repository, directory in
+            let federation = try #require(server.federation)
+            try await federation.registry.add(
+                FederationRegion(id: 6, name: "MECA-TUS", endpoint: simulator.endpoint, apiKey: simulator.adminKeys.apikey!),
+                secretKey: simulator.adminKeys.secretkey!)
+            return try await body(server, repository, directory, simulator)
+        }
+    }
 }

@@ -5,7 +5,7 @@ import Synchronization
 /// Log lines for people on standard error, as swift-log's `StreamLogHandler` writes them
 /// (`2026-12-01T21:38:13+0000 info mclouds.agent: site=MECA-TUS [SyncAgent] template synced`), but through
 /// ``TerminalLine`` so that a line never breaks into a progress bar, and with control characters escaped.
-public struct ConsoleLogHandler: LogHandler {
+public struct ConsoleLogHandler: LineLogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
@@ -13,15 +13,8 @@ public struct ConsoleLogHandler: LogHandler {
 
     public init(label: String) { self.label = label }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        let merged = mergedMetadata(event)
         let fields = merged.keys.sorted().map { "\($0)=\(merged[$0]!)" }.joined(separator: " ")
         let time = Self.formatter.withLock { $0.string(from: Date()) }
         let text = "\(time) \(event.level) \(label):\(fields.isEmpty ? "" : " " + fields) [\(event.source)] \(event.message)"

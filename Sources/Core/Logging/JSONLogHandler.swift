@@ -4,7 +4,7 @@ import Synchronization
 
 /// Log lines as JSON objects, one per line, for log shippers:
 /// `{"time":"…","level":"info","label":"mclouds.agent","message":"template synced","template":"ubuntu",…}`.
-public struct JSONLogHandler: LogHandler {
+public struct JSONLogHandler: LineLogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
@@ -21,15 +21,8 @@ public struct JSONLogHandler: LogHandler {
         self.write = write
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        let merged = mergedMetadata(event)
         var object: [(String, JSONValue)] = [
             ("time", .string(Self.timestamp())), ("level", .string(event.level.rawValue)), ("label", .string(label)),
             ("component", .string(event.source)), ("message", .string("\(event.message)")),
