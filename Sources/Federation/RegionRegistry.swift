@@ -24,7 +24,14 @@ public struct RegionRegistry: Sendable {
                     updated TEXT NOT NULL
                 )
                 """
-            ])
+            ]),
+        Migration(
+            version: 102,
+            [
+                // Grows with every change of the registry: what caches of anything drawn from it are keyed by.
+                "CREATE TABLE federation_revision (id INTEGER PRIMARY KEY CHECK (id = 1), revision BIGINT NOT NULL)",
+                "INSERT INTO federation_revision (id, revision) VALUES (1, 0)",
+            ]),
     ]
 
     /// What `update` may change; `nil` leaves a field as it is.
@@ -89,6 +96,14 @@ public struct RegionRegistry: Sendable {
                     \(bind: now), \(bind: now))
                 """
             ).run()
+            try await db.raw("UPDATE federation_revision SET revision = revision + 1 WHERE id = 1").run()
+        }
+    }
+
+    /// Grows with every add, update and remove (by any process on the database).
+    public func revision() async throws -> Int64 {
+        try await database.withDatabase { db in
+            try await db.raw("SELECT revision FROM federation_revision WHERE id = 1").first()?.decode(column: "revision", as: Int64.self) ?? 0
         }
     }
 
@@ -169,6 +184,7 @@ public struct RegionRegistry: Sendable {
             if let sealed {
                 try await db.raw("UPDATE federation_regions SET secret_sealed = \(bind: sealed) WHERE id = \(bind: id)").run()
             }
+            try await db.raw("UPDATE federation_revision SET revision = revision + 1 WHERE id = 1").run()
         }
         return updated
     }
@@ -181,6 +197,7 @@ public struct RegionRegistry: Sendable {
                 throw FederationError.notFound(id)
             }
             try await db.raw("DELETE FROM federation_regions WHERE id = \(bind: id)").run()
+            try await db.raw("UPDATE federation_revision SET revision = revision + 1 WHERE id = 1").run()
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import CloudStack
 import CloudStackSimulator
 import Core
@@ -6,6 +7,7 @@ import Dashboard
 import Federation
 import Foundation
 import Logging
+import NIOCore
 import Server
 import ServiceLifecycle
 
@@ -67,6 +69,9 @@ struct DashboardBench: AsyncParsableCommand {
                     report.regions, report.failed.count, summary.hosts, summary.virtualMachines, Tools.peakRSSMiB()))
             if wrkSeconds > 0 {
                 for path in ["/", "/metrics", "/api/v1/dashboard"] {
+                    let size = try await HTTPClients.shared.execute(.init(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(60)).body
+                        .collect(upTo: 1 << 30).readableBytes
+                    Console.line("\(path): \(ByteCount.format(Int64(size))) per answer")
                     Console.line("wrk \(path): " + (try Self.wrk("http://127.0.0.1:\(port)\(path)", seconds: wrkSeconds, connections: connections)))
                 }
             }

@@ -96,9 +96,7 @@ struct FederationAPI: Sendable {
         // served with ETags: a federation of 50 regions costs one rendering per collection, not one per request.
         let cache = RenderedCache()
         @Sendable func stateKey(rollout: Bool) async throws -> String {
-            var hasher = Hasher()
-            hasher.combine(try await registry.list())
-            return "\(collector.generation)|\(hasher.finalize())|\(rollout ? try await repository.rolloutRevision() : "")"
+            "\(collector.generation)|\(try await registry.revision())|\(rollout ? try await repository.rolloutRevision() : "")"
         }
         router.get("/api/v1/dashboard") { request, _ in
             try await cache.respond(request, name: "summary", key: try await stateKey(rollout: false), contentType: "application/json") {

@@ -14,7 +14,8 @@ final class RenderedCache: Sendable {
     private struct Entry {
         var key: String
         var etag: String
-        var body: [UInt8]
+        /// Shared by every answer (a `ByteBuffer` is copied on write only): no copy per request.
+        var body: ByteBuffer
     }
 
     private let entries = Mutex<[String: Entry]>([:])
@@ -35,8 +36,8 @@ final class RenderedCache: Sendable {
         {
             return Response(status: .notModified, headers: headers)
         }
-        headers[.contentLength] = String(entry.body.count)
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: entry.body)))
+        headers[.contentLength] = String(entry.body.readableBytes)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: entry.body))
     }
 
     private func entry(name: String, key: String, render: @escaping @Sendable () async throws -> [UInt8]) async throws -> Entry {
@@ -46,7 +47,7 @@ final class RenderedCache: Sendable {
             let task = Task<Entry, any Error> {
                 let body = try await render()
                 let etag = "\"" + SHA256.hash(data: body).prefix(12).map { String(format: "%02x", $0) }.joined() + "\""
-                return Entry(key: key, etag: etag, body: body)
+                return Entry(key: key, etag: etag, body: ByteBuffer(bytes: body))
             }
             running[name] = task
             return task
