@@ -1,3 +1,5 @@
+import AsyncHTTPClient
+import CloudStack
 import Core
 import Foundation
 import Logging
@@ -31,5 +33,22 @@ struct JSONLogTests {
         #expect(object["component"] as? String == "CloudStackTests")
         #expect(object["zones"] as? [String] == ["a", "b"])
         #expect((object["time"] as? String)?.hasSuffix("Z") == true)
+    }
+}
+
+@Suite("Network failures in words")
+struct NetworkProblemTests {
+    @Test("a refused connection and a bad URL are described without library internals")
+    func words() async throws {
+        let client = CloudStackClient(configuration: .init(endpoint: "http://127.0.0.1:9/client/api", apiKey: "K", secretKey: "S"))
+        var configuration = client.configuration
+        configuration.maxAttempts = 1
+        let refused = await #expect(throws: CloudStackError.self) {
+            try await CloudStackClient(configuration: configuration).listZones(logger: Logger(label: "test"))
+        }
+        let text = refused.map { "\($0)" } ?? ""
+        #expect(text.contains("connection refused: nothing listens there"), "\(text)")
+        #expect(!text.contains("errno") && !text.contains("HTTPClientError") && !text.contains("NIO"), "\(text)")
+        #expect(NetworkProblem.describe(HTTPClientError.invalidURL) == "it is not an http(s) URL such as http://host:8080")
     }
 }

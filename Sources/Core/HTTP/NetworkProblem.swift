@@ -25,6 +25,7 @@ public enum NetworkProblem {
         if let range = text.range(of: "errno: "), let code = Int32(text[range.upperBound...].prefix { $0.isNumber }) {
             return describe(errno: code)
         }
+        if text.contains("UnknownHost") || text.contains("DNS error") { return "unknown host: its name does not resolve (check the URL)" }
         if text.contains("NIOConnectionError") || text.contains("connectFailed") {
             return "the connection failed (unknown host, or nothing listens there)"
         }
