@@ -43,9 +43,23 @@ public struct DashboardMetrics: Sendable {
         }
     }
 
-    /// The federation's figures at `now`: per region capacity (used and total per resource), VMs, hosts, health,
-    /// latency, certificate days left, whether stale, the age of its data and its last success; federation totals.
-    public static func exposition(_ summary: FederationSummary, now: Date, into text: inout PrometheusText) {
+    /// When each region's figures were collected: what ``ageExposition(_:now:into:)`` needs at scrape time.
+    public static func collectedTimes(_ summary: FederationSummary) -> [(region: String, collected: Date)] {
+        summary.regions.compactMap { region in
+            region.snapshot.flatMap { Timestamps.date(from: $0.collected) }.map { (region.name, $0) }
+        }
+    }
+
+    /// The age of each region's figures at `now` (the time of the scrape).
+    public static func ageExposition(_ times: [(region: String, collected: Date)], now: Date, into text: inout PrometheusText) {
+        text.gauge(
+            "mclouds_region_data_age_seconds", help: "Age of the region's figures at the time of this scrape.",
+            times.map { ([("region", $0.region)], max(0, now.timeIntervalSince($0.collected))) })
+    }
+
+    /// The federation's figures (they change only with a collection or the registry): per region capacity (used and
+    /// total per resource), VMs, hosts, health, latency, certificate days left, whether stale, when collected; totals.
+    public static func exposition(_ summary: FederationSummary, into text: inout PrometheusText) {
         for region in summary.regions {
             let label = [("region", region.name)]
             if let snapshot = region.snapshot {
@@ -65,9 +79,6 @@ public struct DashboardMetrics: Sendable {
                 text.gauge("mclouds_region_hosts", help: hosts, labels: label + [("state", "up")], Double(snapshot.hosts.up))
                 text.gauge("mclouds_region_hosts", help: hosts, labels: label + [("state", "all")], Double(snapshot.hosts.total))
                 if let collected = Timestamps.date(from: snapshot.collected) {
-                    text.gauge(
-                        "mclouds_region_data_age_seconds", help: "Age of the region's figures at the time of this scrape.", labels: label,
-                        max(0, now.timeIntervalSince(collected)))
                     text.gauge(
                         "mclouds_region_last_collected_timestamp_seconds", help: "When the region's figures were collected (unix time).",
                         labels: label,

@@ -95,6 +95,7 @@ struct FederationAPI: Sendable {
         // The dashboard's answers are rendered once per state (a collection, a registry change, a site report) and
         // served with ETags: a federation of 50 regions costs one rendering per collection, not one per request.
         let cache = RenderedCache()
+        let metricsCache = MetricsFigures.Cache()
         @Sendable func stateKey(rollout: Bool) async throws -> String {
             "\(collector.generation)|\(try await registry.revision())|\(rollout ? try await repository.rolloutRevision() : "")"
         }
@@ -117,10 +118,19 @@ struct FederationAPI: Sendable {
         router.get("/metrics") { _, _ in
             // The collector's own metrics, then what is computed at the moment of the scrape.
             var bytes = services.metrics.emitToBuffer()
+            let figures = try await metricsCache.figures(key: try await stateKey(rollout: true)) {
+                let (summary, rollout) = (try await collector.summary(), try await repository.rollout())
+                var text = PrometheusText()
+                DashboardMetrics.exposition(summary, into: &text)
+                RolloutMetrics.exposition(rollout, into: &text)
+                return .init(
+                    text: text.rendered, collected: DashboardMetrics.collectedTimes(summary), reported: RolloutMetrics.latestReports(rollout))
+            }
+            bytes += Array(figures.text.utf8)
             var text = PrometheusText()
             let now = Date()
-            DashboardMetrics.exposition(try await collector.summary(now: now), now: now, into: &text)
-            RolloutMetrics.exposition(try await repository.rollout(), now: now, into: &text)
+            DashboardMetrics.ageExposition(figures.collected, now: now, into: &text)
+            RolloutMetrics.ageExposition(figures.reported, now: now, into: &text)
             text.gauge("mclouds_build_info", help: "The running mClouds build (value 1).", labels: [("version", BuildInfo.version)], 1)
             ProcessMetrics.add(to: &text)
             bytes += Array(text.rendered.utf8)
