@@ -32,20 +32,24 @@ struct CleanStopTests {
             process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": directory.path]) { $1 }
             let errors = Pipe()
             process.standardError = errors
-            process.standardOutput = FileHandle.nullDevice
+            let output = directory.appendingPathComponent("stdout")
+            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+            process.standardOutput = try FileHandle(forWritingTo: output)
             try process.run()
-            // Wait until its secondary storage exists (it is listening soon after).
-            for _ in 0..<100 where (try? FileManager.default.contentsOfDirectory(atPath: directory.path))?.isEmpty ?? true {
+            // Stopped only once it says it runs (its signal handlers are in place by then).
+            var ready = false
+            for _ in 0..<200 where !ready {
                 try await Task.sleep(for: .milliseconds(50))
+                ready = (try? String(contentsOf: output, encoding: .utf8))?.contains("Press Ctrl-C to stop.") == true
             }
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(!(try FileManager.default.contentsOfDirectory(atPath: directory.path)).isEmpty)
+            #expect(ready)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).contains { $0.hasPrefix("mclouds-simulator-") })
             kill(process.processIdentifier, SIGTERM)
             process.waitUntilExit()
             let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             #expect(process.terminationStatus == 0, "\(stderr)")
             #expect(!stderr.contains(" error "), "\(stderr)")
-            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+            #expect(!(try FileManager.default.contentsOfDirectory(atPath: directory.path)).contains { $0.hasPrefix("mclouds-simulator-") })
         }
     }
 }
