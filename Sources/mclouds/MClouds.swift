@@ -17,6 +17,13 @@ struct MClouds: AsyncParsableCommand {
             Bench.self,
         ]
     )
+
+    /// Runs the command. A closed standard output must end a command quietly (`mclouds … | head`): SIGPIPE is
+    /// ignored, so a write to it fails with EPIPE, which `StandardStream` turns into a quiet exit.
+    static func main() async {
+        signal(SIGPIPE, SIG_IGN)
+        await main(nil)
+    }
 }
 
 /// Options every command shares.

@@ -1,4 +1,5 @@
 import Foundation
+import Server
 import TestSupport
 import Testing
 
@@ -56,6 +57,25 @@ struct ConsoleTests {
                     "\(line)")
             }
             #expect(lines.contains { $0.hasPrefix("chunking  [####") })
+        }
+    }
+}
+
+@Suite("A closed standard output")
+struct BrokenPipeTests {
+    @Test("`template status`, `dashboard` and `template list` piped into a reader that has gone end quietly with status 0")
+    func closedStdout() async throws {
+        try await withServer { server, _, directory in
+            for command in [
+                "template status --server \(server.baseURL)", "dashboard --server \(server.baseURL)", "template list --server \(server.baseURL)",
+                "template list --data \(directory.path)",
+            ] {
+                // `true` exits at once; mclouds writes only after its answer arrives, to a pipe nobody reads.
+                let script = "\(mcloudsExecutable()) \(command) | true; echo \"status=${PIPESTATUS[0]}\""
+                let result = try await runProgram("/bin/bash", ["-c", script])
+                #expect(result.stdout.contains("status=0"), "\(command): \(result.stdout) \(result.stderr)")
+                #expect(!result.stderr.contains("Fatal error") && !result.stderr.contains("Backtrace"), "\(command): \(result.stderr)")
+            }
         }
     }
 }

@@ -32,6 +32,13 @@ struct RepositoryAPITests {
             #expect(open.status == 206 && open.body == Array(expected.suffix(10)))
             let suffix = try await http(.GET, url, headers: [("Range", "bytes=-5")])
             #expect(suffix.body == Array(expected.suffix(5)))
+            // If-Range: the same strong validator keeps the range; another (or a weak or a date) asks for the whole.
+            let same = try await http(.GET, url, headers: [("Range", "bytes=100-199"), ("If-Range", "\"\(chunk.digest)\"")])
+            #expect(same.status == 206 && same.body == Array(expected[100..<200]))
+            for other in ["\"\(String(repeating: "0", count: 64))\"", "W/\"\(chunk.digest)\"", "Tue, 01 Dec 2026 10:00:00 GMT"] {
+                let changed = try await http(.GET, url, headers: [("Range", "bytes=100-199"), ("If-Range", other)])
+                #expect(changed.status == 200 && changed.body == expected, "If-Range \(other)")
+            }
 
             let past = try await http(.GET, url, headers: [("Range", "bytes=\(chunk.length)-\(chunk.length + 10)")])
             #expect(past.status == 416)

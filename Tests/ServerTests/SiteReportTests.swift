@@ -50,3 +50,20 @@ struct SiteReportTests {
         #expect(!Console.escaped("\u{1B}]0;title\u{07}\r").unicodeScalars.contains(where: Console.isControl))
     }
 }
+
+@Suite("HTTP details")
+struct HTTPDetailTests {
+    @Test("the Authorization scheme is case-insensitive (bearer, BEARER); a wrong token is still refused")
+    func bearerCase() async throws {
+        try await withServer { server, _, _ in
+            let url = server.baseURL + "/api/v1/dashboard/collect"
+            for scheme in ["Bearer", "bearer", "BEARER"] {
+                let answer = try await http(.POST, url, headers: [("Authorization", "\(scheme) admin-token")])
+                #expect(answer.status == 200, "\(scheme)")
+            }
+            let wrong = try await http(.POST, url, headers: [("Authorization", "bearer wrong")])
+            let basic = try await http(.POST, url, headers: [("Authorization", "Basic admin-token")])
+            #expect(wrong.status == 401 && basic.status == 401)
+        }
+    }
+}

@@ -8,7 +8,7 @@ import Foundation
 public enum Console {
     /// Writes `text` and a newline to standard output.
     public static func line(_ text: String = "") {
-        FileHandle.standardOutput.write(Data((escaped(text) + "\n").utf8))
+        StandardStream.output(escaped(text) + "\n")
     }
 
     /// Writes `text` and a newline to standard error.

@@ -10,7 +10,7 @@ public enum TerminalLine {
     public static func draw(_ line: String) {
         bar.withLock { current in
             current = line
-            FileHandle.standardError.write(Data(("\r" + line + "\u{1B}[K").utf8))
+            StandardStream.error(("\r" + line + "\u{1B}[K"))
         }
     }
 
@@ -18,7 +18,7 @@ public enum TerminalLine {
     public static func finish(_ line: String) {
         bar.withLock { current in
             current = nil
-            FileHandle.standardError.write(Data(("\r" + line + "\u{1B}[K\n").utf8))
+            StandardStream.error(("\r" + line + "\u{1B}[K\n"))
         }
     }
 
@@ -26,10 +26,10 @@ public enum TerminalLine {
     public static func write(_ text: String) {
         bar.withLock { current in
             guard let line = current else {
-                FileHandle.standardError.write(Data(text.utf8))
+                StandardStream.error(text)
                 return
             }
-            FileHandle.standardError.write(Data(("\r\u{1B}[K" + text + line + "\u{1B}[K").utf8))
+            StandardStream.error(("\r\u{1B}[K" + text + line + "\u{1B}[K"))
         }
     }
 }

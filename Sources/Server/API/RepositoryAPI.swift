@@ -130,7 +130,7 @@ struct RepositoryAPI: Sendable {
         if let match = request.headers[.ifNoneMatch], match == "\"\(digest)\"" || match == "*" {
             return Response(status: .notModified, headers: headers)
         }
-        let selection = ByteRange.select(request, size: bytes.count, headers: &headers, what: "this chunk")
+        let selection = ByteRange.select(request, size: bytes.count, validator: "\"\(digest)\"", headers: &headers, what: "this chunk")
         guard case .serve(let status, let range) = selection else { return selection.refusal! }
         headers[.contentLength] = String(range.count)
         let body = includeBody ? ResponseBody(byteBuffer: ByteBuffer(bytes: bytes[range])) : ResponseBody()
@@ -152,8 +152,13 @@ enum ByteRange {
 
     /// What to send of `size` bytes for the request's `Range`: the whole (200), one range (206, with
     /// `Content-Range` added to `headers`), or a 416 JSON error with `Content-Range: bytes */size`.
-    static func select(_ request: Request, size: Int, headers: inout HTTPFields, what: String) -> Selection {
+    /// An `If-Range` that is not `validator` (the representation's strong ETag; nil when it has none) asks for
+    /// the whole (RFC 9110 §13.1.5): the client's partial copy is of something else.
+    static func select(_ request: Request, size: Int, validator: String?, headers: inout HTTPFields, what: String) -> Selection {
         guard let header = request.headers[.range] else { return .serve(.ok, 0..<size) }
+        if let condition = request.headers[.ifRange], condition.trimmingCharacters(in: .whitespaces) != validator || condition.hasPrefix("W/") {
+            return .serve(.ok, 0..<size)
+        }
         guard let asked = parse(header, size: size) else {
             var response = JSONResponse.make(
                 ErrorBody(error: .init(status: 416, message: "Range \(header) is outside the \(size) bytes of \(what).")), status: 416)
@@ -195,8 +200,11 @@ public struct AdminTokens: Sendable {
     /// Checks `Authorization: Bearer …` against the tokens (comparing digests, so timing tells nothing).
     func authorize(_ request: Request) throws {
         guard !digests.isEmpty else { throw APIError.publishingDisabled() }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw APIError.unauthorized() }
-        let given = Array(SHA256.hash(data: Array(header.dropFirst(7).utf8)))
+        // The scheme is case-insensitive (RFC 9110 §11.1): "Bearer", "bearer" and "BEARER" are the same.
+        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+            throw APIError.unauthorized()
+        }
+        let given = Array(SHA256.hash(data: Array(header.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)))
         var matched = false
         for digest in digests where digest == given { matched = true }
         if !matched { throw APIError.unauthorized() }

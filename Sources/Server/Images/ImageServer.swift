@@ -70,7 +70,7 @@ public final class ImageServer: Service, Sendable {
             throw APIError(status: 404, "No image \(file) here.")
         }
         var headers: HTTPFields = [.contentType: "application/octet-stream", .acceptRanges: "bytes"]
-        let selection = ByteRange.select(request, size: size, headers: &headers, what: file)
+        let selection = ByteRange.select(request, size: size, validator: nil, headers: &headers, what: file)
         guard case .serve(let status, let range) = selection else { return selection.refusal! }
         headers[.contentLength] = String(range.count)
         guard body, !range.isEmpty else { return Response(status: status, headers: headers) }
