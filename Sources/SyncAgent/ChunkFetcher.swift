@@ -133,11 +133,15 @@ public struct ChunkFetcher: Sendable {
                 var corrupted: [String: Int] = [:]
                 // Digests whose copy on this disk did not verify (they are fetched instead).
                 var damaged = Set<String>()
+                /// Mirror turns each chunk has used: a retry after a corrupt answer goes on to the next mirror
+                /// instead of starting the rotation over (which asked the same bad mirror every time).
+                var turns: [String: Int] = [:]
                 func start(_ chunk: ChunkReference, after failures: Int = 0) {
                     inFlight.insert(chunk.digest)
+                    let turn = turns[chunk.digest, default: 0]
                     group.addTask {
                         if failures > 0 { try await Task.sleep(for: backoff(attempt: failures - 1)) }
-                        return try await fetchOne(chunk, health: health, watchdog: watchdog)
+                        return try await fetchOne(chunk, health: health, watchdog: watchdog, turn: turn)
                     }
                 }
                 func fill() {
@@ -185,6 +189,7 @@ public struct ChunkFetcher: Sendable {
                             }
                             let failures = corrupted[chunk.digest, default: 0] + 1
                             corrupted[chunk.digest] = failures
+                            turns[chunk.digest, default: 0] += fetched.retries + 1
                             let error = SyncAgentError.corrupt(digest: chunk.digest, url: fetched.source, actual: SHA256Stream.hex(bytes))
                             logger.warning(
                                 "chunk fetch failed",
@@ -243,15 +248,16 @@ public struct ChunkFetcher: Sendable {
         var leftPartial: Bool
     }
 
-    /// One chunk, with retries across mirrors; the caller verifies the returned bytes.
-    func fetchOne(_ chunk: ChunkReference, health: MirrorHealth, watchdog: StallWatchdog) async throws -> Fetched {
+    /// One chunk, with retries across mirrors; the caller verifies the returned bytes. `turn` is how many mirror
+    /// turns the chunk has had already (the rotation goes on from there).
+    func fetchOne(_ chunk: ChunkReference, health: MirrorHealth, watchdog: StallWatchdog, turn: Int = 0) async throws -> Fetched {
         let partial = partialDirectory.appendingPathComponent(chunk.digest).path
         // Bytes an earlier run left in the partial file were counted by that run.
         let heldAtStart = min(Self.fileSize(partial), chunk.length - 1)
         var lastError: any Error = SyncAgentError.unreachable("(no mirror)", "no mirror is configured")
         for attempt in 0..<max(1, policy.attempts) {
             guard !mirrors.isEmpty else { break }
-            let mirror = health.pick(from: mirrors, turn: attempt + Int(chunk.digest.utf8.first!))
+            let mirror = health.pick(from: mirrors, turn: turn + attempt + Int(chunk.digest.utf8.first!))
             do {
                 let bytes = try await download(chunk, from: mirror, partial: partial, watchdog: watchdog)
                 return Fetched(

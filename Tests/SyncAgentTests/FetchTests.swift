@@ -71,6 +71,30 @@ struct FetchTests {
         }
     }
 
+    @Test("a mirror that keeps sending wrong bytes: the retries rotate to the good mirror instead of asking the bad one again")
+    func retriesRotateMirrors() async throws {
+        let image = try randomImage(200_000)
+        try await withPublishedServer(image: image) { server, repository, manifest, directory in
+            let bad = try FaultyMirror(serving: manifest, from: repository)
+            // Wrong bytes for every chunk, more times than a chunk has attempts.
+            for digest in manifest.chunks.map(\.digest) { bad.plan(digest, Array(repeating: .corrupt, count: 10)) }
+            try await bad.withRunning { url in
+                var policy = ChunkFetcher.Policy()
+                policy.initialBackoff = .milliseconds(5)
+                policy.parallel = 2
+                // Every chunk's rotation meets the bad mirror first or second, whatever its digest.
+                for mirrors in [[url, server.baseURL], [server.baseURL, url]] {
+                    let fetcher = try siteFetcher(mirrors: mirrors, in: directory.appendingPathComponent(UUID().uuidString), policy: policy)
+                    let report = try await fetcher.fetchImage(manifest)
+                    #expect(FileManager.default.contents(atPath: fetcher.images.path(for: manifest)) == Data(image))
+                    #expect(report.retries <= manifest.chunks.count)
+                }
+                // At most one wrong answer per chunk and order: the bad mirror was never asked twice for a chunk.
+                #expect(bad.requests <= 2 * manifest.chunks.count)
+            }
+        }
+    }
+
     @Test("assembly while chunks arrive: corrupt chunks are fetched again, repeated chunks written at every offset, a truncated one resumed")
     func fetchImageWithFaults() async throws {
         // Zeros in the middle make the same chunk appear at several offsets.
