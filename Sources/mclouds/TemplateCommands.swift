@@ -300,7 +300,9 @@ extension TemplateCommand {
                 if json { return try printJSON(report) }
                 Console.line(
                     "\(dryRun ? "Would remove" : "Removed") \(report.removed) of \(report.stored) chunks (\(ByteCount.format(report.removedBytes))); "
-                        + "\(report.live) referenced, \(report.keptRecent) unreferenced kept as younger than \(grace) s.")
+                        + "\(report.live) referenced, \(report.keptRecent) unreferenced kept as younger than \(grace) s; "
+                        + "\(report.staleTemporaries) temporary file\(report.staleTemporaries == 1 ? "" : "s") of interrupted writes \(dryRun ? "would be " : "")removed."
+                )
             }
         }
     }

@@ -146,6 +146,30 @@ struct RepositoryTests {
         #expect(try await t.repository.template("ubuntu-22.04").versions.count == 1)
     }
 
+    @Test("gc --dry-run changes nothing, not even stale temporaries: it counts them; gc removes them")
+    func garbageDryRunTouchesNothing() async throws {
+        let t = try await TemporaryRepository.make()
+        defer { t.remove() }
+        _ = try await t.repository.publish(imageAt: try t.writeImage(imageBytes(100_000, seed: 32)), metadata: metadata("t", "1"))
+        try await t.repository.setState(.withdrawn, name: "t", version: "1")
+        // A temporary a killed writer left (its process, pid 2^22 - 1, is gone).
+        let folder = t.repository.chunks.root.appendingPathComponent("ab")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let stale = folder.appendingPathComponent(".tmp-abcd-4194303-1")
+        try Data("partial".utf8).write(to: stale)
+        let before = try t.repository.chunks.allDigests()
+
+        let dry = try await t.repository.collectGarbage(grace: 0, dryRun: true)
+        #expect(dry.staleTemporaries == 1 && dry.removed == before.count)
+        #expect(FileManager.default.fileExists(atPath: stale.path))
+        #expect(try t.repository.chunks.allDigests() == before)
+
+        let real = try await t.repository.collectGarbage(grace: 0)
+        #expect(real.staleTemporaries == 1 && real.removed == before.count)
+        #expect(!FileManager.default.fileExists(atPath: stale.path))
+        #expect(try t.repository.chunks.allDigests().isEmpty)
+    }
+
     @Test("gc removes only chunks no live version references, honours the grace period, and waits for a running publish")
     func garbageCollection() async throws {
         let t = try await TemporaryRepository.make()

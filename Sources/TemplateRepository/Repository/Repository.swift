@@ -417,9 +417,10 @@ public struct Repository: Sendable {
             }
             let store = chunks
             return try await offloaded {
-                store.removeStaleTemporaries()
+                // A dry run changes nothing: it counts the stale temporaries instead of removing them.
+                let stale = store.removeStaleTemporaries(dryRun: dryRun)
                 let cutoff = Date().addingTimeInterval(-grace)
-                var report = GarbageReport(stored: 0, live: liveSet.count, removed: 0, removedBytes: 0, keptRecent: 0)
+                var report = GarbageReport(stored: 0, live: liveSet.count, removed: 0, removedBytes: 0, keptRecent: 0, staleTemporaries: stale)
                 for digest in try store.allDigests() {
                     report.stored += 1
                     if liveSet.contains(digest) { continue }

@@ -72,4 +72,6 @@ public struct GarbageReport: Codable, Sendable, Hashable {
     public var removedBytes: Int64
     /// Unreferenced chunks kept because they are younger than the grace period.
     public var keptRecent: Int
+    /// Temporary files of interrupted writes removed (on a dry run: that would be removed).
+    public var staleTemporaries: Int = 0
 }

@@ -136,18 +136,24 @@ public struct FileChunkStore: ChunkStore {
     }
 
     /// Removes temporary files a crash left behind (older than `age` seconds, so running writers keep theirs).
-    public func removeStaleTemporaries(olderThan age: TimeInterval = 3600) {
+    /// - Parameter dryRun: only count them.
+    /// - Returns: how many temporaries were (or, on a dry run, would be) removed.
+    @discardableResult
+    public func removeStaleTemporaries(olderThan age: TimeInterval = 3600, dryRun: Bool = false) -> Int {
         let cutoff = Date().addingTimeInterval(-age)
+        var stale = 0
         for folder in (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [] {
             let dir = root.appendingPathComponent(folder)
             for name in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [] where name.hasPrefix(".tmp-") {
                 let file = dir.appendingPathComponent(name)
                 let modified = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date
                 if TemporaryNames.writerIsGone(name) || (modified.map { $0 < cutoff } ?? false) {
-                    try? FileManager.default.removeItem(at: file)
+                    stale += 1
+                    if !dryRun { try? FileManager.default.removeItem(at: file) }
                 }
             }
         }
+        return stale
     }
 }
 
