@@ -4,8 +4,8 @@ import Foundation
 import Metrics
 
 /// The collector's own timings and errors as swift-metrics (a Prometheus factory turns them into `/metrics`),
-/// and the federation's figures as Prometheus families computed at scrape time (``exposition(_:now:into:)``),
-/// so that ages are the ages at the moment of the scrape, not of the last collection.
+/// and the federation's figures as Prometheus families: ``exposition(_:into:)`` once per state, and
+/// ``ageExposition(_:now:into:)`` at each scrape, so that ages are the ages at the moment of the scrape.
 public struct DashboardMetrics: Sendable {
     let factory: any MetricsFactory
 

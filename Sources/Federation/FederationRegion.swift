@@ -32,10 +32,14 @@ public struct FederationRegion: Codable, Sendable, Hashable {
 
     /// The endpoint CloudStack keeps in its regions table: the management server's `/client` base
     /// (CloudStack's own default row is `http://localhost:8080/client/`).
-    public var cloudStackEndpoint: String {
+    public var cloudStackEndpoint: String { Self.clientBase(endpoint) }
+
+    /// An endpoint as the management server's `/client` base: trailing slashes and the `/api` suffix dropped.
+    static func clientBase(_ endpoint: String) -> String {
         var base = endpoint
         while base.hasSuffix("/") { base.removeLast() }
         if base.hasSuffix("/api") { base.removeLast(4) }
+        while base.hasSuffix("/") { base.removeLast() }
         return base
     }
 

@@ -105,13 +105,6 @@ public enum RegionPlanner {
 
     /// Endpoints compare without a trailing slash (CloudStack's default row ends in `/client/`).
     static func sameEndpoint(_ a: String?, _ b: String) -> Bool {
-        func trimmed(_ s: String) -> String {
-            var s = s.lowercased()
-            while s.hasSuffix("/") { s.removeLast() }
-            if s.hasSuffix("/api") { s.removeLast(4) }
-            while s.hasSuffix("/") { s.removeLast() }
-            return s
-        }
-        return a.map(trimmed) == trimmed(b)
+        a.map { FederationRegion.clientBase($0.lowercased()) } == FederationRegion.clientBase(b.lowercased())
     }
 }

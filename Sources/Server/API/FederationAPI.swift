@@ -124,9 +124,10 @@ struct FederationAPI: Sendable {
                 DashboardMetrics.exposition(summary, into: &text)
                 RolloutMetrics.exposition(rollout, into: &text)
                 return .init(
-                    text: text.rendered, collected: DashboardMetrics.collectedTimes(summary), reported: RolloutMetrics.latestReports(rollout))
+                    text: Array(text.rendered.utf8), collected: DashboardMetrics.collectedTimes(summary),
+                    reported: RolloutMetrics.latestReports(rollout))
             }
-            bytes += Array(figures.text.utf8)
+            bytes += figures.text
             var text = PrometheusText()
             let now = Date()
             DashboardMetrics.ageExposition(figures.collected, now: now, into: &text)

@@ -1,3 +1,4 @@
+import Core
 import Crypto
 import Foundation
 import HTTPTypes
@@ -46,7 +47,7 @@ final class RenderedCache: Sendable {
             if let task = running[name] { return task }
             let task = Task<Entry, any Error> {
                 let body = try await render()
-                let etag = "\"" + SHA256.hash(data: body).prefix(12).map { String(format: "%02x", $0) }.joined() + "\""
+                let etag = "\"" + SHA256.hash(data: body).prefix(12).hexString + "\""
                 return Entry(key: key, etag: etag, body: ByteBuffer(bytes: body))
             }
             running[name] = task

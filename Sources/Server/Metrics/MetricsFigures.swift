@@ -4,7 +4,8 @@ import Synchronization
 /// What `/metrics` shows that changes only with the stored state (figures per region and site), rendered once per
 /// state, and the times from which the ages are computed at each scrape.
 struct MetricsFigures: Sendable {
-    var text: String
+    /// The rendered families, as the bytes every scrape sends.
+    var text: [UInt8]
     var collected: [(region: String, collected: Date)]
     var reported: [(site: String, reported: Date)]
 
