@@ -95,6 +95,9 @@ extension Simulator {
         for request in downloads { downloadRequests.yield(request) }
         for file in deleted { try? FileManager.default.removeItem(atPath: file) }
         if !CloudStackClient.isRead(command) { markDirty() }
+        if let delay = faults.answerDelayMilliseconds[command], delay > 0 {
+            try? await Task.sleep(for: .milliseconds(delay))
+        }
 
         switch outcome {
         case .success(let reply):

@@ -59,10 +59,78 @@ public struct ImageCache: Sendable {
 
         /// Its chunks, from the manifest beside it (read on each call, so that many large images are never
         /// all in memory); `nil` when that is missing or unreadable: then none of its chunks is reused.
-        public func chunks() -> [ChunkReference]? {
+        public func chunks() -> [ChunkReference]? { manifest()?.chunks }
+
+        /// The manifest beside it; `nil` when that is missing or unreadable.
+        public func manifest() -> TemplateManifest? {
             FileManager.default.contents(atPath: ImageCache.manifestPath(ofImage: path)).flatMap {
-                try? JSONDecoder().decode(TemplateManifest.self, from: $0).chunks
+                try? JSONDecoder().decode(TemplateManifest.self, from: $0)
             }
+        }
+    }
+
+    /// Gives `manifest`'s version the image another version of the same bytes has (a second name of the
+    /// same file: the bytes are stored once). False when no whole image of those bytes is here.
+    func linkIdentical(_ manifest: TemplateManifest) throws -> Bool {
+        let destination = path(for: manifest)
+        for image in images() where !image.path.hasSuffix(Self.trimmedSuffix) && image.path != destination {
+            guard let other = image.manifest(), other.sha256 == manifest.sha256, other.size == manifest.size else { continue }
+            guard link(image.path, destination) == 0 else {
+                if errno == EEXIST { return true }
+                throw SyncAgentError.storage(destination, String(cString: strerror(errno)))
+            }
+            try saveManifest(manifest, forImage: destination)
+            return true
+        }
+        return false
+    }
+
+    /// The chunks of `manifest` its assembled image does not hold intact (all of them when the image is
+    /// missing or of the wrong size), read and hashed chunk by chunk.
+    public func damagedChunks(of manifest: TemplateManifest) -> [ChunkReference] {
+        let image = path(for: manifest)
+        guard let info = Self.stat(image), Int64(info.st_size) == manifest.size else { return manifest.chunks }
+        let fd = open(image, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return manifest.chunks }
+        defer { close(fd) }
+        return manifest.chunks.filter { chunk in
+            guard let bytes = ImageFile.read(fd, offset: chunk.offset, length: chunk.length) else { return true }
+            return SHA256Stream.hex(bytes) != chunk.digest
+        }
+    }
+
+    /// One image's check (``verify(demotingDamaged:)``).
+    public struct Check: Sendable, Hashable, Codable {
+        /// The image's file name (`ubuntu-2.qcow2`).
+        public var image: String
+        public var chunks: Int
+        /// Chunks that do not hash to their digest; `-1` when the image has no readable manifest.
+        public var damaged: Int
+    }
+
+    /// Reads and hashes every whole image against the manifest beside it. With `demotingDamaged`, a damaged
+    /// image becomes partial (no longer served): the next sync fetches only its damaged chunks.
+    public func verify(demotingDamaged: Bool = false) throws -> [Check] {
+        var checks: [Check] = []
+        for image in images() where !image.path.hasSuffix(Self.trimmedSuffix) {
+            let name = URL(fileURLWithPath: image.path).lastPathComponent
+            guard let manifest = image.manifest(), Self.fileName(manifest) == name else {
+                checks.append(Check(image: name, chunks: 0, damaged: -1))
+                continue
+            }
+            let damaged = damagedChunks(of: manifest)
+            checks.append(Check(image: name, chunks: manifest.chunks.count, damaged: damaged.count))
+            if demotingDamaged && !damaged.isEmpty { try demote(manifest) }
+        }
+        return checks
+    }
+
+    /// Turns a damaged image back into a partial one, so that the next fetch keeps its intact chunks and
+    /// fetches only the rest (it is no longer served meanwhile).
+    public func demote(_ manifest: TemplateManifest) throws {
+        let image = path(for: manifest)
+        guard rename(image, Self.partialPath(ofImage: image)) == 0 || errno == ENOENT else {
+            throw SyncAgentError.storage(image, String(cString: strerror(errno)))
         }
     }
 
@@ -152,12 +220,16 @@ public struct ImageCache: Sendable {
     /// chunk gives zeros, which never verify); where the file system cannot, the image goes whole.
     public func trim(budget: Int64, keeping current: Set<String>, logger: Logger? = nil) -> Trimmed {
         let all = images()
-        var total = all.reduce(Int64(0)) { $0 + $1.allocated }
+        // Two versions of the same bytes are two names of one file: it counts once, and trimming one name
+        // would trim the other.
+        var files = Set<[UInt64]>()
+        var total = all.reduce(Int64(0)) { sum, image in files.insert(Self.fileID(image.path)).inserted ? sum + image.allocated : sum }
         var trimmed = Trimmed()
         guard total > budget else { return trimmed }
         let kept = all.filter { current.contains($0.path) }
+        let keptFiles = Set(kept.map { Self.fileID($0.path) })
         let keptDigests = Set(kept.flatMap { $0.chunks()?.map(\.digest) ?? [] })
-        var candidates = all.filter { !current.contains($0.path) }.sorted { $0.used < $1.used }
+        var candidates = all.filter { !current.contains($0.path) && !keptFiles.contains(Self.fileID($0.path)) }.sorted { $0.used < $1.used }
 
         /// Punches the chunks (in file order) until the budget holds; false when the file system cannot.
         /// Runs of adjacent chunks are punched as one range, so blocks two chunks share are given back too.
@@ -225,6 +297,12 @@ public struct ImageCache: Sendable {
     }
 
     static func allocated(_ info: Glibc.stat) -> Int64 { Int64(info.st_blocks) * 512 }
+
+    /// Device and inode: the same for every name of one file.
+    static func fileID(_ path: String) -> [UInt64] {
+        guard let info = stat(path) else { return [0, 0] }
+        return [UInt64(info.st_dev), UInt64(info.st_ino)]
+    }
 
     static func modified(_ info: Glibc.stat) -> Date {
         Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)

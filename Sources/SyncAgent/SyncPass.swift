@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import Logging
+import Synchronization
 import TemplateRepository
 
 /// One pass of the site agent: read the signed catalog, fetch and verify the subscribed versions' chunks,
@@ -62,12 +63,14 @@ public struct SyncPass: Sendable {
 
         // Verified images for every kept version (a failure is reported, never registered).
         var outcomes: [String: Outcome] = [:]
+        // The manifest of each kept version whose image is here and verified, by `name@version`.
         var manifests: [String: TemplateManifest] = [:]
-        // Every kept version's manifest that could be read, whether its image could be made or not (two
-        // versions of the same bytes share one `manifests` entry).
+        // Every kept version's manifest that could be read, whether its image could be made or not.
         var keptManifests: [TemplateManifest] = []
         for entry in kept {
+            let key = "\(entry.name)@\(entry.version)"
             var outcome = Outcome(template: entry.name, version: entry.version, state: "fetching", bytesDownloaded: 0, bytesReused: 0)
+            let downloaded = ByteCount()
             do {
                 let manifest = try await reader.manifest(for: entry)
                 keptManifests.append(manifest)
@@ -78,12 +81,13 @@ public struct SyncPass: Sendable {
                     if !FileManager.default.fileExists(atPath: ImageCache.manifestPath(ofImage: file)) {
                         try images.saveManifest(manifest, forImage: file)
                     }
+                } else if try images.linkIdentical(manifest) {
+                    outcome.bytesReused = manifest.size
                 } else {
-                    let report = try await fetcher.fetchImage(manifest)
-                    outcome.bytesDownloaded = report.downloadedBytes
+                    let report = try await fetcher.fetchImage(manifest) { downloaded.set($0) }
                     outcome.bytesReused = report.reusedBytes
                 }
-                manifests[manifest.sha256] = manifest
+                manifests[key] = manifest
                 images.touch([file])
                 outcome.state = "verified"
             } catch {
@@ -91,7 +95,9 @@ public struct SyncPass: Sendable {
                 outcome.error = "\(error)"
                 logger.error("template not fetched", metadata: ["template": "\(entry.name)", "version": "\(entry.version)", "error": "\(error)"])
             }
-            outcomes["\(entry.name)@\(entry.version)"] = outcome
+            // What came over the network, also when the fetch failed later (its verified chunks are kept).
+            outcome.bytesDownloaded = downloaded.value
+            outcomes[key] = outcome
         }
 
         // What interrupted passes left and no pass will finish, and the budget — before CloudStack is
@@ -113,59 +119,117 @@ public struct SyncPass: Sendable {
             }
         }
 
-        // Converge CloudStack: plan, act, wait for registrations, plan again until nothing is left to do.
         let wanted = kept.compactMap { entry -> RolloutPlanner.Wanted? in
-            guard let manifest = manifests.values.first(where: { $0.name == entry.name && $0.version == entry.version }) else { return nil }
-            return RolloutPlanner.Wanted(template: entry.name, version: entry.version, digest: manifest.sha256)
+            manifests["\(entry.name)@\(entry.version)"].map { RolloutPlanner.Wanted(template: entry.name, version: entry.version, digest: $0.sha256) }
         }
+        let failures = try await converge(wanted: wanted, manifests: manifests, outcomes: &outcomes)
+
+        // Final state per version: CloudStack's, from the copy each version keeps.
+        let installed = try await registrar.installed()
+        for w in wanted {
+            let key = "\(w.template)@\(w.version)"
+            guard let copy = installed.filter(w.isRegistered(as:)).sorted(by: RolloutPlanner.Installed.isBetter).first else {
+                if let failure = failures[w] {
+                    outcomes[key]?.state = "failed"
+                    outcomes[key]?.error = SyncAgentError.registrationFailed(key, failure).description
+                }
+                continue
+            }
+            switch copy.state {
+            case .ready: outcomes[key]?.state = copy.featured ? "ready, featured" : "ready"
+            case .inProgress: outcomes[key]?.state = "registering"
+            case .failed:
+                outcomes[key]?.state = "failed"
+                outcomes[key]?.error = SyncAgentError.registrationFailed(key, copy.failure ?? "the download in CloudStack failed").description
+            }
+        }
+        return kept.compactMap { outcomes["\($0.name)@\($0.version)"] }
+    }
+
+    /// Converges CloudStack on `wanted`: plan, act, wait for registrations, plan again until nothing is left
+    /// to do. A registration that fails in this pass is removed (CloudStack's words are returned, per
+    /// version); its image is checked first, and one that no longer verifies is fetched again where it is
+    /// damaged and registered once more in this pass — else the next pass retries.
+    func converge(
+        wanted: [RolloutPlanner.Wanted], manifests: [String: TemplateManifest], outcomes: inout [String: Outcome]
+    ) async throws -> [RolloutPlanner.Wanted: String] {
         let planner = RolloutPlanner(keepVersions: settings.keepVersions)
         let deadline = ContinuousClock.now + settings.registrationTimeout
-        var registeredThisPass = Set<String>()
+        var registrations: [RolloutPlanner.Wanted: Int] = [:]
+        var allowed: [RolloutPlanner.Wanted: Int] = [:]
+        var checked = Set<RolloutPlanner.Wanted>()
+        var failures: [RolloutPlanner.Wanted: String] = [:]
         while true {
             let installed = try await registrar.installed()
-            // What failed after being registered in this pass stays (reported) until the next pass retries it.
-            let failedThisPass = Set(installed.filter { $0.state == .failed && registeredThisPass.contains($0.digest) }.map(\.id))
-            let actions = planner.plan(wanted: wanted, installed: installed).filter {
+            var failedCopies = Set<RolloutPlanner.Wanted>()
+            for w in wanted {
+                for copy in installed where copy.state == .failed && w.isRegistered(as: copy) {
+                    failedCopies.insert(w)
+                    if registrations[w] != nil { failures[w] = copy.failure ?? "the download in CloudStack failed" }
+                }
+            }
+            let planned = planner.plan(wanted: wanted, installed: installed)
+            // Before a version whose registration failed is registered again, its image is checked.
+            for case .register(let w) in planned where failedCopies.contains(w) && checked.insert(w).inserted {
+                guard let manifest = manifests["\(w.template)@\(w.version)"] else { continue }
+                if try await repairImage(manifest, outcome: &outcomes["\(w.template)@\(w.version)"]) {
+                    allowed[w] = registrations[w, default: 0] + 1
+                    failures[w] = nil
+                }
+            }
+            let actions = planned.filter {
                 if case .keep = $0 { return false }
-                if case .register(let w) = $0, registeredThisPass.contains(w.digest) { return false }
-                if case .delete(let id, _, _, _) = $0, failedThisPass.contains(id) { return false }
+                if case .register(let w) = $0 { return registrations[w, default: 0] < allowed[w, default: 1] }
                 return true
             }
-            let waiting = installed.contains { copy in copy.state == .inProgress && wanted.contains { $0.digest == copy.digest } }
+            let waiting = installed.contains { copy in copy.state == .inProgress && wanted.contains { $0.isRegistered(as: copy) } }
             if actions.isEmpty && !waiting { break }
             for action in actions {
                 switch action {
                 case .register(let w):
-                    guard let manifest = manifests[w.digest] else { continue }
+                    guard let manifest = manifests["\(w.template)@\(w.version)"] else { continue }
                     _ = try await registrar.register(manifest, url: imageURL(ImageCache.fileName(manifest)))
-                    registeredThisPass.insert(w.digest)
+                    registrations[w, default: 0] += 1
+                case .adopt(let id, let w):
+                    try await registrar.tag(id, template: w.template, version: w.version, digest: w.digest)
+                    logger.info(
+                        "adopted a registration an interrupted pass left untagged",
+                        metadata: ["template": "\(w.template)", "version": "\(w.version)", "id": "\(id)"])
                 case .feature(let id): try await registrar.setFeatured(id, true)
                 case .unfeature(let id): try await registrar.setFeatured(id, false)
                 case .delete(let id, let template, let version, let reason):
                     try await registrar.delete(id)
-                    logger.info("template retired", metadata: ["template": "\(template)", "version": "\(version)", "reason": "\(reason)"])
+                    logger.info("template removed", metadata: ["template": "\(template)", "version": "\(version)", "reason": "\(reason)"])
                 case .keep: break
                 }
             }
             if ContinuousClock.now > deadline { break }
             try await Task.sleep(for: settings.pollInterval)
         }
-
-        // Final state per version, from CloudStack.
-        let installed = try await registrar.installed()
-        for w in wanted {
-            let key = "\(w.template)@\(w.version)"
-            guard let copy = installed.first(where: { $0.digest == w.digest }) else { continue }
-            switch copy.state {
-            case .ready: outcomes[key]?.state = copy.featured ? "ready, featured" : "ready"
-            case .inProgress: outcomes[key]?.state = "registering"
-            case .failed:
-                outcomes[key]?.state = "failed"
-                outcomes[key]?.error = SyncAgentError.registrationFailed(key, "the download in CloudStack failed").description
-            }
-        }
-        return kept.compactMap { outcomes["\($0.name)@\($0.version)"] }
+        return failures
     }
+
+    /// Checks the image of a version whose registration failed; when chunks of it no longer verify (a
+    /// flipped bit on this disk), fetches them again (the intact ones are kept). True when it repaired.
+    func repairImage(_ manifest: TemplateManifest, outcome: inout Outcome?) async throws -> Bool {
+        let damaged = fetcher.images.damagedChunks(of: manifest)
+        guard !damaged.isEmpty else { return false }
+        logger.warning(
+            "the image does not verify; fetching its damaged chunks again",
+            metadata: ["template": "\(manifest.name)", "version": "\(manifest.version)", "chunks": .stringConvertible(damaged.count)])
+        try fetcher.images.demote(manifest)
+        let downloaded = ByteCount()
+        defer { outcome?.bytesDownloaded += downloaded.value }
+        try await fetcher.fetchImage(manifest) { downloaded.set($0) }
+        return true
+    }
+}
+
+/// A byte count a progress callback updates (from any task).
+final class ByteCount: Sendable {
+    private let count = Mutex<Int64>(0)
+    var value: Int64 { count.withLock { $0 } }
+    func set(_ value: Int64) { count.withLock { $0 = value } }
 }
 
 /// Shell-style globs for subscriptions: `*` any run, `?` one character.

@@ -18,6 +18,7 @@ public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible,
         case notFound(name: String, version: String?)
         case withdrawn(name: String, version: String)
         case incompleteUpload(missing: [String])
+        case damagedChunks([String])
         case badImage(format: String, reason: String)
         case unknownOSType(String, suggestion: String?)
     }
@@ -44,6 +45,8 @@ public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible,
     public static func notFound(name: String, version: String?) -> Self { .init(kind: .notFound(name: name, version: version)) }
     static func withdrawn(name: String, version: String) -> Self { .init(kind: .withdrawn(name: name, version: version)) }
     static func incompleteUpload(missing: [String]) -> Self { .init(kind: .incompleteUpload(missing: missing)) }
+    /// Stored chunks that no longer hash to their digest (damaged on disk); they were removed.
+    static func damagedChunks(_ digests: [String]) -> Self { .init(kind: .damagedChunks(digests)) }
     /// The image is not what its declared format says.
     public static func badImage(format: String, reason: String) -> Self { .init(kind: .badImage(format: format, reason: reason)) }
     /// The OS type is not a CloudStack guest OS name.
@@ -55,7 +58,7 @@ public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible,
         switch kind {
         case .invalidChunking, .invalidDigest, .malformed, .invalidName, .digestMismatch, .badImage, .unknownOSType: 400
         case .chunkMissing, .notFound: 404
-        case .versionConflict, .withdrawn, .incompleteUpload: 409
+        case .versionConflict, .withdrawn, .incompleteUpload, .damagedChunks: 409
         case .badSignature, .untrustedKey, .expired, .replayed, .badKey: 422
         case .unreadableImage, .storeFailure: 500
         }
@@ -63,8 +66,16 @@ public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible,
 
     /// Digests a commit still lacks (for `incompleteUpload`), so a client can upload them and retry.
     public var missingChunks: [String] {
-        if case .incompleteUpload(let missing) = kind { return missing }
-        return []
+        switch kind {
+        case .incompleteUpload(let missing), .damagedChunks(let missing): missing
+        default: []
+        }
+    }
+
+    /// True for `chunkMissing`.
+    public var isMissingChunk: Bool {
+        if case .chunkMissing = kind { return true }
+        return false
     }
 
     /// True when a document was refused for its signature, key, age or serial (never trust its content).
@@ -112,6 +123,9 @@ public struct TemplateRepositoryError: Error, Sendable, CustomStringConvertible,
             "\(name)@\(version) was withdrawn; its version cannot be reused. Publish under a new version."
         case .incompleteUpload(let missing):
             "The repository lacks \(missing.count) chunk(s) of this version (first: \(missing.first ?? "")). Upload them, then commit again."
+        case .damagedChunks(let digests):
+            "\(digests.count) stored chunk(s) of this version no longer match their digest (first: \(digests.first ?? "")): damaged on the repository's disk. "
+                + "They were removed: upload them again, then commit (mclouds template publish does so by itself); run `mclouds template verify` to check the rest."
         case .badImage(let format, let reason):
             "The image is not a valid \(format) image: \(reason). Check --format, or convert the image (qemu-img convert -O …); nothing was published."
         case .unknownOSType(let name, let suggestion):

@@ -13,7 +13,7 @@ struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
         abstract: "The site agent: verified pull of subscribed templates into the local CloudStack.",
-        subcommands: [Run.self, Sync.self, Status.self])
+        subcommands: [Run.self, Sync.self, Status.self, Verify.self])
 
     struct Options: ParsableArguments {
         @OptionGroup var global: GlobalOptions
@@ -103,6 +103,46 @@ struct AgentCommand: AsyncParsableCommand {
                 throw CLIError("No sync pass has run yet (no \(path)). Run `mclouds agent sync --config \(options.config)`.")
             }
             try AgentCommand.print(status, json: json)
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Hash every image of this site against its signed manifest; with --repair, fetch damaged chunks again in a sync pass.",
+            discussion: "Exit status 1 when an image is damaged and not repaired.")
+        @OptionGroup var options: Options
+        @Flag(help: "Re-fetch what does not verify (a sync pass follows).") var repair = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let configuration = try options.load()
+            let logger = options.global.makeLogger(label: "mclouds.agent", json: configuration.jsonLogs ?? false)
+            let images = try ImageCache(directory: URL(fileURLWithPath: configuration.directory).appendingPathComponent("images"))
+            let checks = try images.verify(demotingDamaged: repair)
+            if json && !repair { try printJSON(checks) }
+            if !json {
+                var rows = [["IMAGE", "CHUNKS", "DAMAGED"]]
+                for check in checks {
+                    rows.append([check.image, String(check.chunks), check.damaged < 0 ? "no manifest" : String(check.damaged)])
+                }
+                Console.line(Table.render(rows))
+            }
+            let damaged = checks.filter { $0.damaged != 0 }
+            guard repair, !damaged.isEmpty else {
+                if !damaged.isEmpty {
+                    if !json { Console.line("\(damaged.count) image(s) damaged: run again with --repair.") }
+                    throw ExitCode(1)
+                }
+                return
+            }
+            if !json { Console.line("Fetching the damaged chunks of \(damaged.count) image(s) again…") }
+            let server = options.imageServer(configuration)
+            let agent = try options.makeAgent(configuration, server, logger: logger)
+            let status = try await ServiceScope.withRunning([server], logger: logger, ready: { _ = await server.waitUntilRunning() }) {
+                await agent.runOnce()
+            }
+            try AgentCommand.print(status, json: json)
+            if !status.succeeded { throw ExitCode(1) }
         }
     }
 

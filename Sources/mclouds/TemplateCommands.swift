@@ -10,8 +10,8 @@ import TemplateRepository
 struct TemplateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "template",
-        abstract: "Publish, list, show, deprecate, withdraw and garbage-collect templates.",
-        subcommands: [Publish.self, List.self, Show.self, Status.self, Withdraw.self, Deprecate.self, GC.self]
+        abstract: "Publish, list, show, deprecate, withdraw, garbage-collect and verify templates.",
+        subcommands: [Publish.self, List.self, Show.self, Status.self, Withdraw.self, Deprecate.self, GC.self, Verify.self]
     )
 }
 
@@ -303,6 +303,55 @@ extension TemplateCommand {
                         + "\(report.live) referenced, \(report.keptRecent) unreferenced kept as younger than \(grace) s; "
                         + "\(report.staleTemporaries) temporary file\(report.staleTemporaries == 1 ? "" : "s") of interrupted writes \(dryRun ? "would be " : "")removed."
                 )
+            }
+        }
+    }
+}
+
+extension TemplateCommand {
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read and hash every stored chunk; with --repair, restore damaged ones from mirrors or remove them.",
+            discussion: """
+                A damaged chunk (a flipped bit on the repository's disk) would be served to every site, which refuses it. \
+                --repair fetches it from a --mirror (verified first) or removes it: a removed chunk is uploaded again by the \
+                next remote publish of an image that has it, and restored by a local publish of that image. Exit status 1 when a \
+                damaged chunk is left unrepaired.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The data directory.") var data: String
+        @Flag(help: "Restore or remove damaged chunks.") var repair = false
+        @Option(name: .customLong("mirror"), help: "A server or mirror to restore damaged chunks from (repeatable).") var mirrors: [String] = []
+        @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            for mirror in mirrors { try URLOption.validate(mirror, option: "--mirror") }
+        }
+
+        func run() async throws {
+            let logger = global.makeLogger(label: "mclouds.template")
+            try await reportingErrors {
+                let repository = try await DataDirectory(data).openRepository(.existing, logger: logger)
+                let terminal = Console.isErrorTerminal
+                let report = try await repository.scrub(repair: repair, mirrors: mirrors) { checked in
+                    if terminal { TerminalLine.draw("verifying: \(checked) chunks") }
+                }
+                if terminal { TerminalLine.finish("verified: \(report.checked) chunks") }
+                if json {
+                    try printJSON(report)
+                } else {
+                    Console.line(
+                        "Checked \(report.checked) chunks (\(ByteCount.format(report.checkedBytes))): \(report.damaged.count) damaged"
+                            + (repair ? ", \(report.repaired.count) restored from a mirror, \(report.removed.count) removed." : "."))
+                    for digest in report.damaged.prefix(20) { Console.line("  damaged: \(digest)") }
+                    if !report.affectedVersions.isEmpty {
+                        Console.line(
+                            "Versions no site can fetch whole until their image is published again: \(report.affectedVersions.joined(separator: ", "))"
+                        )
+                    }
+                    if !repair && !report.damaged.isEmpty { Console.line("Run again with --repair (and --mirror URL where a copy exists).") }
+                }
+                if !report.isHealthy { throw ExitCode(1) }
             }
         }
     }

@@ -64,6 +64,21 @@ struct AgentCommandTests {
                 let templates = try await client.listTemplates(filter: .self, logger: quietLogger)
                 #expect(templates.count == 1 && templates[0].isready == true)
 
+                // `agent verify`: clean, then a flipped byte is found (exit 1) and repaired by re-fetching that chunk.
+                let clean = try await mclouds(["agent", "verify", "--config", file.path], environment: environment)
+                #expect(clean.status == 0 && clean.stdout.contains("ubuntu-1.qcow2"))
+                let imagePath = directory.appendingPathComponent("agent/images/ubuntu-1.qcow2").path
+                let handle = try #require(FileHandle(forUpdatingAtPath: imagePath))
+                try handle.seek(toOffset: 100_000)
+                try handle.write(contentsOf: Data([image[100_000] ^ 0x80]))
+                try handle.close()
+                let found = try await mclouds(["agent", "verify", "--config", file.path, "--json"], environment: environment)
+                #expect(found.status == 1)
+                #expect(try JSONDecoder().decode([ImageCache.Check].self, from: Data(found.stdout.utf8)).map(\.damaged) == [1])
+                let repaired = try await mclouds(["agent", "verify", "--config", file.path, "--repair"], environment: environment)
+                #expect(repaired.status == 0 && repaired.stdout.contains("ready, featured"))
+                #expect(FileManager.default.contents(atPath: imagePath) == Data(image))
+
                 let noSecret = try await mclouds(["agent", "sync", "--config", file.path], environment: ["MCLOUDS_CLOUDSTACK_SECRET": ""])
                 #expect(noSecret.status != 0)
                 try Data(yaml.replacingOccurrences(of: "keepVersions: 2", with: "keepVersions: 0").utf8).write(to: file)

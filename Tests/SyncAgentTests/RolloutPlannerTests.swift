@@ -48,17 +48,74 @@ struct RolloutPlannerTests {
             ])
     }
 
-    @Test("a failed registration is deleted and registered again; a digest already installed is never registered twice")
+    @Test("a failed registration is deleted (first) and registered again; a version already installed is never registered twice")
     func failuresAndDuplicates() {
         let planner = RolloutPlanner(keepVersions: 1)
         let failed = [installed("a", v2, .failed)]
         #expect(
             planner.plan(wanted: [v2], installed: failed) == [
-                .register(v2), .delete(id: "a", template: "ubuntu", version: "2", reason: "its registration failed"),
+                .delete(id: "a", template: "ubuntu", version: "2", reason: "its registration failed"), .register(v2),
             ])
-        // Same digest under another name tag (renamed by hand): matched by digest, not registered again.
-        var renamed = installed("x", v2, featured: true)
-        renamed.version = "2-hand-renamed"
-        #expect(planner.plan(wanted: [v2], installed: [renamed]).isEmpty)
+        #expect(planner.plan(wanted: [v2], installed: [installed("x", v2, featured: true)]).isEmpty)
+    }
+
+    @Test("several copies of one version (an interrupted pass's): the ready one stays, failed and spare copies go, a used one is kept")
+    func duplicatesAfterACrash() {
+        let planner = RolloutPlanner(keepVersions: 1)
+        // What five kills left: a failed copy listed first, then the complete one.
+        let left = [installed("a", v2, .failed), installed("b", v2)]
+        #expect(
+            planner.plan(wanted: [v2], installed: left) == [
+                .delete(id: "a", template: "ubuntu", version: "2", reason: "its registration failed"), .feature(id: "b"),
+            ])
+        // Two downloading copies: one waits, the other goes.
+        let twice = [installed("d", v2, .inProgress), installed("c", v2, .inProgress)]
+        #expect(
+            planner.plan(wanted: [v2], installed: twice) == [
+                .delete(id: "d", template: "ubuntu", version: "2", reason: "a second copy (an interrupted pass left it)")
+            ])
+        // Of two ready copies the one a VM uses stays the version's (and becomes the featured one); the spare goes.
+        let used = [installed("e", v2, featured: true), installed("f", v2, usedBy: 2)]
+        #expect(
+            planner.plan(wanted: [v2], installed: used) == [
+                .delete(id: "e", template: "ubuntu", version: "2", reason: "a second copy (an interrupted pass left it)"), .feature(id: "f"),
+            ])
+        // A spare that a VM uses stays, and says why.
+        let bothUsed = [installed("g", v2, featured: true, usedBy: 1), installed("h", v2, usedBy: 2)]
+        #expect(
+            planner.plan(wanted: [v2], installed: bothUsed) == [
+                .keep(id: "h", template: "ubuntu", version: "2", reason: "a second copy, but 2 VM(s) use it")
+            ])
+    }
+
+    @Test("a registration left untagged (the agent died before createTags) is adopted, not registered again; an untagged failed one goes")
+    func untaggedAdopted() {
+        let planner = RolloutPlanner(keepVersions: 1)
+        var orphan = installed("o", v2, .inProgress)
+        orphan.tagged = false
+        #expect(planner.plan(wanted: [v2], installed: [orphan]) == [.adopt(id: "o", v2)])
+        orphan.state = .ready
+        #expect(planner.plan(wanted: [v2], installed: [orphan]) == [.adopt(id: "o", v2), .feature(id: "o")])
+        orphan.state = .failed
+        #expect(
+            planner.plan(wanted: [v2], installed: [orphan]) == [
+                .delete(id: "o", template: "ubuntu", version: "2", reason: "its registration failed"), .register(v2),
+            ])
+        // Beside a tagged copy, the untagged one is a spare.
+        var spare = installed("p", v2)
+        spare.tagged = false
+        #expect(
+            planner.plan(wanted: [v2], installed: [spare, installed("q", v2, featured: true)]) == [
+                .delete(id: "p", template: "ubuntu", version: "2", reason: "a second copy (an interrupted pass left it)")
+            ])
+    }
+
+    @Test("two versions of the same bytes are two registrations, each matched by template, version and digest")
+    func sameBytesTwoVersions() {
+        let planner = RolloutPlanner(keepVersions: 2)
+        let a = RolloutPlanner.Wanted(template: "tpl", version: "1", digest: "same")
+        let b = RolloutPlanner.Wanted(template: "tpl", version: "1c", digest: "same")
+        #expect(planner.plan(wanted: [a, b], installed: [installed("x", a)]) == [.register(b), .feature(id: "x")])
+        #expect(planner.plan(wanted: [a, b], installed: [installed("x", a), installed("y", b)]) == [.feature(id: "y")])
     }
 }

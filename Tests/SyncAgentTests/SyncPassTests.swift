@@ -113,7 +113,7 @@ struct SyncPassTests {
         }
     }
 
-    @Test("two kept versions of the same bytes: both images stay whole under a zero budget, and leftovers still go")
+    @Test("two versions of the same bytes (tpl@1, tpl@1c): both become Ready, the bytes are stored once, leftovers still go under a zero budget")
     func sameBytesTwice() async throws {
         let image = try randomImage(100_000)
         try await withPublishedServer(image: image) { central, repository, _, directory in
@@ -121,20 +121,27 @@ struct SyncPassTests {
             try Data(image).write(to: file)
             _ = try await repository.publish(
                 imageAt: file.path,
-                metadata: TemplateMetadata(name: "ubuntu", version: "2", format: .qcow2, hypervisor: .kvm, osType: "Ubuntu 22.04 LTS"))
-            try await withSite(central: central, repository: repository, directory: directory, keepVersions: 2, cacheBudgetBytes: 0) { _, _, pass in
+                metadata: TemplateMetadata(name: "ubuntu", version: "1c", format: .qcow2, hypervisor: .kvm, osType: "Ubuntu 22.04 LTS"))
+            try await withSite(central: central, repository: repository, directory: directory, keepVersions: 2, cacheBudgetBytes: 0) {
+                _, client, pass in
                 let images = pass.fetcher.images
                 try Data([1]).write(to: images.directory.appendingPathComponent("ubuntu-0.qcow2.partial"))
                 let outcomes = try await pass.run()
-                #expect(outcomes.map(\.version) == ["1", "2"])
-                // The second image came from the first one's chunks.
+                #expect(outcomes.map(\.version) == ["1", "1c"])
+                #expect(outcomes.map(\.state) == ["ready", "ready, featured"])
+                // The second version took the first one's image whole.
                 #expect(outcomes[1].bytesDownloaded == 0 && outcomes[1].bytesReused == 100_000)
                 let names = Set(try FileManager.default.contentsOfDirectory(atPath: images.directory.path))
-                #expect(names == ["ubuntu-1.qcow2", "ubuntu-1.qcow2.manifest", "ubuntu-2.qcow2", "ubuntu-2.qcow2.manifest"])
-                for version in ["1", "2"] {
-                    #expect(
-                        FileManager.default.contents(atPath: images.directory.appendingPathComponent("ubuntu-\(version).qcow2").path) == Data(image))
-                }
+                #expect(names == ["ubuntu-1.qcow2", "ubuntu-1.qcow2.manifest", "ubuntu-1c.qcow2", "ubuntu-1c.qcow2.manifest"])
+                let first = try FileManager.default.attributesOfItem(atPath: images.directory.appendingPathComponent("ubuntu-1.qcow2").path)
+                let second = try FileManager.default.attributesOfItem(atPath: images.directory.appendingPathComponent("ubuntu-1c.qcow2").path)
+                #expect(first[.systemFileNumber] as? Int == second[.systemFileNumber] as? Int, "stored twice")
+                #expect(FileManager.default.contents(atPath: images.directory.appendingPathComponent("ubuntu-1c.qcow2").path) == Data(image))
+                let templates = try await client.listTemplates(filter: .self, logger: quietLogger)
+                #expect(templates.count == 2 && templates.allSatisfy { $0.isready == true })
+                // A second pass changes nothing.
+                #expect(try await pass.run().map(\.state) == ["ready", "ready, featured"])
+                #expect(try await client.listTemplates(filter: .self, logger: quietLogger).count == 2)
             }
         }
     }

@@ -191,6 +191,7 @@ struct SlowCheckingStore: ChunkStore {
         return try inner.put(digest, bytes)
     }
     func get(_ digest: String) throws -> [UInt8] { try inner.get(digest) }
+    func verify(_ digest: String) throws -> Bool? { try inner.verify(digest) }
     func remove(_ digest: String) throws { try inner.remove(digest) }
     func allDigests() throws -> [String] { try inner.allDigests() }
 }

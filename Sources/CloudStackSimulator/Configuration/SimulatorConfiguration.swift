@@ -199,6 +199,9 @@ public struct FaultConfiguration: Codable, Sendable, Hashable {
     public var downloadBytesPerSecond: Int = 0
     /// When true every template download fails part-way.
     public var failDownloads: Bool = false
+    /// Per command, milliseconds the answer is held back *after* the command took effect (a lost or slow
+    /// answer: a client that dies meanwhile never learns what it created).
+    public var answerDelayMilliseconds: [String: Int] = [:]
 
     public init() {}
 
@@ -209,5 +212,6 @@ public struct FaultConfiguration: Codable, Sendable, Hashable {
         outage = try c.decodeIfPresent(Bool.self, forKey: .outage) ?? false
         downloadBytesPerSecond = try c.decodeIfPresent(Int.self, forKey: .downloadBytesPerSecond) ?? 0
         failDownloads = try c.decodeIfPresent(Bool.self, forKey: .failDownloads) ?? false
+        answerDelayMilliseconds = try c.decodeIfPresent([String: Int].self, forKey: .answerDelayMilliseconds) ?? [:]
     }
 }

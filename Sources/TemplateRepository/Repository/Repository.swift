@@ -147,18 +147,33 @@ public struct Repository: Sendable {
                 let absent = try missing(image.chunks.map(\.digest))
                 guard absent.isEmpty else { throw TemplateRepositoryError.incompleteUpload(missing: absent) }
                 let store = chunks
-                let actual = try await offloaded {
-                    var hasher = SHA256()
+                // Every chunk is read back and hashed on its own and with the image: one the disk damaged since
+                // it was stored is removed and named, so the publisher uploads it again.
+                let (actual, damaged) = try await offloaded {
+                    var whole = SHA256Stream()
+                    var damaged: [String] = []
                     for chunk in image.chunks {
                         let bytes = try store.get(chunk.digest)
+                        var digest = SHA256Stream()
+                        bytes.withUnsafeBytes { SHA256Stream.update(&digest, &whole, with: $0) }
+                        if digest.finalizeHex() != chunk.digest {
+                            if !damaged.contains(chunk.digest) { damaged.append(chunk.digest) }
+                            continue
+                        }
                         guard bytes.count == chunk.length else {
                             throw TemplateRepositoryError.malformed(
                                 document: "upload \(metadata.name)@\(metadata.version)",
                                 reason: "chunk \(chunk.digest) has \(bytes.count) bytes, not \(chunk.length)")
                         }
-                        hasher.update(data: bytes)
                     }
-                    return hasher.finalize().hexString
+                    for digest in damaged { try store.remove(digest) }
+                    return (whole.finalizeHex(), damaged)
+                }
+                guard damaged.isEmpty else {
+                    logger.error(
+                        "stored chunks were damaged on disk; removed for a new upload",
+                        metadata: ["chunks": .stringConvertible(damaged.count), "chunk.digest": "\(damaged[0])"])
+                    throw TemplateRepositoryError.damagedChunks(damaged)
                 }
                 guard actual == image.digest else { throw TemplateRepositoryError.digestMismatch(expected: image.digest, actual: actual) }
                 try await offloaded { try ImageInspector.check(format: metadata.format, image: image, store: store) }

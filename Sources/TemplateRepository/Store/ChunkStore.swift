@@ -5,7 +5,8 @@
 public protocol ChunkStore: Sendable {
     /// Whether the chunk is stored.
     func contains(_ digest: String) throws -> Bool
-    /// Stores `bytes` under `digest` unless already there. Returns true when it was new.
+    /// Stores `bytes` under `digest` unless already there intact (a stored copy that no longer hashes to its
+    /// digest is replaced). Returns true when it was new or replaced.
     /// - Throws: ``TemplateRepositoryError`` on a digest mismatch or a write failure.
     @discardableResult
     func put(_ digest: String, _ bytes: UnsafeRawBufferPointer) throws -> Bool
@@ -16,6 +17,8 @@ public protocol ChunkStore: Sendable {
     /// The chunk's bytes.
     /// - Throws: ``TemplateRepositoryError`` `chunkMissing` when absent.
     func get(_ digest: String) throws -> [UInt8]
+    /// Whether the stored chunk hashes to its digest; `nil` when it is not stored.
+    func verify(_ digest: String) throws -> Bool?
     /// Removes a chunk (no error when absent).
     func remove(_ digest: String) throws
     /// Every stored digest.

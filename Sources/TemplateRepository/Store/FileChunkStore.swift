@@ -57,9 +57,11 @@ public struct FileChunkStore: ChunkStore {
         return try store(digest, bytes)
     }
 
+    /// Writes the chunk unless an intact copy is stored: a stored copy is read back and hashed, so that a
+    /// publish never counts on a chunk the disk has damaged, and a good upload repairs it.
     private func store(_ digest: String, _ bytes: UnsafeRawBufferPointer) throws -> Bool {
         let final = path(for: digest)
-        if access(final, F_OK) == 0 { return false }
+        if access(final, F_OK) == 0, try verify(digest) != false { return false }
         let folder = folder(for: digest)
         let temporary = "\(folder)/\(TemporaryNames.unique(".tmp-\(digest.prefix(16))"))"
         var fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
@@ -115,6 +117,15 @@ public struct FileChunkStore: ChunkStore {
                 }
                 count += n
             }
+        }
+    }
+
+    public func verify(_ digest: String) throws -> Bool? {
+        do {
+            let bytes = try get(digest)
+            return SHA256Stream.hex(bytes) == digest
+        } catch let error as TemplateRepositoryError where error.isMissingChunk {
+            return nil
         }
     }
 

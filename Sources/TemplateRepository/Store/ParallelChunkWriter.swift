@@ -136,8 +136,9 @@ public final class ParallelChunkWriter: @unchecked Sendable {
         return wasFull || firstPending == pending.count
     }
 
-    /// Whether a submitted chunk is to be stored: neither submitted before nor already in the store. Throws
-    /// an earlier failure.
+    /// Whether a submitted chunk is to be stored: not submitted before. One already in the store goes to a
+    /// worker too, which verifies the stored copy (and replaces it when damaged), so that a publish never
+    /// signs a version on a chunk it has not seen intact. Throws an earlier failure.
     private func needsStoring(_ digest: String) throws -> Bool {
         guard let store else {
             try condition.withLock { if let failure { throw failure } }
@@ -147,7 +148,8 @@ public final class ParallelChunkWriter: @unchecked Sendable {
             if let failure { throw failure }
             return !submitted.insert(digest).inserted
         }
-        return try !seen && !store.contains(digest)
+        _ = store
+        return !seen
     }
 
     private func enqueue(_ job: Job) {
