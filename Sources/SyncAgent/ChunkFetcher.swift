@@ -136,6 +136,8 @@ public struct ChunkFetcher: Sendable {
                 /// Mirror turns each chunk has used: a retry after a corrupt answer goes on to the next mirror
                 /// instead of starting the rotation over (which asked the same bad mirror every time).
                 var turns: [String: Int] = [:]
+                /// Mirrors whose answers for a chunk did not verify (for the error when its attempts run out).
+                var triedFor: [String: [String]] = [:]
                 func start(_ chunk: ChunkReference, after failures: Int = 0) {
                     inFlight.insert(chunk.digest)
                     let turn = turns[chunk.digest, default: 0]
@@ -195,8 +197,10 @@ public struct ChunkFetcher: Sendable {
                                 "chunk fetch failed",
                                 metadata: ["digest": "\(chunk.digest)", "attempt": .stringConvertible(failures), "error": "\(error)"])
                             report.retries += 1
+                            if !triedFor[chunk.digest, default: []].contains(fetched.source) { triedFor[chunk.digest, default: []].append(fetched.source) }
                             guard failures < policy.attempts else {
-                                throw SyncAgentError.exhausted(digest: chunk.digest, attempts: policy.attempts, last: error)
+                                throw SyncAgentError.exhausted(
+                                    digest: chunk.digest, attempts: policy.attempts, mirrors: triedFor[chunk.digest] ?? [], last: error)
                             }
                             start(chunk, after: failures)
                         } else if !inFlight.contains(chunk.digest), isLocal(chunk) {
@@ -255,9 +259,11 @@ public struct ChunkFetcher: Sendable {
         // Bytes an earlier run left in the partial file were counted by that run.
         let heldAtStart = min(Self.fileSize(partial), chunk.length - 1)
         var lastError: any Error = SyncAgentError.unreachable("(no mirror)", "no mirror is configured")
+        var tried: [String] = []
         for attempt in 0..<max(1, policy.attempts) {
             guard !mirrors.isEmpty else { break }
             let mirror = health.pick(from: mirrors, turn: turn + attempt + Int(chunk.digest.utf8.first!))
+            if !tried.contains(mirror) { tried.append(mirror) }
             do {
                 let bytes = try await download(chunk, from: mirror, partial: partial, watchdog: watchdog)
                 return Fetched(
@@ -272,7 +278,7 @@ public struct ChunkFetcher: Sendable {
                 if attempt + 1 < policy.attempts { try await Task.sleep(for: backoff(attempt: attempt)) }
             }
         }
-        throw SyncAgentError.exhausted(digest: chunk.digest, attempts: policy.attempts, last: lastError)
+        throw SyncAgentError.exhausted(digest: chunk.digest, attempts: policy.attempts, mirrors: tried, last: lastError)
     }
 
     /// Exponential backoff with full jitter: a random wait up to `initial × 2^attempt`, capped.
@@ -296,8 +302,8 @@ public struct ChunkFetcher: Sendable {
             throw SyncAgentError.refused(url, "\(error)")
         }
         if !held.isEmpty { request.headers.add(name: "Range", value: "bytes=\(held.count)-") }
-        // Once the answer's head is in, the watchdog cancels the transfer when it stalls (until then the
-        // chunk timeout bounds the wait); the transfer reports progress to it.
+        // From the request on the wire, the watchdog cancels the transfer when nothing comes for the stall
+        // timeout (before that, the connect timeout bounds the wait); the transfer reports progress to it.
         let handle = TransferHandle()
         let receiver = ChunkReceiver(held: held, chunk: chunk, url: url, partial: partial, limiter: limiter, watchdog: watchdog) {
             handle.cancel()
@@ -320,7 +326,10 @@ public struct ChunkFetcher: Sendable {
             if receiver.bodyStarted, !received.isEmpty, received.count > held.count || !FileManager.default.fileExists(atPath: partial) {
                 Self.savePartial(received, to: partial)
             }
-            if stalled { throw SyncAgentError.stalled(url, watchdog.timeout) }
+            if stalled {
+                throw receiver.headReceived
+                    ? SyncAgentError.stalled(url, watchdog.timeout) : SyncAgentError.refused(url, "no answer within \(watchdog.timeout)")
+            }
             if let error = error as? SyncAgentError { throw error }
             guard receiver.headReceived else { throw SyncAgentError.refused(url, "\(error)") }
             if Task.isCancelled {
@@ -427,9 +436,15 @@ final class ChunkReceiver: HTTPClientResponseDelegate, @unchecked Sendable {
         watchID.map { watchdog.finish($0) } ?? false
     }
 
+    /// The watchdog watches from the moment the request is on the wire (the connect has its own timeout): a
+    /// mirror that accepts and never answers stalls like one that stops mid-body.
+    func didSendRequestHead(task: HTTPClient.Task<[UInt8]>, _ head: HTTPRequestHead) {
+        if watchID == nil { watchID = watchdog.register(cancel: cancel) }
+    }
+
     func didReceiveHead(task: HTTPClient.Task<[UInt8]>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
         headReceived = true
-        watchID = watchdog.register(cancel: cancel)
+        if watchID == nil { watchID = watchdog.register(cancel: cancel) } else { watchdog.progress(watchID!) }
         switch head.status.code {
         case 206 where heldCount > 0: break
         case 200: received.removeAll(keepingCapacity: true)  // the whole chunk (the mirror ignored the range)

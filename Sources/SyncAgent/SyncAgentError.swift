@@ -16,6 +16,10 @@ public struct SyncAgentError: Error, Sendable, CustomStringConvertible {
 
     public let kind: Kind
     public let description: String
+    /// The chunk it is about (for `exhausted`).
+    public internal(set) var chunk: String?
+    /// The mirrors tried (for `exhausted`), in the order they were first asked.
+    public internal(set) var mirrors: [String] = []
 
     static func unreachable(_ url: String, _ reason: String) -> Self {
         .init(kind: .unreachable, description: "\(url) cannot be fetched: \(reason). Check the URL, the network and that the server runs.")
@@ -39,8 +43,15 @@ public struct SyncAgentError: Error, Sendable, CustomStringConvertible {
             description:
                 "Chunk \(digest) from \(url) hashes to \(actual): corrupt or tampered, discarded. Trying again (another mirror if there is one).")
     }
-    static func exhausted(digest: String, attempts: Int, last: any Error) -> Self {
-        .init(kind: .exhausted, description: "Chunk \(digest) could not be fetched in \(attempts) attempts; last error: \(last)")
+    static func exhausted(digest: String, attempts: Int, mirrors: [String], last: any Error) -> Self {
+        var error = Self(
+            kind: .exhausted,
+            description:
+                "Chunk \(digest) could not be fetched in \(attempts) attempts from \(mirrors.isEmpty ? "no mirror" : mirrors.joined(separator: ", ")); "
+                + "last error: \(last). Its verified neighbours are kept; the next pass tries again (check the mirrors, or add one).")
+        error.chunk = digest
+        error.mirrors = mirrors
+        return error
     }
     static func manifestMismatch(name: String, version: String) -> Self {
         .init(

@@ -52,6 +52,8 @@ struct ServerCommand: AsyncParsableCommand {
             repository = try await DataDirectory(data).openRepository(catalogValidity: catalogValidityHours * 3600, logger: logger) { key in
                 Console.line("Created a publisher key in \(DataDirectory(data).keyPath); public key: \(key.publicKey.base64)")
             }
+            let interrupted = try await repository.reapInterruptedPublishes()
+            if interrupted > 0 { logger.warning("publishes interrupted by an earlier stop marked as such", metadata: ["count": "\(interrupted)"]) }
         } catch {
             throw CLIError("Cannot open the data directory \(data): \(error)")
         }

@@ -17,7 +17,7 @@ private func run(_ arguments: [String]) async throws -> (status: Int32, stdout: 
 
 @Suite("mclouds template publish")
 struct PublishCommandTests {
-    @Test("kill -9 during a publish lists nothing; publishing again completes without re-storing what was stored")
+    @Test("kill -9 during a publish lists nothing and leaves no publish running; publishing again marks it interrupted and does not re-store what was stored")
     func killDuringPublish() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kill-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -64,7 +64,9 @@ struct PublishCommandTests {
         try #require(process.terminationReason == .uncaughtSignal, "the publish finished before it could be killed")
         #expect(!listedWhileRunning)
         #expect(try await repository.templates().isEmpty)
-        #expect(try await repository.unfinishedPublishes().count == 1)
+        // Nothing runs any more, whatever the killed process recorded.
+        #expect(try await repository.unfinishedPublishes().isEmpty)
+        #expect(try await repository.publishHistory().map(\.state) == ["running"])
         let storedAtKill = try repository.chunks.allDigests().count
         #expect(storedAtKill > 0)
 
@@ -74,6 +76,10 @@ struct PublishCommandTests {
         #expect(report.size == Int64(size))
         #expect(report.newChunks == report.chunks - storedAtKill)
         #expect(report.newBytes < report.size)
+        // The next publish marked the killed one as interrupted.
+        let history = try await repository.publishHistory()
+        #expect(history.map(\.state).sorted() == ["committed", "failed"])
+        #expect(history.first { $0.state == "failed" }?.error?.hasPrefix("interrupted") == true)
         let listed = try await repository.template("big")
         #expect(listed.versions.map(\.version) == ["1"])
         let manifest = try await repository.manifest(name: "big", version: "1")

@@ -58,12 +58,15 @@ final class FaultyMirror: Sendable {
         case fail500
         /// Sends half the bytes, then nothing for a few seconds.
         case stall
+        /// Accepts the request and never answers (until ``release()``).
+        case noHead
     }
 
     private struct State {
         var plans: [String: [Behaviour]] = [:]
         var requests = 0
         var rangeRequests = 0
+        var released = false
     }
 
     let chunks: [String: [UInt8]]
@@ -78,11 +81,14 @@ final class FaultyMirror: Sendable {
         self.init(chunks: chunks)
     }
 
+    /// Lets every held `noHead` request end (so the server can stop).
+    func release() { state.withLock { $0.released = true } }
+
     func plan(_ digest: String, _ behaviours: [Behaviour]) { state.withLock { $0.plans[digest] = behaviours } }
     var requests: Int { state.withLock { $0.requests } }
     var rangeRequests: Int { state.withLock { $0.rangeRequests } }
 
-    func respond(digest: String, range: String?) -> Response {
+    func respond(digest: String, range: String?) async -> Response {
         let behaviour: Behaviour? = state.withLock { state in
             state.requests += 1
             if range != nil { state.rangeRequests += 1 }
@@ -104,6 +110,9 @@ final class FaultyMirror: Sendable {
         case .truncate: bytes = Array(bytes.prefix(bytes.count / 2))
         case .oversize: bytes += [UInt8](repeating: 7, count: 1000)
         case .fail500: return Response(status: .internalServerError)
+        case .noHead:
+            while !state.withLock({ $0.released }) { try? await Task.sleep(for: .milliseconds(20)) }
+            return Response(status: .serviceUnavailable)
         case .stall:
             headers[.contentLength] = String(bytes.count)
             let half = bytes.count / 2
@@ -111,7 +120,7 @@ final class FaultyMirror: Sendable {
                 status: status, headers: headers,
                 body: ResponseBody { [bytes] writer in
                     try await writer.write(ByteBuffer(bytes: bytes[..<half]))
-                    try? await Task.sleep(for: .milliseconds(1500))
+                    try? await Task.sleep(for: .seconds(4))
                     try await writer.write(ByteBuffer(bytes: bytes[half...]))
                     try await writer.finish(nil)
                 })
@@ -125,7 +134,7 @@ final class FaultyMirror: Sendable {
     func withRunning<T: Sendable>(_ body: (String) async throws -> T) async throws -> T {
         let router = Router()
         router.get("/api/v1/chunks/{digest}") { request, context in
-            self.respond(digest: context.parameters.get("digest") ?? "", range: request.headers[.range])
+            await self.respond(digest: context.parameters.get("digest") ?? "", range: request.headers[.range])
         }
         return try await withLoopbackApp(router, body)
     }

@@ -16,6 +16,8 @@ public struct RepositoryClient: Sendable {
     public let baseURL: String
     public let token: String?
     public var timeout: TimeAmount
+    /// The largest answer read (catalogs, manifests and chunks are far smaller); a larger one is refused.
+    public var answerLimit = 256 << 20
     let httpClient: HTTPClient
 
     public init(baseURL: String, token: String? = nil, timeout: TimeAmount = .seconds(120), httpClient: HTTPClient = HTTPClients.shared) {
@@ -109,6 +111,7 @@ public struct RepositoryClient: Sendable {
         }
     }
 
+
     func send(
         _ method: HTTPMethod, _ path: String, headers extra: [(String, String)] = [], body: [UInt8]? = nil, contentType: String? = nil
     ) async throws -> (status: Int, body: [UInt8]) {
@@ -125,10 +128,22 @@ public struct RepositoryClient: Sendable {
         let bytes: ByteBuffer
         do {
             response = try await httpClient.execute(request, timeout: timeout)
-            bytes = try await response.body.collect(upTo: 256 << 20)
         } catch {
             throw RepositoryClientError(
                 url: url, status: nil, message: "the server cannot be reached (\(NetworkProblem.describe(error))); check the URL and that it runs")
+        }
+        do {
+            bytes = try await response.body.collect(upTo: answerLimit)
+        } catch is NIOTooManyBytesError {
+            var error = RepositoryClientError(
+                url: url, status: Int(response.status.code),
+                message: "the answer is larger than the \(answerLimit >> 20) MiB a repository answer may be; the server or mirror is broken or hostile, refusing it")
+            error.tooLarge = true
+            throw error
+        } catch {
+            throw RepositoryClientError(
+                url: url, status: Int(response.status.code),
+                message: "the answer broke off (\(NetworkProblem.describe(error))); try again, and check the server's health if it repeats")
         }
         let data = Array(bytes.readableBytesView)
         guard (200..<300).contains(Int(response.status.code)) else {
@@ -145,6 +160,8 @@ public struct RepositoryClientError: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// Chunks the server still lacks (a commit answered 409).
     public var missing: [String] = []
+    /// The answer was over the client's ``RepositoryClient/answerLimit`` and refused (the server was reached).
+    public internal(set) var tooLarge = false
 
     init(url: String, status: Int?, message: String) {
         self.url = url

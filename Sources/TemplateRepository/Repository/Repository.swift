@@ -69,6 +69,7 @@ public struct Repository: Sendable {
         try osTypes.check(metadata.osType)
         try await offloaded { try ImageInspector.check(format: metadata.format, path: path) }
         try await refuseTakenVersion(metadata)
+        try await reapInterruptedPublishes()
         let publishID = UUID().uuidString
         try await recordPublish(id: publishID, metadata)
         do {
@@ -140,6 +141,7 @@ public struct Repository: Sendable {
             )
         }
         try await refuseTakenVersion(metadata)
+        try await reapInterruptedPublishes()
         let publishID = UUID().uuidString
         try await recordPublish(id: publishID, metadata)
         do {
@@ -377,8 +379,56 @@ public struct Repository: Sendable {
     }
 
     /// Publishes that started and never finished (interrupted or still running).
-    public func unfinishedPublishes() async throws -> [(name: String, version: String, started: String)] {
+    /// Marks publishes that a killed or crashed process left `running` as failed, "interrupted" (nothing of
+    /// them was committed). Only when no publish or commit holds the repository lock, so a live one is never touched.
+    /// - Returns: how many were marked.
+    @discardableResult
+    public func reapInterruptedPublishes() async throws -> Int {
+        let database = database
+        return try await lock.ifFree {
+            try await database.transaction { db in
+                let stale = try await db.raw("SELECT id FROM publishes WHERE state = 'running'").all().count
+                guard stale > 0 else { return 0 }
+                let now = Timestamps.string(from: Date())
+                try await db.raw(
+                    """
+                    UPDATE publishes SET state = 'failed', updated = \(bind: now),
+                        error = 'interrupted: the process ended during the publish (killed or crashed); nothing of it was committed: publish again'
+                    WHERE state = 'running'
+                    """
+                ).run()
+                return stale
+            }
+        } ?? 0
+    }
+
+    /// One publish as recorded: `running`, `committed` or `failed` (with the error; "interrupted: …" for one
+    /// whose process ended).
+    public struct PublishRecord: Sendable, Hashable, Codable {
+        public var name: String
+        public var version: String
+        public var state: String
+        public var started: String
+        public var error: String?
+    }
+
+    /// The most recent publishes, newest first.
+    public func publishHistory(limit: Int = 50) async throws -> [PublishRecord] {
         try await database.withDatabase { db in
+            try await db.raw("SELECT name, version, state, started, error FROM publishes ORDER BY started DESC, updated DESC LIMIT \(bind: limit)").all().map {
+                PublishRecord(
+                    name: try $0.decode(column: "name", as: String.self), version: try $0.decode(column: "version", as: String.self),
+                    state: try $0.decode(column: "state", as: String.self), started: try $0.decode(column: "started", as: String.self),
+                    error: try $0.decode(column: "error", as: String?.self))
+            }
+        }
+    }
+
+    /// Publishes running now. While no process holds the repository lock none is, whatever rows a killed
+    /// process left `running` (the next writer marks them with ``reapInterruptedPublishes()``).
+    public func unfinishedPublishes() async throws -> [(name: String, version: String, started: String)] {
+        guard try await lock.ifFree({ true }) == nil else { return [] }
+        return try await database.withDatabase { db in
             try await db.raw("SELECT name, version, started FROM publishes WHERE state = 'running' ORDER BY started").all().map {
                 (
                     try $0.decode(column: "name", as: String.self), try $0.decode(column: "version", as: String.self),
@@ -420,7 +470,8 @@ public struct Repository: Sendable {
     public func collectGarbage(grace: TimeInterval = 3600, dryRun: Bool = false, onWait: (@Sendable () -> Void)? = nil) async throws
         -> GarbageReport
     {
-        try await lock.exclusive(onWait: onWait) {
+        if !dryRun { try await reapInterruptedPublishes() }
+        return try await lock.exclusive(onWait: onWait) {
             let liveSet = try await database.withDatabase { db in
                 var live = Set<String>()
                 for row in try await db.raw(

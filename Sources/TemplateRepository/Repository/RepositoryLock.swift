@@ -20,6 +20,15 @@ struct RepositoryLock: Sendable {
         try await holding(LOCK_EX, onWait: onWait, body)
     }
 
+    /// Runs `body` holding the lock exclusively if nobody holds it now; `nil` (and `body` not run) otherwise.
+    func ifFree<R: Sendable>(_ body: () async throws -> R) async throws -> R? {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw TemplateRepositoryError.storeFailure(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return nil }
+        return try await body()
+    }
+
     private func holding<R: Sendable>(_ operation: Int32, onWait: (@Sendable () -> Void)?, _ body: () async throws -> R) async throws -> R {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw TemplateRepositoryError.storeFailure(path: path, reason: String(cString: strerror(errno))) }
