@@ -23,12 +23,17 @@ public final class MCloudsServer: Service, Sendable {
         /// The URL clients reach the server at (behind a proxy, say); absent, the OpenAPI document names the
         /// address the request came to (its `Host`), else the listening address.
         public var publicURL: String?
+        /// How long a connection may sit idle (no request under way) before it is closed; `nil` never.
+        public var idleTimeout: Duration?
 
-        public init(host: String = "127.0.0.1", port: Int = 8080, adminTokens: [String] = [], publicURL: String? = nil) {
+        public init(
+            host: String = "127.0.0.1", port: Int = 8080, adminTokens: [String] = [], publicURL: String? = nil, idleTimeout: Duration? = .seconds(60)
+        ) {
             self.host = host
             self.port = port
             self.adminTokens = adminTokens
             self.publicURL = publicURL
+            self.idleTimeout = idleTimeout
         }
     }
 
@@ -100,7 +105,7 @@ public final class MCloudsServer: Service, Sendable {
     public func run() async throws {
         try await HTTPService.run(
             router: HTTPConventions(router: makeRouter(), routes: Self.routes), host: configuration.host, port: configuration.port,
-            serverName: "mclouds", listening: listening, logger: logger
+            serverName: "mclouds", listening: listening, idleTimeout: configuration.idleTimeout, logger: logger
         ) { port in
             self.logger.info("mclouds server listening", metadata: ["url": "http://\(self.configuration.host):\(port)"])
         }
@@ -111,11 +116,16 @@ public final class MCloudsServer: Service, Sendable {
 /// stops or never starts, so nobody waits forever).
 enum HTTPService {
     static func run<Context: RequestContext, Builder: HTTPResponderBuilder>(
-        router: Builder, host: String, port: Int, serverName: String, listening: ListeningPort, logger: Logger,
+        router: Builder, host: String, port: Int, serverName: String, listening: ListeningPort, idleTimeout: Duration?, logger: Logger,
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws where Context.Source == ApplicationRequestContextSource, Builder.Responder.Context == Context {
+        // Idle (and half-open) connections are closed after `idleTimeout`, so that they cannot use up the
+        // descriptors; CONNECT gets a complete answer and a closed connection.
+        let idle = idleTimeout.map { TimeAmount.nanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }
         let app = Application(
-            router: router, configuration: .init(address: .hostname(host, port: port), serverName: serverName),
+            router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectRefusal()], idleTimeout: idle)),
+            configuration: .init(address: .hostname(host, port: port), serverName: serverName),
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? 0
                 listening.set(bound)

@@ -29,6 +29,7 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Minutes between dashboard collections (also on demand: POST /api/v1/dashboard/collect).") var collectIntervalMinutes = 60.0
     @Option(help: "Seconds a region may take to answer a collection.") var regionTimeoutSeconds = 120.0
     @Option(help: "Days of dashboard history kept.") var retentionDays = 30.0
+    @Option(help: "Seconds an idle connection stays open (0: until the client closes it).") var idleTimeoutSeconds = 60.0
     @Option(help: "A PEM file of extra CA certificates to trust for regions' HTTPS endpoints.") var trustCa: String?
     @Option(help: "The URL clients reach this server at (behind a proxy), named in /openapi.yaml; default: the request's host.")
     var publicUrl: String?
@@ -77,7 +78,9 @@ struct ServerCommand: AsyncParsableCommand {
             throw CLIError("Cannot open the region registry in \(data): \(error)")
         }
         let server = MCloudsServer(
-            configuration: .init(host: host, port: port, adminTokens: tokens, publicURL: publicUrl), repository: repository, federation: federation,
+            configuration: .init(
+                host: host, port: port, adminTokens: tokens, publicURL: publicUrl,
+                idleTimeout: idleTimeoutSeconds > 0 ? .milliseconds(Int64(idleTimeoutSeconds * 1000)) : nil), repository: repository, federation: federation,
             logger: logger)
         let group = ServiceGroup(
             configuration: .init(

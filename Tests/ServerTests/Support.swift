@@ -30,7 +30,7 @@ func bytes(_ count: Int, seed: UInt64) -> [UInt8] {
 
 /// A server on a free loopback port over a repository in a temporary directory, for the duration of `body`.
 func withServer<T: Sendable>(
-    tokens: [String] = ["admin-token"], _ body: (MCloudsServer, Repository, URL) async throws -> T
+    tokens: [String] = ["admin-token"], idleTimeout: Duration? = .seconds(60), _ body: (MCloudsServer, Repository, URL) async throws -> T
 ) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -40,7 +40,9 @@ func withServer<T: Sendable>(
     var collection = DashboardCollector.Configuration()
     collection.regionTimeout = .seconds(10)
     let federation = try await DataDirectory(directory.path).openFederation(collector: collection, logger: logger)
-    return try await MCloudsServer.withRunning(.init(port: 0, adminTokens: tokens), repository: repository, federation: federation, logger: logger) {
+    return try await MCloudsServer.withRunning(
+        .init(port: 0, adminTokens: tokens, idleTimeout: idleTimeout), repository: repository, federation: federation, logger: logger
+    ) {
         server in
         try await body(server, repository, directory)
     }

@@ -28,6 +28,11 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
             "Changes (publishing, regions, collections) are disabled on this server: "
                 + "start it with an admin token (--admin-token-file or MCLOUDS_ADMIN_TOKEN).")
     }
+    static func tooManyDigests(_ count: Int) -> APIError {
+        APIError(
+            status: 413,
+            "The request asks about \(count) digests; at most \(MissingChunksRequest.pageLimit) per request: ask page by page (as mclouds template publish does).")
+    }
     static func badBody(_ reason: String) -> APIError { APIError(status: 400, "The request body is not valid: \(reason).") }
 }
 
@@ -71,7 +76,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 : error.status == .contentTooLarge ? "The request body is too large." : "\(error.status.reasonPhrase)."
             return .init(status: error.status.code, message: message)
         case is NIOTooManyBytesError:
-            return .init(status: 413, message: "The request body is too large.")
+            return .init(status: 413, message: "The request body is too large for this call; see /openapi.yaml for its limit.")
         case let error as FederationError:
             let status: Int
             switch error.kind {

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import TemplateRepository
 
 /// One route of the API: what the OpenAPI document must describe (checked by a test).
@@ -79,8 +80,12 @@ struct RepositoryAPI: Sendable {
         }
         router.post("/api/v1/uploads/missing") { request, context in
             try tokens.authorize(request)
-            let asked = try await JSONBody.decode(MissingChunksRequest.self, request, limit: 64 << 20)
-            return JSONResponse.make(MissingChunksResponse(missing: try repository.missing(asked.digests)))
+            // One page at a time: the body is bounded before it is read, and the store is asked off the
+            // request tasks' threads, so a negotiation never starves the other requests.
+            let asked = try await JSONBody.decode(MissingChunksRequest.self, request, limit: MissingChunksRequest.bodyLimit)
+            guard asked.digests.count <= MissingChunksRequest.pageLimit else { throw APIError.tooManyDigests(asked.digests.count) }
+            let missing = try await NIOThreadPool.singleton.runIfActive { try repository.missing(asked.digests) }
+            return JSONResponse.make(MissingChunksResponse(missing: missing))
         }
         router.post("/api/v1/templates/{name}/versions") { request, context in
             try tokens.authorize(request)

@@ -51,7 +51,8 @@ public final class ImageServer: Service, Sendable {
         router.get("/images/{file}") { request, context in try await self.serve(request, context, body: true) }
         router.head("/images/{file}") { request, context in try await self.serve(request, context, body: false) }
         try await HTTPService.run(
-            router: router, host: configuration.host, port: configuration.port, serverName: "mclouds-agent", listening: listening, logger: logger)
+            router: router, host: configuration.host, port: configuration.port, serverName: "mclouds-agent", listening: listening,
+            idleTimeout: .seconds(60), logger: logger)
     }
 
     private func serve(_ request: Request, _ context: AddressedRequestContext, body: Bool) async throws -> Response {

@@ -35,8 +35,9 @@ public struct RemotePublisher: Sendable {
             try chunker.chunk(path: path) { reference, _ in progress?(.chunking(done: reference.offset + Int64(reference.length))) }
         }
         var missing: [String] = []
-        for batch in stride(from: 0, to: image.chunks.count, by: 10_000) {
-            missing += try await client.missing(image.chunks[batch..<min(image.chunks.count, batch + 10_000)].map(\.digest))
+        let page = MissingChunksRequest.pageLimit
+        for batch in stride(from: 0, to: image.chunks.count, by: page) {
+            missing += try await client.missing(image.chunks[batch..<min(image.chunks.count, batch + page)].map(\.digest))
         }
         var uploaded = (chunks: 0, bytes: Int64(0))
         for attempt in 1...3 {

@@ -1,10 +1,16 @@
 /// The wire messages of remote publishing (`mclouds template publish --server`): ask which chunks are
 /// missing, upload those, then commit the version.
 
-/// `POST /api/v1/uploads/missing` body.
+/// `POST /api/v1/uploads/missing` body: at most ``pageLimit`` digests (a publisher asks page by page, so that
+/// one request costs the server bounded memory and time).
 public struct MissingChunksRequest: Codable, Sendable {
     public var digests: [String]
     public init(digests: [String]) { self.digests = digests }
+
+    /// The most digests one request may ask about.
+    public static let pageLimit = 10_000
+    /// The largest body a request of ``pageLimit`` digests needs (JSON of 64-character digests, with room).
+    public static let bodyLimit = pageLimit * 70 + 1024
 }
 
 /// `POST /api/v1/uploads/missing` answer: the digests the repository lacks, in the order asked.
