@@ -197,7 +197,9 @@ public struct ChunkFetcher: Sendable {
                                 "chunk fetch failed",
                                 metadata: ["digest": "\(chunk.digest)", "attempt": .stringConvertible(failures), "error": "\(error)"])
                             report.retries += 1
-                            if !triedFor[chunk.digest, default: []].contains(fetched.source) { triedFor[chunk.digest, default: []].append(fetched.source) }
+                            if !triedFor[chunk.digest, default: []].contains(fetched.source) {
+                                triedFor[chunk.digest, default: []].append(fetched.source)
+                            }
                             guard failures < policy.attempts else {
                                 throw SyncAgentError.exhausted(
                                     digest: chunk.digest, attempts: policy.attempts, mirrors: triedFor[chunk.digest] ?? [], last: error)

@@ -10,7 +10,10 @@ import Server
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (build with -c release).",
-        subcommands: [SimulatorBench.self, ChunkingBench.self, PublishBench.self, SyncBench.self, DashboardBench.self, PrimitivesBench.self]
+        subcommands: [
+            SimulatorBench.self, ChunkingBench.self, PublishBench.self, SyncBench.self, DashboardBench.self, PrimitivesBench.self,
+            NegotiationBench.self,
+        ]
     )
 }
 

@@ -80,7 +80,8 @@ struct ServerCommand: AsyncParsableCommand {
         let server = MCloudsServer(
             configuration: .init(
                 host: host, port: port, adminTokens: tokens, publicURL: publicUrl,
-                idleTimeout: idleTimeoutSeconds > 0 ? .milliseconds(Int64(idleTimeoutSeconds * 1000)) : nil), repository: repository, federation: federation,
+                idleTimeout: idleTimeoutSeconds > 0 ? .milliseconds(Int64(idleTimeoutSeconds * 1000)) : nil), repository: repository,
+            federation: federation,
             logger: logger)
         let group = ServiceGroup(
             configuration: .init(

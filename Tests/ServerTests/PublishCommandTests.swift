@@ -17,7 +17,9 @@ private func run(_ arguments: [String]) async throws -> (status: Int32, stdout: 
 
 @Suite("mclouds template publish")
 struct PublishCommandTests {
-    @Test("kill -9 during a publish lists nothing and leaves no publish running; publishing again marks it interrupted and does not re-store what was stored")
+    @Test(
+        "kill -9 during a publish lists nothing and leaves no publish running; publishing again marks it interrupted and does not re-store what was stored"
+    )
     func killDuringPublish() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kill-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -131,6 +131,23 @@ struct RepositoryAPITests {
         }
     }
 
+    @Test("the missing-chunk negotiation is paged: more than 10,000 digests, or a body past its bound, is a 413 before anything is looked up")
+    func negotiationBounded() async throws {
+        try await withServer { server, _, _ in
+            let auth = [("Authorization", "Bearer admin-token")]
+            let url = "\(server.baseURL)/api/v1/uploads/missing"
+            let digests = (0..<MissingChunksRequest.pageLimit + 1).map { String(format: "%064x", $0) }
+            let page = try JSONEncoder().encode(MissingChunksRequest(digests: Array(digests.prefix(MissingChunksRequest.pageLimit))))
+            let answered = try await http(.POST, url, headers: auth, body: Array(page))
+            #expect(answered.status == 200 && answered.json?["missing"]?.arrayValue?.count == MissingChunksRequest.pageLimit)
+            let tooMany = try await http(.POST, url, headers: auth, body: Array(try JSONEncoder().encode(MissingChunksRequest(digests: digests))))
+            #expect(tooMany.status == 413)
+            // Padding cannot carry a larger body past the bound either.
+            let padded = Array("{\"digests\": [] \(String(repeating: " ", count: MissingChunksRequest.bodyLimit))}".utf8)
+            #expect(try await http(.POST, url, headers: auth, body: padded).status == 413)
+        }
+    }
+
     @Test("a server without admin tokens refuses every change with 403")
     func publishingDisabled() async throws {
         try await withServer(tokens: []) { server, _, _ in

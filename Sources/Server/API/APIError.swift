@@ -31,7 +31,8 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     static func tooManyDigests(_ count: Int) -> APIError {
         APIError(
             status: 413,
-            "The request asks about \(count) digests; at most \(MissingChunksRequest.pageLimit) per request: ask page by page (as mclouds template publish does).")
+            "The request asks about \(count) digests; at most \(MissingChunksRequest.pageLimit) per request: ask page by page (as mclouds template publish does)."
+        )
     }
     static func badBody(_ reason: String) -> APIError { APIError(status: 400, "The request body is not valid: \(reason).") }
 }

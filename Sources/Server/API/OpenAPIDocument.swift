@@ -517,7 +517,7 @@ enum OpenAPIDocument {
                 '413': {$ref: '#/components/responses/Error'}
           /api/v1/uploads/missing:
             post:
-              summary: Which of these chunks the repository lacks (upload only those).
+              summary: Which of these chunks the repository lacks (upload only those); ask in pages of at most 10,000 digests.
               security: [{adminToken: []}]
               requestBody:
                 required: true
@@ -527,7 +527,7 @@ enum OpenAPIDocument {
                       type: object
                       required: [digests]
                       properties:
-                        digests: {type: array, items: {type: string}}
+                        digests: {type: array, maxItems: 10000, items: {type: string}}
               responses:
                 '200':
                   description: The missing digests.
@@ -540,6 +540,7 @@ enum OpenAPIDocument {
                           missing: {type: array, items: {type: string}}
                 '400': {$ref: '#/components/responses/Error'}
                 '401': {$ref: '#/components/responses/Error'}
+                '413': {$ref: '#/components/responses/Error'}
           /api/v1/templates/{name}/versions:
             post:
               summary: Commit a version whose chunks are all uploaded; it becomes visible in a new catalog.

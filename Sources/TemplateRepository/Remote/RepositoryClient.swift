@@ -111,7 +111,6 @@ public struct RepositoryClient: Sendable {
         }
     }
 
-
     func send(
         _ method: HTTPMethod, _ path: String, headers extra: [(String, String)] = [], body: [UInt8]? = nil, contentType: String? = nil
     ) async throws -> (status: Int, body: [UInt8]) {
@@ -137,7 +136,9 @@ public struct RepositoryClient: Sendable {
         } catch is NIOTooManyBytesError {
             var error = RepositoryClientError(
                 url: url, status: Int(response.status.code),
-                message: "the answer is larger than the \(answerLimit >> 20) MiB a repository answer may be; the server or mirror is broken or hostile, refusing it")
+                message:
+                    "the answer is larger than the \(answerLimit >> 20) MiB a repository answer may be; the server or mirror is broken or hostile, refusing it"
+            )
             error.tooLarge = true
             throw error
         } catch {

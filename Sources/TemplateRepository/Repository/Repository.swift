@@ -415,12 +415,13 @@ public struct Repository: Sendable {
     /// The most recent publishes, newest first.
     public func publishHistory(limit: Int = 50) async throws -> [PublishRecord] {
         try await database.withDatabase { db in
-            try await db.raw("SELECT name, version, state, started, error FROM publishes ORDER BY started DESC, updated DESC LIMIT \(bind: limit)").all().map {
-                PublishRecord(
-                    name: try $0.decode(column: "name", as: String.self), version: try $0.decode(column: "version", as: String.self),
-                    state: try $0.decode(column: "state", as: String.self), started: try $0.decode(column: "started", as: String.self),
-                    error: try $0.decode(column: "error", as: String?.self))
-            }
+            try await db.raw("SELECT name, version, state, started, error FROM publishes ORDER BY started DESC, updated DESC LIMIT \(bind: limit)")
+                .all().map {
+                    PublishRecord(
+                        name: try $0.decode(column: "name", as: String.self), version: try $0.decode(column: "version", as: String.self),
+                        state: try $0.decode(column: "state", as: String.self), started: try $0.decode(column: "started", as: String.self),
+                        error: try $0.decode(column: "error", as: String?.self))
+                }
         }
     }
 
