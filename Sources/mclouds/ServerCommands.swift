@@ -29,6 +29,7 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Minutes between dashboard collections (also on demand: POST /api/v1/dashboard/collect).") var collectIntervalMinutes = 60.0
     @Option(help: "Seconds a region may take to answer a collection.") var regionTimeoutSeconds = 120.0
     @Option(help: "Days of dashboard history kept.") var retentionDays = 30.0
+    @Option(help: "Hours between scrubs of the chunk store (every chunk read and hashed; 0: never).") var scrubIntervalHours = 24.0
     @Option(help: "Seconds an idle connection stays open (0: until the client closes it).") var idleTimeoutSeconds = 60.0
     @Option(help: "A PEM file of extra CA certificates to trust for regions' HTTPS endpoints.") var trustCa: String?
     @Option(help: "The URL clients reach this server at (behind a proxy), named in /openapi.yaml; default: the request's host.")
@@ -83,10 +84,14 @@ struct ServerCommand: AsyncParsableCommand {
                 idleTimeout: idleTimeoutSeconds > 0 ? .milliseconds(Int64(idleTimeoutSeconds * 1000)) : nil), repository: repository,
             federation: federation,
             logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: server), .init(service: federation.collector)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
-            ))
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server), .init(service: federation.collector)]
+        if scrubIntervalHours > 0 {
+            let scrubber = StoreScrubber(
+                repository: repository, interval: .milliseconds(Int64(scrubIntervalHours * 3_600_000)), clock: ContinuousClock(),
+                metrics: federation.metrics, logger: logger)
+            services.append(.init(service: scrubber))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         let host = host
         let port = port
         let publicKey = repository.key.publicKey.base64

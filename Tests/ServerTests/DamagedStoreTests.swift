@@ -1,6 +1,8 @@
 import Core
 import Crypto
 import Foundation
+import Logging
+import Prometheus
 import Server
 import TemplateRepository
 import TestSupport
@@ -97,6 +99,32 @@ struct DamagedStoreTests {
             _ = try await repository.publish(imageAt: path, metadata: sampleMetadata())
             #expect(try repository.chunks.verify(manifest.chunks[1].digest) == true)
             _ = server
+        }
+    }
+}
+
+@Suite("Central store: scheduled scrub")
+struct StoreScrubberTests {
+    @Test("a scrub finds a damaged chunk, names the versions it breaks, and shows the count as a gauge")
+    func scrubReports() async throws {
+        try await withServer { _, repository, directory in
+            let path = try writeFile(bytes(120_000, seed: 44), in: directory)
+            _ = try await repository.publish(imageAt: path, metadata: sampleMetadata())
+            let manifest = try await repository.manifest(name: "ubuntu-22.04", version: "1.0")
+            let registry = PrometheusCollectorRegistry()
+            let scrubber = StoreScrubber(
+                repository: repository, interval: .seconds(3600), clock: ContinuousClock(), metrics: registry, logger: .init(label: "test"))
+            await scrubber.scrubOnce()
+            #expect(scrubber.lastScrub?.report.damaged == [])
+            #expect(String(decoding: registry.emitToBuffer(), as: UTF8.self).contains("mclouds_store_damaged_chunks 0"))
+
+            try DamagedStoreTests().damage(manifest.chunks[1].digest, in: repository)
+            await scrubber.scrubOnce()
+            #expect(scrubber.lastScrub?.report.damaged == [manifest.chunks[1].digest])
+            #expect(scrubber.lastScrub?.report.affectedVersions == ["ubuntu-22.04@1.0"])
+            #expect(String(decoding: registry.emitToBuffer(), as: UTF8.self).contains("mclouds_store_damaged_chunks 1"))
+            // A scrub only reports: the chunk is still there for verify --repair to deal with.
+            #expect(try repository.chunks.verify(manifest.chunks[1].digest) == false)
         }
     }
 }
