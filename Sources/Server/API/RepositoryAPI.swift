@@ -5,7 +5,6 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
-import NIOPosix
 import TemplateRepository
 
 /// One route of the API: what the OpenAPI document must describe (checked by a test).
@@ -84,7 +83,7 @@ struct RepositoryAPI: Sendable {
             // request tasks' threads, so a negotiation never starves the other requests.
             let asked = try await JSONBody.decode(MissingChunksRequest.self, request, limit: MissingChunksRequest.bodyLimit)
             guard asked.digests.count <= MissingChunksRequest.pageLimit else { throw APIError.tooManyDigests(asked.digests.count) }
-            let missing = try await NIOThreadPool.singleton.runIfActive { try repository.missing(asked.digests) }
+            let missing = try await repository.missingOffloaded(asked.digests)
             return JSONResponse.make(MissingChunksResponse(missing: missing))
         }
         router.post("/api/v1/templates/{name}/versions") { request, context in

@@ -64,7 +64,7 @@ public struct SQLiteStore: SQLStore {
         let connection: SQLiteConnection
         do {
             connection = try await SQLiteConnection.open(
-                storage: .file(path: path), threadPool: .singleton, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any())
+                storage: .file(path: path), threadPool: Self.threads, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any())
         } catch {
             throw StorageError.unavailable(path: path, reason: "\(error)")
         }
@@ -79,7 +79,15 @@ public struct SQLiteStore: SQLStore {
         }
     }
 
+    /// Write transactions of this process take turns per database file, in the order they come: only one at a
+    /// time waits in `BEGIN IMMEDIATE` (for another process, if any). Without the turns, writers blocked in
+    /// SQLite's busy wait held every thread of the pool the lock holder needed to commit, until the busy
+    /// timeout failed them.
     public func transaction<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await WriterTurns.forFile(path).take { try await writeTransaction(body) }
+    }
+
+    private func writeTransaction<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await withDatabase { db in
             try await db.raw("BEGIN IMMEDIATE").run()
             do {
@@ -91,6 +99,65 @@ public struct SQLiteStore: SQLStore {
                 throw error
             }
         }
+    }
+}
+
+extension SQLiteStore {
+    /// The threads SQLite's blocking calls run on: a pool of their own, so that they never take the threads
+    /// other blocking work (file I/O) needs, nor it theirs.
+    static let threads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 4)
+        pool.start()
+        return pool
+    }()
+}
+
+/// Turns for the write transactions of this process on one database file: one at a time, first come first
+/// served (a waiter is handed the turn directly, so none is overtaken).
+final class WriterTurns: Sendable {
+    private struct State {
+        var busy = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+    private static let byFile = Mutex<[String: WriterTurns]>([:])
+
+    /// The turns for `path` (one per file in the process, whichever store opened it).
+    static func forFile(_ path: String) -> WriterTurns {
+        let key = URL(fileURLWithPath: path).standardizedFileURL.path
+        return byFile.withLock { turns in
+            if let existing = turns[key] { return existing }
+            let made = WriterTurns()
+            turns[key] = made
+            return made
+        }
+    }
+
+    /// Runs `body` in this file's next turn.
+    func take<R: Sendable>(_ body: () async throws -> R) async throws -> R {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                if state.busy {
+                    state.waiting.append(continuation)
+                    return false
+                }
+                state.busy = true
+                return true
+            }
+            if now { continuation.resume() }
+        }
+        defer {
+            let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                guard !state.waiting.isEmpty else {
+                    state.busy = false
+                    return nil
+                }
+                return state.waiting.removeFirst()
+            }
+            next?.resume()
+        }
+        return try await body()
     }
 }
 

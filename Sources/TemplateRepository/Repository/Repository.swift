@@ -119,6 +119,11 @@ public struct Repository: Sendable {
         }
     }
 
+    /// ``missing(_:)`` on a thread of its own (the store's file checks block), for request handlers.
+    public func missingOffloaded(_ digests: [String]) async throws -> [String] {
+        try await offloaded { [self] in try missing(digests) }
+    }
+
     /// The digests among `digests` that are not stored (what a remote publisher must upload).
     public func missing(_ digests: [String]) throws -> [String] {
         var seen = Set<String>()
