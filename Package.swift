@@ -39,9 +39,20 @@ let package = Package(
             name: "Core",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "Storage",
+            dependencies: [
+                "Core",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: upcoming
         ),
@@ -72,6 +83,7 @@ let package = Package(
             name: "TemplateRepository",
             dependencies: [
                 "Core",
+                "Storage",
                 "CGear",
                 "CSHA256",
                 .product(name: "SQLKit", package: "sql-kit"),
@@ -105,6 +117,7 @@ let package = Package(
             name: "Federation",
             dependencies: [
                 "Core",
+                "Storage",
                 "CloudStack",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -116,6 +129,7 @@ let package = Package(
             name: "Dashboard",
             dependencies: [
                 "Core",
+                "Storage",
                 "CloudStack",
                 "Federation",
                 .product(name: "SQLKit", package: "sql-kit"),
@@ -151,6 +165,7 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "Core",
+                "Storage",
                 "TemplateRepository",
                 "Federation",
                 "Dashboard",
@@ -160,7 +175,6 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SQLKit", package: "sql-kit"),
-                .product(name: "SQLiteKit", package: "sqlite-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -178,6 +192,7 @@ let package = Package(
             name: "mclouds",
             dependencies: [
                 "Core",
+                "Storage",
                 "CloudStack",
                 "CloudStackSimulator",
                 "TemplateRepository",
@@ -208,7 +223,7 @@ let package = Package(
         .testTarget(
             name: "TemplateRepositoryTests",
             dependencies: [
-                "Core", "TemplateRepository", "Server", "TestSupport",
+                "Core", "Storage", "TemplateRepository", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SQLKit", package: "sql-kit"),
             ],
@@ -232,7 +247,7 @@ let package = Package(
         .testTarget(
             name: "FederationTests",
             dependencies: [
-                "Core", "CloudStack", "CloudStackSimulator", "Federation", "Server", "TestSupport",
+                "Core", "Storage", "CloudStack", "CloudStackSimulator", "Federation", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SQLKit", package: "sql-kit"),
             ],
@@ -241,7 +256,7 @@ let package = Package(
         .testTarget(
             name: "DashboardTests",
             dependencies: [
-                "Core", "CloudStack", "CloudStackSimulator", "Federation", "Dashboard", "Server", "TestSupport",
+                "Core", "Storage", "CloudStack", "CloudStackSimulator", "Federation", "Dashboard", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -256,7 +271,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Core", "TemplateRepository", "Server", "TestSupport", "CloudStack", "CloudStackSimulator", "Federation", "Dashboard",
+                "Core", "Storage", "TemplateRepository", "TestSupport", "CloudStack", "CloudStackSimulator", "Federation", "Dashboard",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

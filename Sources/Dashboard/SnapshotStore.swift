@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import SQLKit
+import Storage
 
 /// Collections and snapshots, stored through SQLKit (tables `dashboard_*`, migrations from 201): the
 /// latest state of every region (its health, and its last good snapshot, kept when a collection fails),
@@ -96,7 +97,10 @@ public struct SnapshotStore: Sendable {
             for (regionID, health, snapshot, collected) in encoded {
                 if let snapshot, let collected {
                     try await db.raw(
-                        "INSERT OR REPLACE INTO dashboard_region_state (region_id, health, snapshot, stale) VALUES (\(bind: regionID), \(bind: health), \(bind: snapshot), 0)"
+                        """
+                        INSERT INTO dashboard_region_state (region_id, health, snapshot, stale) VALUES (\(bind: regionID), \(bind: health), \(bind: snapshot), 0)
+                        ON CONFLICT (region_id) DO UPDATE SET health = excluded.health, snapshot = excluded.snapshot, stale = 0
+                        """
                     ).run()
                     try await db.raw(
                         "INSERT INTO dashboard_snapshots (collection_id, region_id, collected, snapshot) VALUES (\(bind: id), \(bind: regionID), \(bind: collected), \(bind: snapshot))"

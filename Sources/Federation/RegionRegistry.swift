@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import SQLKit
+import Storage
 
 /// The federation's region list, stored through SQLKit (tables `federation_*`, migrations from 101).
 /// Secrets are sealed with a ``SecretBox`` before they reach the database.

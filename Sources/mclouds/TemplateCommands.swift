@@ -4,6 +4,7 @@ import Federation
 import Foundation
 import Logging
 import Server
+import Storage
 import TemplateRepository
 
 /// `mclouds template …`: publish and manage templates in a repository (a local data directory or a server).

@@ -9,7 +9,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
-import Server
+import Storage
 import SwiftASN1
 import TestSupport
 import X509

@@ -3,7 +3,7 @@ import Core
 import Federation
 import Foundation
 import SQLKit
-import Server
+import Storage
 import Testing
 
 @Suite("Federation registry")

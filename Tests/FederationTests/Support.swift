@@ -4,7 +4,7 @@ import Core
 import Federation
 import Foundation
 import Logging
-import Server
+import Storage
 import TestSupport
 
 var quietLogger: Logger {

@@ -2,7 +2,7 @@ import Core
 import Crypto
 import Foundation
 import SQLKit
-import Server
+import Storage
 import Testing
 
 @testable import TemplateRepository

@@ -4,6 +4,7 @@ import Federation
 import Foundation
 import Logging
 import Prometheus
+import Storage
 import TemplateRepository
 
 /// The layout of an mClouds data directory: `catalog.sqlite`, `chunks/`, `keys/publisher.ed25519`.

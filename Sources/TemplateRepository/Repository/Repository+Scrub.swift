@@ -2,6 +2,7 @@ import Core
 import Foundation
 import Logging
 import SQLKit
+import Storage
 
 /// What ``Repository/scrub(repair:mirrors:progress:)`` found and did.
 public struct ScrubReport: Codable, Sendable, Hashable {

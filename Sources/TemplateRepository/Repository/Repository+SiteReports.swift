@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import SQLKit
+import Storage
 
 /// Site reports: what each site's agent says of the versions it keeps, and the rollout matrix made of them.
 extension Repository {
@@ -27,9 +28,11 @@ extension Repository {
             for state in states {
                 try await db.raw(
                     """
-                    INSERT OR REPLACE INTO site_reports (site, template, version, state, bytes_downloaded, bytes_reused, error, reported)
+                    INSERT INTO site_reports (site, template, version, state, bytes_downloaded, bytes_reused, error, reported)
                     VALUES (\(bind: site), \(bind: state.template), \(bind: state.version), \(bind: state.state), \(bind: state.bytesDownloaded),
                         \(bind: state.bytesReused), \(bind: state.error), \(bind: now))
+                    ON CONFLICT (site, template, version) DO UPDATE SET state = excluded.state, bytes_downloaded = excluded.bytes_downloaded,
+                        bytes_reused = excluded.bytes_reused, error = excluded.error, reported = excluded.reported
                     """
                 ).run()
             }

@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import Logging
 import SQLKit
+import Storage
 
 #if canImport(Glibc)
     import Glibc
@@ -225,7 +226,8 @@ public struct Repository: Sendable {
                 report.alreadyPublished = true
                 report.manifestDigest = try existing.decode(column: "manifest_digest", as: String.self)
             } else {
-                try await db.raw("INSERT OR IGNORE INTO templates (name, created) VALUES (\(bind: metadata.name), \(bind: now))").run()
+                try await db.raw("INSERT INTO templates (name, created) VALUES (\(bind: metadata.name), \(bind: now)) ON CONFLICT (name) DO NOTHING")
+                    .run()
                 try await db.raw(
                     """
                     INSERT INTO versions (name, version, state, format, hypervisor, os_type, display_text, size, sha256, chunk_count,

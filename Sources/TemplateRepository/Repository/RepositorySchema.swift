@@ -1,4 +1,5 @@
 import Core
+import Storage
 
 /// The catalog database: templates, their versions (with the signed manifest as served), the chunks each
 /// version references (``VersionDigests``), publishes in progress, and every catalog ever signed.
