@@ -221,6 +221,11 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(
+            name: "StorageTests",
+            dependencies: ["Storage", "TestSupport"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
             name: "TemplateRepositoryTests",
             dependencies: [
                 "Core", "Storage", "TemplateRepository", "TestSupport",

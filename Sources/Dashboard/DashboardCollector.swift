@@ -4,6 +4,7 @@ import Federation
 import Foundation
 import Logging
 import ServiceLifecycle
+import Storage
 import Synchronization
 
 /// Collects every region of the registry — concurrently, a bounded number at once, each within a
@@ -19,9 +20,28 @@ public final class DashboardCollector: Service, Sendable {
         /// Certificates expiring within this many days are a warning.
         public var certificateWarningDays: Int = 30
         public var tls = TLSInspector()
+        /// With leases, the periodic collection runs only in the instance that holds the `dashboard-collector`
+        /// lease (several servers on one database collect once per period); the others read what it stored.
+        public var leases: LeaseStore?
+        /// This instance's name as a lease holder.
+        public var instance = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8))"
 
         public init() {}
+
+        /// How long the lease lasts: one and a half periods plus the longest a collection may take, so the holder
+        /// renews it every period (after collecting) and another instance takes over within that time when the
+        /// holder dies.
+        var leaseSeconds: TimeInterval { leaseTime.map(Self.seconds) ?? Self.seconds(interval) * 1.5 + Self.seconds(regionTimeout) }
+        /// Overrides that lease time.
+        public var leaseTime: Duration?
+
+        static func seconds(_ duration: Duration) -> Double {
+            Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+        }
     }
+
+    /// The lease the periodic collection runs under.
+    public static let leaseName = "dashboard-collector"
 
     /// What one collection did.
     public struct Report: Sendable, Codable {
@@ -55,15 +75,36 @@ public final class DashboardCollector: Service, Sendable {
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                _ = try await collectNow()
+                if try await holdsLease() {
+                    _ = try await collectNow()
+                } else {
+                    forgetCachedStates()  // another instance collected: read what it stored
+                }
             } catch {
                 logger.error("collection failed", metadata: ["error": "\(error)"])
             }
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: self.configuration.interval) }
             } catch {
-                return
+                break
             }
+        }
+        // A graceful stop hands the lease on at once; a cancelled or killed instance's lease just expires.
+        if !Task.isCancelled, let leases = configuration.leases { try? await leases.release(Self.leaseName, holder: configuration.instance) }
+    }
+
+    /// Whether this instance may run the periodic collection now (always, without leases).
+    func holdsLease() async throws -> Bool {
+        guard let leases = configuration.leases else { return true }
+        let fence = try await leases.acquire(Self.leaseName, holder: configuration.instance, now: Date(), duration: configuration.leaseSeconds)
+        if let fence { logger.debug("holding the collector lease", metadata: ["lease.fence": "\(fence)"]) }
+        return fence != nil
+    }
+
+    private func forgetCachedStates() {
+        cached.withLock { cached in
+            cached.generation += 1
+            cached.states = nil
         }
     }
 

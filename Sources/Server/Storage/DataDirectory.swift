@@ -83,9 +83,12 @@ public struct DataDirectory: Sendable {
         onNewKey: (String) -> Void = { _ in }
     ) async throws -> FederationServices {
         let registry = try await openRegistry(.creating, logger: logger, onNewKey: onNewKey)
-        let database = try await SQLiteStore.open(path: databasePath, migrations: [], logger: logger)
+        let database = try await SQLiteStore.open(path: databasePath, migrations: [LeaseStore.migration], logger: logger)
         let store = try await SnapshotStore.open(database: database)
         let metrics = PrometheusCollectorRegistry()
+        // Periodic collections under a lease: several servers on one database collect once per period.
+        var configuration = configuration
+        if configuration.leases == nil { configuration.leases = LeaseStore(store: database) }
         let collector = DashboardCollector(
             registry: registry, store: store, configuration: configuration,
             metrics: DashboardMetrics(factory: DescribedMetricsFactory(registry: metrics, help: DashboardMetrics.help)), logger: logger)
