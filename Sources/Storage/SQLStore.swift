@@ -9,6 +9,13 @@ public protocol SQLStore: Sendable {
     func withDatabase<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R
     /// Runs `body` in one write transaction: all of it is committed, or none of it.
     func transaction<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R
+    /// A migration's statement in this database's words (the schemas are written in the SQL both engines share,
+    /// with SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT` for identity columns).
+    func translate(ddl: String) -> String
+}
+
+extension SQLStore {
+    public func translate(ddl: String) -> String { ddl }
 }
 
 /// One step of a schema: its number (increasing, never reused) and the statements that make it.
@@ -29,15 +36,17 @@ public struct Migrator: Sendable {
     public init(migrations: [Migration]) { self.migrations = migrations }
 
     public func apply(to store: any SQLStore) async throws {
-        try await store.withDatabase { db in
-            try await db.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)").run()
+        // In a transaction too: the stores serialise their write transactions (across processes on PostgreSQL),
+        // so two servers starting at once never race on the schema.
+        try await store.transaction { db in
+            try await db.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied TEXT NOT NULL)").run()
         }
         for migration in migrations.sorted(by: { $0.version < $1.version }) {
             try await store.transaction { db in
                 let done = try await db.raw("SELECT version FROM schema_migrations WHERE version = \(bind: migration.version)").first()
                 if done != nil { return }
                 for statement in migration.statements {
-                    try await db.raw(SQLQueryString(statement)).run()
+                    try await db.raw(SQLQueryString(store.translate(ddl: statement))).run()
                 }
                 try await db.raw(
                     "INSERT INTO schema_migrations (version, applied) VALUES (\(bind: migration.version), \(bind: Date().timeIntervalSince1970.description))"

@@ -16,10 +16,12 @@ struct LeaseTests {
         #expect(LeaseStore.decide(current: held, holder: "b", now: 10, duration: 10) == .takeOver(Lease(holder: "b", expires: 20, fence: 5)))
     }
 
-    @Test("in the database: one holder at a time, renewed while held, taken over after expiry or release, fence growing")
-    func stored() async throws {
+    @Test(
+        "in the database: one holder at a time, renewed while held, taken over after expiry or release, fence growing",
+        arguments: TestDatabase.available)
+    func stored(backend: TestDatabase) async throws {
         try await withTemporaryDirectory { directory in
-            let store = try await SQLiteStore.open(path: directory.appendingPathComponent("db.sqlite").path, migrations: [LeaseStore.migration])
+            let store = try await backend.open(in: directory, migrations: [LeaseStore.migration])
             let leases = LeaseStore(store: store)
             func at(_ seconds: Double) -> Date { Date(timeIntervalSince1970: 1_000_000 + seconds) }
             #expect(try await leases.acquire("work", holder: "a", now: at(0), duration: 10) == 1)
@@ -36,7 +38,7 @@ struct LeaseTests {
         }
     }
 
-    @Test("20 instances asking at once: exactly one holds the lease")
+    @Test("20 instances asking at once (each with a SQLite store of its own on one file): exactly one holds the lease")
     func race() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("db.sqlite").path
@@ -49,6 +51,23 @@ struct LeaseTests {
                         let store = try await SQLiteStore.open(path: path, migrations: [LeaseStore.migration])
                         return try await LeaseStore(store: store).acquire("work", holder: "i\(instance)", now: now, duration: 60)
                     }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(winners.compactMap { $0 } == [1])
+        }
+    }
+
+    @Test(
+        "20 instances asking at once through a pool of PostgreSQL connections: exactly one holds the lease",
+        .enabled(if: TestDatabase.available.contains(.postgres)))
+    func racePostgres() async throws {
+        try await withTemporaryDirectory { directory in
+            let leases = LeaseStore(store: try await TestDatabase.postgres.open(in: directory, migrations: [LeaseStore.migration]))
+            let now = Date()
+            let winners = try await withThrowingTaskGroup(of: Int?.self) { group in
+                for instance in 0..<20 {
+                    group.addTask { try await leases.acquire("work", holder: "i\(instance)", now: now, duration: 60) }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import SQLKit
 import Storage
+import TestSupport
 import Testing
 
 @testable import TemplateRepository
@@ -12,9 +13,10 @@ struct TemporaryRepository {
     let directory: URL
     let repository: Repository
 
-    static func make(catalogValidity: TimeInterval = 48 * 3600) async throws -> TemporaryRepository {
+    static func make(catalogValidity: TimeInterval = 48 * 3600, on backend: TestDatabase = .sqlite) async throws -> TemporaryRepository {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("repo-\(UUID().uuidString)")
-        let database = try await SQLiteStore.open(path: directory.appendingPathComponent("catalog.sqlite").path, migrations: [])
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let database = try await backend.open(in: directory, migrations: [])
         let repository = try await Repository.open(
             dataDirectory: directory, database: database, key: PublisherKey(), catalogValidity: catalogValidity, parameters: small)
         return TemporaryRepository(directory: directory, repository: repository)
@@ -53,9 +55,9 @@ func edited(_ bytes: [UInt8], regions count: Int, seed: UInt64) -> [UInt8] {
 
 @Suite("Template repository")
 struct RepositoryTests {
-    @Test("publishing the same image twice stores nothing new; a new version stores only changed chunks")
-    func deduplication() async throws {
-        let t = try await TemporaryRepository.make()
+    @Test("publishing the same image twice stores nothing new; a new version stores only changed chunks", arguments: TestDatabase.available)
+    func deduplication(backend: TestDatabase) async throws {
+        let t = try await TemporaryRepository.make(on: backend)
         defer { t.remove() }
         let v1 = imageBytes(1_500_000, seed: 21)
         let path = try t.writeImage(v1)
@@ -83,9 +85,11 @@ struct RepositoryTests {
         #expect(entry.manifestDigest == SHA256.hash(data: try await t.repository.signedManifest(name: "ubuntu-22.04", version: "2.0")).hexString)
     }
 
-    @Test("a version never changes: other content under the same version is refused, a withdrawn version stays withdrawn")
-    func immutableVersions() async throws {
-        let t = try await TemporaryRepository.make()
+    @Test(
+        "a version never changes: other content under the same version is refused, a withdrawn version stays withdrawn",
+        arguments: TestDatabase.available)
+    func immutableVersions(backend: TestDatabase) async throws {
+        let t = try await TemporaryRepository.make(on: backend)
         defer { t.remove() }
         _ = try await t.repository.publish(imageAt: try t.writeImage(imageBytes(200_000, seed: 23)), metadata: metadata())
         let other = try t.writeImage(imageBytes(200_000, seed: 24))
@@ -100,9 +104,9 @@ struct RepositoryTests {
         await #expect(throws: TemplateRepositoryError.self) { try await t.repository.setState(.deprecated, name: "ubuntu-22.04", version: "9.9") }
     }
 
-    @Test("names and versions with path traversal or odd characters are refused before anything is stored")
-    func names() async throws {
-        let t = try await TemporaryRepository.make()
+    @Test("names and versions with path traversal or odd characters are refused before anything is stored", arguments: TestDatabase.available)
+    func names(backend: TestDatabase) async throws {
+        let t = try await TemporaryRepository.make(on: backend)
         defer { t.remove() }
         let path = try t.writeImage(imageBytes(50_000, seed: 25))
         for (name, version) in [("../etc", "1"), ("ok", "../../x"), ("a/b", "1"), ("ok", "1..2"), (".hidden", "1"), ("", "1"), ("ok", "1 0")] {
@@ -118,9 +122,9 @@ struct RepositoryTests {
         #expect(try TemplateName.parseReference("ubuntu-22.04@1.0").version == "1.0")
     }
 
-    @Test("a commit of uploaded chunks needs every chunk and the right image digest; nothing is listed otherwise")
-    func commitChecks() async throws {
-        let t = try await TemporaryRepository.make()
+    @Test("a commit of uploaded chunks needs every chunk and the right image digest; nothing is listed otherwise", arguments: TestDatabase.available)
+    func commitChecks(backend: TestDatabase) async throws {
+        let t = try await TemporaryRepository.make(on: backend)
         defer { t.remove() }
         let bytes = imageBytes(300_000, seed: 26)
         var stored: [String: [UInt8]] = [:]
@@ -146,9 +150,9 @@ struct RepositoryTests {
         #expect(try await t.repository.template("ubuntu-22.04").versions.count == 1)
     }
 
-    @Test("gc --dry-run changes nothing, not even stale temporaries: it counts them; gc removes them")
-    func garbageDryRunTouchesNothing() async throws {
-        let t = try await TemporaryRepository.make()
+    @Test("gc --dry-run changes nothing, not even stale temporaries: it counts them; gc removes them", arguments: TestDatabase.available)
+    func garbageDryRunTouchesNothing(backend: TestDatabase) async throws {
+        let t = try await TemporaryRepository.make(on: backend)
         defer { t.remove() }
         _ = try await t.repository.publish(imageAt: try t.writeImage(imageBytes(100_000, seed: 32)), metadata: metadata("t", "1"))
         try await t.repository.setState(.withdrawn, name: "t", version: "1")
@@ -170,9 +174,11 @@ struct RepositoryTests {
         #expect(try t.repository.chunks.allDigests().isEmpty)
     }
 
-    @Test("gc removes only chunks no live version references, honours the grace period, and waits for a running publish")
-    func garbageCollection() async throws {
-        let t = try await TemporaryRepository.make()
+    @Test(
+        "gc removes only chunks no live version references, honours the grace period, and waits for a running publish",
+        arguments: TestDatabase.available)
+    func garbageCollection(backend: TestDatabase) async throws {
+        let t = try await TemporaryRepository.make(on: backend)
         defer { t.remove() }
         let v1 = imageBytes(800_000, seed: 27)
         _ = try await t.repository.publish(imageAt: try t.writeImage(v1), metadata: metadata("t", "1"))
@@ -245,9 +251,9 @@ struct RepositoryTests {
         #expect(try store.allDigests() == digests.prefix(2).sorted())
     }
 
-    @Test("a store that cannot be written fails the publish with a clear error and lists nothing")
-    func storeFailure() async throws {
-        let t = try await TemporaryRepository.make()
+    @Test("a store that cannot be written fails the publish with a clear error and lists nothing", arguments: TestDatabase.available)
+    func storeFailure(backend: TestDatabase) async throws {
+        let t = try await TemporaryRepository.make(on: backend)
         defer { t.remove() }
         let path = try t.writeImage(imageBytes(200_000, seed: 31))
         // Every chunk folder name taken by a plain file: no chunk can be written (even by root).
@@ -260,9 +266,9 @@ struct RepositoryTests {
         #expect(try await t.repository.templates().isEmpty)
     }
 
-    @Test("the catalog is re-signed with a higher serial once half its validity has passed")
-    func catalogRenewal() async throws {
-        let t = try await TemporaryRepository.make(catalogValidity: 3600)
+    @Test("the catalog is re-signed with a higher serial once half its validity has passed", arguments: TestDatabase.available)
+    func catalogRenewal(backend: TestDatabase) async throws {
+        let t = try await TemporaryRepository.make(catalogValidity: 3600, on: backend)
         defer { t.remove() }
         _ = try await t.repository.publish(imageAt: try t.writeImage(imageBytes(10_000, seed: 30)), metadata: metadata())
         let now = try await t.repository.signedCatalog(now: Date())

@@ -39,7 +39,7 @@ enum RepositorySchema {
                     version_seq INTEGER NOT NULL REFERENCES versions(seq),
                     position INTEGER NOT NULL,
                     digest TEXT NOT NULL,
-                    offset INTEGER NOT NULL,
+                    "offset" INTEGER NOT NULL,
                     length INTEGER NOT NULL,
                     PRIMARY KEY (version_seq, position)
                 )
@@ -96,7 +96,7 @@ enum RepositorySchema {
                 """,
                 """
                 INSERT INTO version_digests (version_seq, digests)
-                SELECT version_seq, group_concat(digest, '') FROM (SELECT version_seq, digest FROM version_chunks ORDER BY version_seq, position)
+                SELECT version_seq, group_concat(digest, '') FROM (SELECT version_seq, digest FROM version_chunks ORDER BY version_seq, position) AS ordered
                 GROUP BY version_seq
                 """,
                 "DROP TABLE version_chunks",
