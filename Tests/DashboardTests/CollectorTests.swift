@@ -4,6 +4,7 @@ import Core
 import Dashboard
 import Federation
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("Dashboard collector")
@@ -34,10 +35,10 @@ struct CollectorTests {
     }
 
     @Test(
-        "totals equal the sum of three simulators' real state; a new VM shows after the next collection; a stopped region stays, stale, with its last figures"
-    )
-    func totalsAndStaleness() async throws {
-        try await withDashboardStores { registry, store in
+        "totals equal the sum of three simulators' real state; a new VM shows after the next collection; a stopped region stays, stale, with its last figures",
+        arguments: TestDatabase.available)
+    func totalsAndStaleness(backend: TestDatabase) async throws {
+        try await withDashboardStores(on: backend) { registry, store in
             try await Simulator.withRunning(simulatorConfiguration(1, "MECA-PolITO", hosts: 3, vms: 5), logger: quietLogger) { a in
                 try await Simulator.withRunning(simulatorConfiguration(6, "MECA-TUS", hosts: 5, vms: 2), logger: quietLogger) { b in
                     try await register(a, in: registry)
@@ -93,9 +94,9 @@ struct CollectorTests {
         }
     }
 
-    @Test("templates with mClouds tags are read per region")
-    func taggedTemplates() async throws {
-        try await withDashboardStores { registry, store in
+    @Test("templates with mClouds tags are read per region", arguments: TestDatabase.available)
+    func taggedTemplates(backend: TestDatabase) async throws {
+        try await withDashboardStores(on: backend) { registry, store in
             try await Simulator.withRunning(simulatorConfiguration(1, "MECA-PolITO"), logger: quietLogger) { simulator in
                 try await register(simulator, in: registry)
                 let cs = client(for: simulator)

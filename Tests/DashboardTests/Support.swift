@@ -21,9 +21,9 @@ var quietLogger: Logger {
 }
 
 /// A registry and snapshot store in one fresh SQLite file.
-func withDashboardStores<T>(_ body: (RegionRegistry, SnapshotStore) async throws -> T) async throws -> T {
+func withDashboardStores<T>(on backend: TestDatabase = .sqlite, _ body: (RegionRegistry, SnapshotStore) async throws -> T) async throws -> T {
     try await withTemporaryDirectory { directory in
-        let store = try await SQLiteStore.open(path: directory.appendingPathComponent("db.sqlite").path, migrations: [], logger: quietLogger)
+        let store = try await backend.open(in: directory, migrations: [])
         let registry = try await RegionRegistry.open(
             database: store, secrets: try SecretBox.open(keyFile: directory.appendingPathComponent("secrets.key").path))
         return try await body(registry, try await SnapshotStore.open(database: store))

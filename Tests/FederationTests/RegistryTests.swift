@@ -4,13 +4,16 @@ import Federation
 import Foundation
 import SQLKit
 import Storage
+import TestSupport
 import Testing
 
 @Suite("Federation registry")
 struct RegistryTests {
-    @Test("regions are added, listed, shown by id or name, updated and removed; duplicates and bad fields are refused with the field named")
-    func crud() async throws {
-        try await withRegistry { registry, _, _ in
+    @Test(
+        "regions are added, listed, shown by id or name, updated and removed; duplicates and bad fields are refused with the field named",
+        arguments: TestDatabase.available)
+    func crud(backend: TestDatabase) async throws {
+        try await withRegistry(on: backend) { registry, _, _ in
             let tus = FederationRegion(id: 6, name: "MECA-TUS", endpoint: "https://cloud.tus.example/client/api", apiKey: "K6", contact: "ops@tus")
             try await registry.add(tus, secretKey: "S6")
             try await registry.add(
@@ -48,9 +51,9 @@ struct RegistryTests {
         }
     }
 
-    @Test("secrets are stored encrypted, and a different key file cannot open them")
-    func secretsEncrypted() async throws {
-        try await withRegistry { registry, store, directory in
+    @Test("secrets are stored encrypted, and a different key file cannot open them", arguments: TestDatabase.available)
+    func secretsEncrypted(backend: TestDatabase) async throws {
+        try await withRegistry(on: backend) { registry, store, directory in
             try await registry.add(
                 FederationRegion(id: 3, name: "MECA-BME", endpoint: "https://cloud.bme.example/client/api", apiKey: "K3"),
                 secretKey: "very-secret-value")

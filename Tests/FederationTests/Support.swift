@@ -13,10 +13,10 @@ var quietLogger: Logger {
     return logger
 }
 
-/// A registry in a fresh SQLite file.
-func withRegistry<T>(_ body: (RegionRegistry, SQLiteStore, URL) async throws -> T) async throws -> T {
+/// A registry in a fresh database (a SQLite file, or a PostgreSQL database of the test cluster).
+func withRegistry<T>(on backend: TestDatabase = .sqlite, _ body: (RegionRegistry, any SQLStore, URL) async throws -> T) async throws -> T {
     try await withTemporaryDirectory { directory in
-        let store = try await SQLiteStore.open(path: directory.appendingPathComponent("db.sqlite").path, migrations: [], logger: quietLogger)
+        let store = try await backend.open(in: directory, migrations: [])
         let registry = try await RegionRegistry.open(
             database: store, secrets: try SecretBox.open(keyFile: directory.appendingPathComponent("keys/secrets.key").path))
         return try await body(registry, store, directory)
