@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Server
 import ServiceLifecycle
+import Storage
 import TemplateRepository
 import UnixSignals
 
@@ -29,6 +30,13 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Minutes between dashboard collections (also on demand: POST /api/v1/dashboard/collect).") var collectIntervalMinutes = 60.0
     @Option(help: "Seconds a region may take to answer a collection.") var regionTimeoutSeconds = 120.0
     @Option(help: "Days of dashboard history kept.") var retentionDays = 30.0
+    @Option(
+        help: ArgumentHelp(
+            "A PostgreSQL database for the catalog, registry and dashboard (postgres://user@host:5432/db?sslmode=require; or set MCLOUDS_DATABASE_URL); default: SQLite in --data.",
+            valueName: "url"))
+    var databaseUrl: String?
+    @Option(help: "A file holding the database password (or set MCLOUDS_DATABASE_PASSWORD).") var databasePasswordFile: String?
+    @Option(help: "Connections in the PostgreSQL pool.") var databasePoolSize = 10
     @Option(help: "Hours between scrubs of the chunk store (every chunk read and hashed; 0: never).") var scrubIntervalHours = 24.0
     @Option(help: "Seconds an idle connection stays open (0: until the client closes it).") var idleTimeoutSeconds = 60.0
     @Option(help: "A PEM file of extra CA certificates to trust for regions' HTTPS endpoints.") var trustCa: String?
@@ -49,10 +57,23 @@ struct ServerCommand: AsyncParsableCommand {
             tokens += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
         if let token = ProcessInfo.processInfo.environment["MCLOUDS_ADMIN_TOKEN"], !token.isEmpty { tokens.append(token) }
+        let environment = ProcessInfo.processInfo.environment
+        var database: PostgresStore.Configuration?
+        if let url = databaseUrl ?? environment["MCLOUDS_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            var password = environment["MCLOUDS_DATABASE_PASSWORD"].flatMap { $0.isEmpty ? nil : $0 }
+            if let file = databasePasswordFile {
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw CLIError("Cannot read the database password file \(file): \(FileProblem.describe(path: file))")
+                }
+                password = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            database = PostgresStore.Configuration(url: url, password: password, poolSize: databasePoolSize)
+        }
+        let directory = DataDirectory(data, database: database)
         let repository: Repository
         do {
-            repository = try await DataDirectory(data).openRepository(catalogValidity: catalogValidityHours * 3600, logger: logger) { key in
-                Console.line("Created a publisher key in \(DataDirectory(data).keyPath); public key: \(key.publicKey.base64)")
+            repository = try await directory.openRepository(catalogValidity: catalogValidityHours * 3600, logger: logger) { key in
+                Console.line("Created a publisher key in \(directory.keyPath); public key: \(key.publicKey.base64)")
             }
             let interrupted = try await repository.reapInterruptedPublishes()
             if interrupted > 0 { logger.warning("publishes interrupted by an earlier stop marked as such", metadata: ["count": "\(interrupted)"]) }
@@ -72,7 +93,7 @@ struct ServerCommand: AsyncParsableCommand {
         }
         let federation: FederationServices
         do {
-            federation = try await DataDirectory(data).openFederation(collector: collection, logger: logger) { path in
+            federation = try await directory.openFederation(collector: collection, logger: logger) { path in
                 Console.line("Created the secrets key \(path), which seals the regions' secret keys: back it up with the database.")
             }
         } catch {

@@ -7,11 +7,27 @@ import Prometheus
 import Storage
 import TemplateRepository
 
-/// The layout of an mClouds data directory: `catalog.sqlite`, `chunks/`, `keys/publisher.ed25519`.
+/// The layout of an mClouds data directory: `catalog.sqlite`, `chunks/`, `keys/publisher.ed25519` — or, with a
+/// PostgreSQL `database`, the catalog, registry and dashboard there and the chunks and keys here.
 public struct DataDirectory: Sendable {
     public let url: URL
+    /// The PostgreSQL database holding the catalog; `nil` for the SQLite file in the directory.
+    public let database: PostgresStore.Configuration?
 
-    public init(_ path: String) { url = URL(fileURLWithPath: path, isDirectory: true) }
+    /// A data directory holding its SQLite catalog.
+    public init(_ path: String) { self.init(path, database: nil) }
+
+    /// A data directory whose catalog is in `database` (PostgreSQL), or in its SQLite file when `nil`.
+    public init(_ path: String, database: PostgresStore.Configuration?) {
+        url = URL(fileURLWithPath: path, isDirectory: true)
+        self.database = database
+    }
+
+    /// The catalog database: PostgreSQL when configured, else the directory's SQLite file.
+    func openStore(migrations: [Migration], logger: Logger) async throws -> any SQLStore {
+        if let database { return try await PostgresStore.open(database, migrations: migrations, logger: logger) }
+        return try await SQLiteStore.open(path: databasePath, migrations: migrations, logger: logger)
+    }
 
     /// The catalog database file.
     public var databasePath: String { url.appendingPathComponent("catalog.sqlite").path }
@@ -31,7 +47,7 @@ public struct DataDirectory: Sendable {
     /// Refuses a directory without a catalog database when nothing may be created.
     /// - Throws: ``StorageError`` `noDataDirectory`.
     func requireExisting(_ opening: Opening) throws {
-        guard opening == .existing else { return }
+        guard opening == .existing, database == nil else { return }
         guard FileManager.default.fileExists(atPath: databasePath) else { throw StorageError.noDataDirectory(path: url.path) }
     }
 
@@ -54,7 +70,7 @@ public struct DataDirectory: Sendable {
             if created { onNewKey(loaded) }
             key = loaded
         }
-        let database = try await SQLiteStore.open(path: databasePath, migrations: [], logger: logger)
+        let database = try await openStore(migrations: [], logger: logger)
         return try await Repository.open(
             dataDirectory: url, database: database, key: key, catalogValidity: catalogValidity, parameters: parameters, logger: logger)
     }
@@ -71,7 +87,7 @@ public struct DataDirectory: Sendable {
     ) async throws -> RegionRegistry {
         try requireExisting(opening)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        let database = try await SQLiteStore.open(path: databasePath, migrations: [], logger: logger)
+        let database = try await openStore(migrations: [], logger: logger)
         let secrets = try SecretBox.open(keyFile: secretsKeyPath, create: opening == .creating, onCreate: onNewKey)
         return try await RegionRegistry.open(database: database, secrets: secrets)
     }
@@ -83,7 +99,7 @@ public struct DataDirectory: Sendable {
         onNewKey: (String) -> Void = { _ in }
     ) async throws -> FederationServices {
         let registry = try await openRegistry(.creating, logger: logger, onNewKey: onNewKey)
-        let database = try await SQLiteStore.open(path: databasePath, migrations: [LeaseStore.migration], logger: logger)
+        let database = try await openStore(migrations: [LeaseStore.migration], logger: logger)
         let store = try await SnapshotStore.open(database: database)
         let metrics = PrometheusCollectorRegistry()
         // Periodic collections under a lease: several servers on one database collect once per period.
