@@ -31,13 +31,10 @@ public final class DashboardCollector: Service, Sendable {
         /// How long the lease lasts: one and a half periods plus the longest a collection may take, so the holder
         /// renews it every period (after collecting) and another instance takes over within that time when the
         /// holder dies.
-        var leaseSeconds: TimeInterval { leaseTime.map(Self.seconds) ?? Self.seconds(interval) * 1.5 + Self.seconds(regionTimeout) }
+        var leaseSeconds: TimeInterval { (leaseTime ?? interval * 1.5 + regionTimeout) / .seconds(1) }
         /// Overrides that lease time.
         public var leaseTime: Duration?
 
-        static func seconds(_ duration: Duration) -> Double {
-            Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
-        }
     }
 
     /// The lease the periodic collection runs under.

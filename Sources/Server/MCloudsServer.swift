@@ -121,9 +121,7 @@ enum HTTPService {
     ) async throws where Context.Source == ApplicationRequestContextSource, Builder.Responder.Context == Context {
         // Idle (and half-open) connections are closed after `idleTimeout`, so that they cannot use up the
         // descriptors; CONNECT gets a complete answer and a closed connection.
-        let idle = idleTimeout.map {
-            TimeAmount.nanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000)
-        }
+        let idle = idleTimeout.map(TimeAmount.init)
         let app = Application(
             router: router,
             server: .http1(configuration: .init(additionalChannelHandlers: [ConnectRefusal()], idleTimeout: idle)),

@@ -108,15 +108,9 @@ public final class PostgresStore: SQLStore {
     private func writeTransaction<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await client.withConnection { connection in
             let db = connection.sql()
-            try await db.raw("BEGIN").run()
-            do {
+            return try await committing(db, begin: "BEGIN") {
                 try await db.raw("SELECT pg_advisory_xact_lock(\(bind: Self.writerLock))").run()
-                let result = try await body(db)
-                try await db.raw("COMMIT").run()
-                return result
-            } catch {
-                try? await db.raw("ROLLBACK").run()
-                throw error
+                return try await body(db)
             }
         }
     }

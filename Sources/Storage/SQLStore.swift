@@ -18,6 +18,20 @@ extension SQLStore {
     public func translate(ddl: String) -> String { ddl }
 }
 
+/// Runs `body` between `begin` and `COMMIT` on one connection, rolling back when it throws (the stores' shared
+/// transaction frame; each says how it begins).
+func committing<R: Sendable>(_ db: any SQLDatabase, begin: SQLQueryString, _ body: () async throws -> R) async throws -> R {
+    try await db.raw(begin).run()
+    do {
+        let result = try await body()
+        try await db.raw("COMMIT").run()
+        return result
+    } catch {
+        try? await db.raw("ROLLBACK").run()
+        throw error
+    }
+}
+
 /// One step of a schema: its number (increasing, never reused) and the statements that make it.
 public struct Migration: Sendable {
     public let version: Int

@@ -88,17 +88,7 @@ public struct SQLiteStore: SQLStore {
     }
 
     private func writeTransaction<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        try await withDatabase { db in
-            try await db.raw("BEGIN IMMEDIATE").run()
-            do {
-                let result = try await body(db)
-                try await db.raw("COMMIT").run()
-                return result
-            } catch {
-                try? await db.raw("ROLLBACK").run()
-                throw error
-            }
-        }
+        try await withDatabase { db in try await committing(db, begin: "BEGIN IMMEDIATE") { try await body(db) } }
     }
 }
 

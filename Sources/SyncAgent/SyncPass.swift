@@ -70,7 +70,7 @@ public struct SyncPass: Sendable {
         for entry in kept {
             let key = "\(entry.name)@\(entry.version)"
             var outcome = Outcome(template: entry.name, version: entry.version, state: "fetching", bytesDownloaded: 0, bytesReused: 0)
-            let downloaded = ByteCount()
+            let downloaded = DownloadedBytes()
             do {
                 let manifest = try await reader.manifest(for: entry)
                 keptManifests.append(manifest)
@@ -218,15 +218,15 @@ public struct SyncPass: Sendable {
             "the image does not verify; fetching its damaged chunks again",
             metadata: ["template": "\(manifest.name)", "version": "\(manifest.version)", "chunks": .stringConvertible(damaged.count)])
         try fetcher.images.demote(manifest)
-        let downloaded = ByteCount()
+        let downloaded = DownloadedBytes()
         defer { outcome?.bytesDownloaded += downloaded.value }
         try await fetcher.fetchImage(manifest) { downloaded.set($0) }
         return true
     }
 }
 
-/// A byte count a progress callback updates (from any task).
-final class ByteCount: Sendable {
+/// The bytes a fetch has downloaded so far, set by its progress callback (from any task).
+final class DownloadedBytes: Sendable {
     private let count = Mutex<Int64>(0)
     var value: Int64 { count.withLock { $0 } }
     func set(_ value: Int64) { count.withLock { $0 = value } }

@@ -103,7 +103,7 @@ enum Synthetic {
     /// Changes `changedPercent` % of the bytes in `regions` scattered regions, then inserts `insertions` runs of 4 KiB.
     static func edit(_ v1: [UInt8], changedPercent: Int, regions: Int, insertions: Int, seed: UInt64) -> [UInt8] {
         var v2 = v1
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let regionLength = max(1, v1.count * changedPercent / 100 / regions)
         for _ in 0..<regions {
             let start = Int(rng.next() % UInt64(max(1, v2.count - regionLength)))
@@ -142,18 +142,6 @@ enum Synthetic {
             try handle.write(contentsOf: Data(image(bytes: n, seed: s)))
             s &+= 1
             remaining -= n
-        }
-    }
-
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 }

@@ -328,7 +328,7 @@ enum SampleImage {
     /// scattered places and `insertions` runs of 4 KiB inserted.
     static func edit(from source: URL, to destination: URL, changedPercent: Int, regions: Int, insertions: Int, seed: UInt64) throws {
         let size = ((try FileManager.default.attributesOfItem(atPath: source.path))[.size] as? Int) ?? 0
-        var rng = Synthetic.SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let regionLength = max(1, size * changedPercent / 100 / regions)
         var edits: [(offset: Int, insert: Bool)] = (0..<regions).map { _ in (Int(rng.next() % UInt64(max(1, size - regionLength))) + 4096, false) }
         edits += (0..<insertions).map { _ in (Int(rng.next() % UInt64(max(1, size - 4096))) + 4096, true) }

@@ -50,7 +50,7 @@ struct KillTests {
     )
     func killAtRandomPoints() async throws {
         let seed = ProcessInfo.processInfo.environment["MCLOUDS_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
-        var generator = SeededGenerator(seed: seed)
+        var generator = SplitMix64(seed: seed)  // a failing run prints its seed; MCLOUDS_TEST_SEED replays it
         var points: [KillPoint] = (0..<8).map { _ in .after(microseconds: UInt32.random(in: 50_000...1_500_000, using: &generator)) }
         for index in 0..<16 {
             let delay = UInt32.random(in: 0...250_000, using: &generator)
@@ -166,20 +166,5 @@ struct KillTests {
                 }
             }
         }
-    }
-}
-
-/// SplitMix64: a reproducible sequence from a seed (a failing run prints its seed; `MCLOUDS_TEST_SEED` replays it).
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
