@@ -23,7 +23,7 @@ struct NegotiationBench: AsyncParsableCommand {
     func run() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mclouds-negotiate-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let port = try freeLoopbackPort()
+        guard let port = LoopbackPorts.free() else { throw CLIError("No free port on 127.0.0.1 for the server under test.") }
         let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let server = Process()
         server.executableURL = URL(fileURLWithPath: serverExecutable ?? CommandLine.arguments[0])
@@ -99,20 +99,5 @@ struct NegotiationBench: AsyncParsableCommand {
             return (Int(line?.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
         }
         return (field("VmRSS:"), field("VmHWM:"))
-    }
-
-    /// A port free on 127.0.0.1 now (bound and released).
-    func freeLoopbackPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw CLIError("cannot find a free loopback port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import TestSupport
 import Testing
@@ -6,8 +7,7 @@ import Testing
 struct DemoTests {
     @Test("`demo --once`: the sample template reaches Ready in all three regions, and its v2 moves only the chunks it does not share with v1")
     func demoScenario() async throws {
-        // The demo's ports are fixed (1808x and 8080) plus an offset; pick one unlikely to be taken.
-        let offset = Int.random(in: 20_000..<40_000)
+        let offset = try demoPortOffset(runs: 1, in: 1_000..<7_000)
         let result = try await runMClouds(["demo", "--once", "--sample-mib", "24", "--port-offset", String(offset)])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
@@ -30,7 +30,7 @@ struct DemoTests {
     func rerunSameData() async throws {
         try await withTemporaryDirectory { directory in
             let data = directory.appendingPathComponent("demo").path
-            let offset = Int.random(in: 20_000..<40_000)
+            let offset = try demoPortOffset(runs: 3, in: 7_000..<14_000)
             let arguments = ["demo", "--once", "--sample-mib", "8", "--data", data]
             let first = try await runMClouds(arguments + ["--port-offset", String(offset)])
             #expect(first.status == 0, "\(first.stdout)\n\(first.stderr)")
@@ -51,8 +51,24 @@ struct DemoTests {
                 environment: ["MCLOUDS_REGION_SECRET": "S"])
             #expect(add.status == 0, "\(add.stderr)")
             let third = try await runMClouds(arguments + ["--port-offset", String(offset + 14)])
-            #expect(third.status == 1, "\(third.stdout)")
-            #expect(third.stdout.contains("error: the dashboard could not read Dead"))
+            #expect(third.status == 1, "\(third.stdout)\n\(third.stderr)")
+            #expect(third.stdout.contains("error: the dashboard could not read Dead"), "\(third.stdout)\n\(third.stderr)")
         }
     }
+}
+
+/// A `--port-offset` for `runs` demo runs (run n adds 7 × n to it) whose ports are all free now and below the
+/// kernel's ephemeral range, so that no client connection of another test can be holding one of them.
+/// The demo's ports are fixed (8080 and 18081/18083/18086) plus the offset; tests running at once pass disjoint ranges.
+func demoPortOffset(runs: Int, in range: Range<Int>) throws -> Int {
+    for _ in 0..<200 {
+        let offset = Int.random(in: range)
+        let ports = (0..<runs).flatMap { run in [8080, 18_081, 18_083, 18_086].map { $0 + offset + 7 * run } }
+        if LoopbackPorts.areFree(ports) { return offset }
+    }
+    throw DemoPortsTaken()
+}
+
+struct DemoPortsTaken: Error, CustomStringConvertible {
+    var description: String { "No port offset found whose demo ports are all free on 127.0.0.1." }
 }
