@@ -55,8 +55,8 @@ public final class DashboardCollector: Service, Sendable {
     let logger: Logger
     /// One collection at a time; on-demand requests during one wait for it (or start the next).
     private let gate = CollectionGate()
-    /// The stored latest state, read once and replaced after each collection (pages and API calls read it).
-    private let cached = Mutex<(generation: Int, states: [Int: (health: RegionHealth, snapshot: RegionSnapshot?, stale: Bool)]?)>((0, nil))
+    /// The stored latest state, read once per stored collection (pages and API calls read it).
+    private let cached = Mutex<(revision: Int, states: [Int: (health: RegionHealth, snapshot: RegionSnapshot?, stale: Bool)]?)>((-1, nil))
 
     public init(
         registry: RegionRegistry, store: SnapshotStore, configuration: Configuration = Configuration(), metrics: DashboardMetrics? = nil,
@@ -71,17 +71,22 @@ public final class DashboardCollector: Service, Sendable {
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            var pause = configuration.interval
             do {
                 if try await holdsLease() {
                     _ = try await collectNow()
-                } else {
-                    forgetCachedStates()  // another instance collected: read what it stored
+                } else if let lease = try await configuration.leases?.current(Self.leaseName) {
+                    // Another instance holds the lease: ask again when it would run out unless renewed (the holder
+                    // renews it every period), so that a dead holder is taken over within one lease time.
+                    let left = Duration.seconds(lease.expires - Date().timeIntervalSince1970) + .milliseconds(100)
+                    pause = min(configuration.interval, max(.seconds(1), left))
                 }
             } catch {
                 logger.error("collection failed", metadata: ["error": "\(error)"])
             }
             do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: self.configuration.interval) }
+                let pause = pause
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
             } catch {
                 break
             }
@@ -98,22 +103,44 @@ public final class DashboardCollector: Service, Sendable {
         return fence != nil
     }
 
-    private func forgetCachedStates() {
-        cached.withLock { cached in
-            cached.generation += 1
-            cached.states = nil
+    /// Collects every region now (if a collection is running, waits for it and runs a fresh one). With leases,
+    /// one collection runs at a time across every instance on the database: an instance that finds another one
+    /// collecting waits for it and answers with that collection's report instead of collecting again.
+    @discardableResult
+    public func collectNow() async throws -> Report {
+        try await gate.serialize { try await self.collectOnce() }
+    }
+
+    /// The lease held while a collection runs, periodic or on demand, on any instance.
+    public static let runningLeaseName = "dashboard-collection"
+
+    private func collectOnce() async throws -> Report {
+        guard let leases = configuration.leases else { return try await collect() }
+        let before = try await store.revision()
+        while true {
+            let regions = try await registry.list().count
+            let rounds = max(1, (regions + configuration.parallel - 1) / configuration.parallel)
+            let hold = (configuration.regionTimeout * rounds + .seconds(30)) / .seconds(1)
+            if try await leases.acquire(Self.runningLeaseName, holder: configuration.instance, now: Date(), duration: hold) != nil {
+                do {
+                    let report = try await collect()
+                    try? await leases.release(Self.runningLeaseName, holder: configuration.instance)
+                    return report
+                } catch {
+                    try? await leases.release(Self.runningLeaseName, holder: configuration.instance)
+                    throw error
+                }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            if let last = try await store.lastCollection(), last.id > before { return last.report }
         }
     }
 
-    /// Collects every region now (if a collection is running, waits for it and runs a fresh one).
-    @discardableResult
-    public func collectNow() async throws -> Report {
-        try await gate.serialize { try await self.collect() }
+    /// The number of the last collection stored by any instance: with the registry's regions, what a cache of
+    /// anything drawn from the stored state is keyed by.
+    public func revision() async throws -> Int {
+        try await store.revision()
     }
-
-    /// Grows with every collection: with the registry's regions, what a cache of anything drawn from the stored
-    /// state is keyed by.
-    public var generation: Int { cached.withLock { $0.generation } }
 
     /// The federation summary from the stored state.
     public func summary(now: Date = Date()) async throws -> FederationSummary {
@@ -134,11 +161,11 @@ public final class DashboardCollector: Service, Sendable {
     }
 
     private func latestStates() async throws -> [Int: (health: RegionHealth, snapshot: RegionSnapshot?, stale: Bool)] {
-        let (generation, states) = cached.withLock { $0 }
-        if let states { return states }
+        // Keyed by the last stored collection, so that a collection by another instance is seen at once.
+        let revision = try await store.revision()
+        if let states = cached.withLock({ $0.revision == revision ? $0.states : nil }) { return states }
         let latest = try await store.latest()
-        // A collection that finished meanwhile has made this read old: keep it out of the cache.
-        cached.withLock { if $0.generation == generation { $0.states = latest } }
+        cached.withLock { $0 = (revision, latest) }
         return latest
     }
 
@@ -166,9 +193,9 @@ public final class DashboardCollector: Service, Sendable {
                 now: started)
         }
         let summary = FederationSummary.aggregate(statuses, now: started)
-        try await store.record(started: started, seconds: seconds, results: results, summary: summary, retention: configuration.retention)
-        cached.withLock { $0 = ($0.generation + 1, nil) }
         let failed = zip(regions, results).filter { $0.1.snapshot == nil }.map(\.0.name)
+        try await store.record(
+            started: started, seconds: seconds, results: results, failed: failed, summary: summary, retention: configuration.retention)
         metrics?.collection(seconds: seconds, failed: failed)
         logger.info(
             "collection done",

@@ -40,7 +40,10 @@ public struct SnapshotStore: Sendable {
                 )
                 """,
                 "CREATE INDEX dashboard_snapshots_collected ON dashboard_snapshots (collected)",
-            ])
+            ]),
+        // The names of the regions a collection could not read (a JSON array), so that any instance can answer
+        // with the report of a collection another instance ran.
+        Migration(version: 202, ["ALTER TABLE dashboard_collections ADD COLUMN failed_regions TEXT"]),
     ]
 
     /// One point of the history charts.
@@ -76,21 +79,22 @@ public struct SnapshotStore: Sendable {
     /// Records one collection: every region's health, the snapshots that succeeded (a region that failed
     /// keeps its previous snapshot, marked stale), the totals, and drops history older than `retention`.
     public func record(
-        started: Date, seconds: Double, results: [(regionID: Int, health: RegionHealth, snapshot: RegionSnapshot?)], summary: FederationSummary,
-        retention: TimeInterval
+        started: Date, seconds: Double, results: [(regionID: Int, health: RegionHealth, snapshot: RegionSnapshot?)], failed: [String],
+        summary: FederationSummary, retention: TimeInterval
     ) async throws {
         let point = HistoryPoint(
             time: Timestamps.string(from: started), totals: summary.totals, runningVirtualMachines: summary.runningVirtualMachines,
             virtualMachines: summary.virtualMachines, staleRegions: summary.staleRegions)
         let totalsJSON = try Self.encode(point)
+        let failedJSON = try Self.encode(failed)
         let cutoff = Timestamps.string(from: started.addingTimeInterval(-retention))
         let startedText = Timestamps.string(from: started)
         let encoded = try results.map { ($0.regionID, try Self.encode($0.health), try $0.snapshot.map(Self.encode), $0.snapshot?.collected) }
         try await database.transaction { db in
             try await db.raw(
                 """
-                INSERT INTO dashboard_collections (started, seconds, regions, failed, totals)
-                VALUES (\(bind: startedText), \(bind: seconds), \(bind: results.count), \(bind: results.filter { $0.snapshot == nil }.count), \(bind: totalsJSON))
+                INSERT INTO dashboard_collections (started, seconds, regions, failed, totals, failed_regions)
+                VALUES (\(bind: startedText), \(bind: seconds), \(bind: results.count), \(bind: results.filter { $0.snapshot == nil }.count), \(bind: totalsJSON), \(bind: failedJSON))
                 """
             ).run()
             let id = try await db.raw("SELECT MAX(id) AS id FROM dashboard_collections").first()!.decode(column: "id", as: Int.self)
@@ -116,6 +120,33 @@ public struct SnapshotStore: Sendable {
             }
             try await db.raw("DELETE FROM dashboard_snapshots WHERE collected < \(bind: cutoff)").run()
             try await db.raw("DELETE FROM dashboard_collections WHERE started < \(bind: cutoff)").run()
+        }
+    }
+
+    /// The last collection recorded (by any instance on this database): its number, which grows with every
+    /// collection, and its report.
+    public func lastCollection() async throws -> (id: Int, report: DashboardCollector.Report)? {
+        try await database.withDatabase { db in
+            guard
+                let row = try await db.raw(
+                    "SELECT id, started, seconds, regions, failed_regions FROM dashboard_collections ORDER BY id DESC LIMIT 1"
+                ).first()
+            else { return nil }
+            let failed = try (try row.decode(column: "failed_regions", as: String?.self)).map { try Self.decode([String].self, $0) } ?? []
+            return (
+                try row.decode(column: "id", as: Int.self),
+                DashboardCollector.Report(
+                    started: try row.decode(column: "started", as: String.self), seconds: try row.decode(column: "seconds", as: Double.self),
+                    regions: try row.decode(column: "regions", as: Int.self), failed: failed)
+            )
+        }
+    }
+
+    /// The number of the last collection recorded, 0 before the first: what anything drawn from the stored state
+    /// is keyed by, on every instance.
+    public func revision() async throws -> Int {
+        try await database.withDatabase { db in
+            try await db.raw("SELECT MAX(id) AS id FROM dashboard_collections").first()?.decode(column: "id", as: Int?.self) ?? 0
         }
     }
 

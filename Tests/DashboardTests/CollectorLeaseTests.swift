@@ -68,4 +68,43 @@ struct CollectorLeaseTests {
             }
         }
     }
+
+    @Test(
+        "an on-demand collection asked of two instances at once runs once, and each instance then serves what the other stored",
+        arguments: TestDatabase.available)
+    func onDemandOnce(backend: TestDatabase) async throws {
+        try await withTemporaryDirectory { directory in
+            let database = try await backend.open(in: directory, migrations: [LeaseStore.migration])
+            let registry = try await RegionRegistry.open(
+                database: database, secrets: try SecretBox.open(keyFile: directory.appendingPathComponent("secrets.key").path))
+            func instance(_ name: String) async throws -> DashboardCollector {
+                var configuration = DashboardCollector.Configuration()
+                configuration.leases = LeaseStore(store: database)
+                configuration.instance = name
+                return DashboardCollector(
+                    registry: registry, store: try await SnapshotStore.open(database: database), configuration: configuration, logger: quietLogger)
+            }
+            let a = try await instance("a")
+            let b = try await instance("b")
+            var slow = simulatorConfiguration(1, "MECA-PolITO", hosts: 2)
+            slow.faults.answerDelayMilliseconds = ["listCapabilities": 300]  // a collection takes long enough for the two requests to meet
+            try await Simulator.withRunning(slow, logger: quietLogger) { region in
+                try await register(region, in: registry)
+                #expect(try await b.summary().regions.first?.snapshot == nil)
+                async let first = a.collectNow()
+                async let second = b.collectNow()
+                let (reportA, reportB) = try await (first, second)
+                #expect(region.requestCount(for: "listCapabilities") == 1)
+                #expect(reportA.started == reportB.started && reportA.failed.isEmpty && reportB.failed.isEmpty)
+                // Each instance sees the stored collection whichever ran it; the next one is seen at once too.
+                #expect(try await a.summary().regions.first?.snapshot != nil)
+                #expect(try await b.summary().regions.first?.snapshot != nil)
+                let revision = try await b.revision()
+                try await a.collectNow()
+                #expect(try await b.revision() > revision)
+                #expect(region.requestCount(for: "listCapabilities") == 2)
+                #expect(try await LeaseStore(store: database).current(DashboardCollector.runningLeaseName)?.expires == 0)  // released
+            }
+        }
+    }
 }

@@ -97,7 +97,7 @@ struct FederationAPI: Sendable {
         let cache = RenderedCache()
         let metricsCache = MetricsFigures.Cache()
         @Sendable func stateKey(rollout: Bool) async throws -> String {
-            "\(collector.generation)|\(try await registry.revision())|\(rollout ? try await repository.rolloutRevision() : "")"
+            "\(try await collector.revision())|\(try await registry.revision())|\(rollout ? try await repository.rolloutRevision() : "")"
         }
         router.get("/api/v1/dashboard") { request, _ in
             try await cache.respond(request, name: "summary", key: try await stateKey(rollout: false), contentType: "application/json") {
@@ -111,7 +111,9 @@ struct FederationAPI: Sendable {
         router.get("/api/v1/dashboard/history") { request, _ in
             let hours = try Query.number(request, "hours") ?? 24
             guard hours > 0, hours <= 24 * 366 else { throw APIError(status: 400, "hours must be more than 0 and at most 8784.") }
-            return try await cache.respond(request, name: "history-\(hours)", key: "\(collector.generation)", contentType: "application/json") {
+            return try await cache.respond(
+                request, name: "history-\(hours)", key: "\(try await collector.revision())", contentType: "application/json"
+            ) {
                 try OrderedJSONEncoder().encode(try await collector.store.history(since: Date().addingTimeInterval(-hours * 3600))).serializedBytes()
             }
         }
