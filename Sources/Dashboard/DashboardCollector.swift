@@ -24,7 +24,7 @@ public final class DashboardCollector: Service, Sendable {
         /// lease (several servers on one database collect once per period); the others read what it stored.
         public var leases: LeaseStore?
         /// This instance's name as a lease holder.
-        public var instance = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8))"
+        public var instance = LeaseStore.processHolder
 
         public init() {}
 

@@ -50,7 +50,10 @@ public final class StoreScrubber<C: Clock>: Service, Sendable where C.Duration =
     /// One scrub now (errors are logged: the next interval tries again).
     public func scrubOnce() async {
         do {
-            let report = try await repository.scrub()
+            guard let report = try await repository.scrubUnlessRunningElsewhere() else {
+                logger.info("another server is scrubbing the shared chunk store; skipped until the next interval")
+                return
+            }
             let finished = Date()
             last.withLock { $0 = (report, finished) }
             damagedGauge?.set(Double(report.damaged.count))

@@ -108,6 +108,44 @@ public struct LeaseStore: Sendable {
         }
     }
 
+    /// This process's name as a lease holder: host, process id and a random part (a restarted process is a new holder).
+    public static let processHolder = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8).lowercased())"
+
+    /// Runs `body` holding the lease `name`, renewed every third of `duration` while it runs and released after
+    /// (also when it throws). While another holder has the lease it waits, asking again every `poll` and calling
+    /// `onWait` once — or, with `wait: false`, returns `nil` at once without running `body`.
+    public func withLease<R: Sendable>(
+        _ name: String, holder: String = LeaseStore.processHolder, duration: TimeInterval, wait: Bool = true, poll: Duration = .milliseconds(500),
+        onWait: (@Sendable () -> Void)? = nil, _ body: () async throws -> R
+    ) async throws -> R? {
+        var told = false
+        while try await acquire(name, holder: holder, now: Date(), duration: duration) == nil {
+            guard wait else { return nil }
+            if !told {
+                onWait?()
+                told = true
+            }
+            try await Task.sleep(for: poll)
+        }
+        let renewal = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(duration / 3))
+                _ = try await self.acquire(name, holder: holder, now: Date(), duration: duration)
+            }
+        }
+        defer { renewal.cancel() }
+        do {
+            let result = try await body()
+            renewal.cancel()
+            try await release(name, holder: holder)
+            return result
+        } catch {
+            renewal.cancel()
+            try? await release(name, holder: holder)
+            throw error
+        }
+    }
+
     /// The lease as stored now, if it was ever taken.
     public func current(_ name: String) async throws -> Lease? {
         try await store.withDatabase { db in try await Self.read(name, db) }

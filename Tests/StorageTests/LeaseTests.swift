@@ -38,6 +38,34 @@ struct LeaseTests {
         }
     }
 
+    @Test(
+        "withLease: renewed while the work runs past the lease time, released after (also on a throw); others wait or skip",
+        arguments: TestDatabase.available)
+    func withLease(backend: TestDatabase) async throws {
+        try await withTemporaryDirectory { directory in
+            let leases = LeaseStore(store: try await backend.open(in: directory, migrations: [LeaseStore.migration]))
+            let result = try await leases.withLease("work", holder: "a", duration: 0.9) {
+                try await Task.sleep(for: .milliseconds(1500))  // past the lease time: only renewal keeps it
+                #expect(try await leases.acquire("work", holder: "b", now: Date(), duration: 10) == nil)
+                #expect(try await leases.withLease("work", holder: "b", duration: 10, wait: false) { 1 } == nil)
+                return 7
+            }
+            #expect(result == 7)
+            #expect(try await leases.current("work")?.expires == 0)
+            struct Failure: Error {}
+            await #expect(throws: Failure.self) { try await leases.withLease("work", holder: "b", duration: 10) { throw Failure() } }
+            #expect(try await leases.current("work")?.expires == 0)
+            // A waiter runs once the holder lets go.
+            #expect(try await leases.acquire("work", holder: "c", now: Date(), duration: 10) != nil)
+            let release = Task {
+                try await Task.sleep(for: .milliseconds(300))
+                try await leases.release("work", holder: "c")
+            }
+            #expect(try await leases.withLease("work", holder: "d", duration: 10, poll: .milliseconds(50)) { 2 } == 2)
+            try await release.value
+        }
+    }
+
     @Test("20 instances asking at once (each with a SQLite store of its own on one file): exactly one holds the lease")
     func race() async throws {
         try await withTemporaryDirectory { directory in

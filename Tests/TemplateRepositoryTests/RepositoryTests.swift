@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import SQLKit
 import Storage
+import Synchronization
 import TestSupport
 import Testing
 
@@ -172,6 +173,30 @@ struct RepositoryTests {
         #expect(real.staleTemporaries == 1 && real.removed == before.count)
         #expect(!FileManager.default.fileExists(atPath: stale.path))
         #expect(try t.repository.chunks.allDigests().isEmpty)
+    }
+
+    @Test(
+        "gc waits while another server holds the gc lease, then runs; a scheduled scrub is skipped while another server scrubs",
+        arguments: TestDatabase.available)
+    func garbageUnderLease(backend: TestDatabase) async throws {
+        let t = try await TemporaryRepository.make(on: backend)
+        defer { t.remove() }
+        _ = try await t.repository.publish(imageAt: try t.writeImage(imageBytes(100_000, seed: 33)), metadata: metadata("t", "1"))
+        try await t.repository.setState(.withdrawn, name: "t", version: "1")
+        let leases = LeaseStore(store: t.repository.database)
+        #expect(try await leases.acquire(Repository.garbageLease, holder: "other-server", now: Date(), duration: 60) != nil)
+        let waited = Mutex(false)
+        let gc = Task { try await t.repository.collectGarbage(grace: 0) { waited.withLock { $0 = true } } }
+        while !waited.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try t.repository.chunks.allDigests().count > 0)  // nothing removed while the other holds the lease
+        try await leases.release(Repository.garbageLease, holder: "other-server")
+        #expect(try await gc.value.removed > 0)
+        #expect(try await leases.current(Repository.garbageLease)?.expires == 0)  // released after
+
+        #expect(try await leases.acquire(Repository.scrubLease, holder: "other-server", now: Date(), duration: 60) != nil)
+        #expect(try await t.repository.scrubUnlessRunningElsewhere() == nil)
+        try await leases.release(Repository.scrubLease, holder: "other-server")
+        #expect(try await t.repository.scrubUnlessRunningElsewhere() != nil)
     }
 
     @Test(

@@ -26,6 +26,15 @@ public struct ScrubReport: Codable, Sendable, Hashable {
 }
 
 extension Repository {
+    /// The lease a scheduled scrub holds in the database: servers sharing one chunk store take turns.
+    public static let scrubLease = "repository-scrub"
+
+    /// A scheduled scrub (no repair), run by one server at a time across every instance on this database.
+    /// - Returns: the report, or `nil` when another instance is scrubbing the shared store now.
+    public func scrubUnlessRunningElsewhere() async throws -> ScrubReport? {
+        try await LeaseStore(store: database).withLease(Self.scrubLease, duration: 600, wait: false) { try await scrub() }
+    }
+
     /// Reads and hashes every stored chunk (a scrub). With `repair`, a damaged chunk is fetched from the
     /// `mirrors` (verified before it replaces the stored file) or, when none has it, removed — a missing chunk
     /// is asked for again by the next remote publish and restored by a local one, where a damaged one would

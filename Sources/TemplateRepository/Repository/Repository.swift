@@ -49,7 +49,7 @@ public struct Repository: Sendable {
     }
 
     /// The catalog schema.
-    public static var migrations: [Migration] { RepositorySchema.migrations }
+    public static var migrations: [Migration] { RepositorySchema.migrations + [LeaseStore.migration] }
 
     /// Keys that verify what this repository signs.
     public var verifier: DocumentVerifier { DocumentVerifier(trusted: [key.publicKey]) }
@@ -471,13 +471,26 @@ public struct Repository: Sendable {
 
     // MARK: Garbage collection
 
+    /// The lease garbage collection holds in the database, so that two servers sharing one chunk store never
+    /// collect at once.
+    public static let garbageLease = "repository-gc"
+
     /// Removes chunks no published or deprecated version references. Chunks younger than `grace` are kept
-    /// (an upload may be about to commit them), and the repository lock keeps local publishes and commits
-    /// out while it runs.
-    /// - Parameter onWait: called once when a publish holds the lock and gc waits for it.
+    /// (an upload may be about to commit them); the `repository-gc` lease in the database keeps other
+    /// instances' collections out, and the repository lock (a `flock` on the shared data directory) keeps
+    /// publishes and commits out while it runs.
+    /// - Parameter onWait: called once when another collection or a publish holds it up and gc waits.
     public func collectGarbage(grace: TimeInterval = 3600, dryRun: Bool = false, onWait: (@Sendable () -> Void)? = nil) async throws
         -> GarbageReport
     {
+        // The lease outlives a stalled collector by at most ten minutes; it is renewed while gc runs.
+        let report = try await LeaseStore(store: database).withLease(Self.garbageLease, duration: 600, onWait: onWait) {
+            try await collectGarbageLocked(grace: grace, dryRun: dryRun, onWait: onWait)
+        }
+        return report!
+    }
+
+    private func collectGarbageLocked(grace: TimeInterval, dryRun: Bool, onWait: (@Sendable () -> Void)?) async throws -> GarbageReport {
         if !dryRun { try await reapInterruptedPublishes() }
         return try await lock.exclusive(onWait: onWait) {
             let liveSet = try await database.withDatabase { db in
