@@ -38,6 +38,8 @@ public final class Simulator: Service, Sendable {
         var waiters: [CheckedContinuation<Int, Never>] = []
         var dirty = false
         var requestCounts: [String: Int] = [:]
+        /// When the last 1,000 requests of each command arrived.
+        var requestTimes: [String: [ContinuousClock.Instant]] = [:]
         /// Set once the server has stopped (or never started): waiters get port 0 instead of waiting forever.
         var stopped = false
     }
@@ -134,7 +136,17 @@ public final class Simulator: Service, Sendable {
     /// How many API requests named `command` arrived (answered or not), for tests of retry behaviour.
     public func requestCount(for command: String) -> Int { runtime.withLock { $0.requestCounts[command] ?? 0 } }
 
-    func countRequest(_ command: String) { runtime.withLock { $0.requestCounts[command, default: 0] += 1 } }
+    /// When the last 1,000 requests named `command` arrived, oldest first: the request log tests read periods from.
+    public func requestTimes(for command: String) -> [ContinuousClock.Instant] { runtime.withLock { $0.requestTimes[command] ?? [] } }
+
+    func countRequest(_ command: String) {
+        let now = ContinuousClock.now
+        runtime.withLock {
+            $0.requestCounts[command, default: 0] += 1
+            $0.requestTimes[command, default: []].append(now)
+            if $0.requestTimes[command]!.count > 1_000 { $0.requestTimes[command]!.removeFirst() }
+        }
+    }
 
     // MARK: Running
 

@@ -117,19 +117,17 @@ public final class DashboardCollector: Service, Sendable {
     private func collectOnce() async throws -> Report {
         guard let leases = configuration.leases else { return try await collect() }
         let before = try await store.revision()
+        // Renewed while the collection runs; short, so that a collection cut by a killed instance holds the next
+        // one up for less than the collector lease does.
+        let hold = max(2, min(30, configuration.leaseSeconds / 2))
         while true {
-            let regions = try await registry.list().count
-            let rounds = max(1, (regions + configuration.parallel - 1) / configuration.parallel)
-            let hold = (configuration.regionTimeout * rounds + .seconds(30)) / .seconds(1)
-            if try await leases.acquire(Self.runningLeaseName, holder: configuration.instance, now: Date(), duration: hold) != nil {
-                do {
-                    let report = try await collect()
-                    try? await leases.release(Self.runningLeaseName, holder: configuration.instance)
-                    return report
-                } catch {
-                    try? await leases.release(Self.runningLeaseName, holder: configuration.instance)
-                    throw error
-                }
+            if let report = try await leases.withLease(
+                Self.runningLeaseName, holder: configuration.instance, duration: hold, wait: false,
+                {
+                    try await collect()
+                })
+            {
+                return report
             }
             try await Task.sleep(for: .milliseconds(200))
             if let last = try await store.lastCollection(), last.id > before { return last.report }

@@ -132,7 +132,7 @@ public final class PostgresStore: SQLStore {
     }
 
     /// The URL without its password, for messages.
-    static func redacted(_ url: String) -> String {
+    public static func redacted(_ url: String) -> String {
         guard var components = URLComponents(string: url), components.password != nil else { return url }
         components.password = "…"
         return components.string ?? "postgres://…"

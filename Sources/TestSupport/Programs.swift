@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Runs a program to completion without blocking a Swift concurrency thread (tests run many at once on
 /// few cores): output goes to files, the exit is awaited through the termination handler.
 public func runProgram(_ path: String, _ arguments: [String], environment: [String: String] = [:]) async throws
@@ -35,4 +39,80 @@ public func mcloudsExecutable() -> String {
 /// Runs the built `mclouds`.
 public func runMClouds(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
     try await runProgram(mcloudsExecutable(), arguments, environment: environment)
+}
+
+/// A `mclouds server` (or any long-running `mclouds` command that prints a "listening on URL" line) run as a
+/// child process: its address once it listens, its output, and ways to stop it gracefully or kill it.
+public final class ServerProcess: @unchecked Sendable {
+    // Process is not Sendable; it is only read after start (pid, isRunning) and signalled by pid.
+    private let process: Process
+    public let baseURL: String
+    private let output: URL
+    private let errors: URL
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+    public var stdout: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
+    public var stderr: String { (try? String(contentsOf: errors, encoding: .utf8)) ?? "" }
+
+    private init(process: Process, baseURL: String, output: URL, errors: URL) {
+        self.process = process
+        self.baseURL = baseURL
+        self.output = output
+        self.errors = errors
+    }
+
+    /// Starts `mclouds arguments…` with `environment` added, its output in files in `directory`, and waits
+    /// (at most a minute) for the line `<prefix>URL`.
+    public static func start(
+        _ arguments: [String], environment: [String: String] = [:], in directory: URL, listeningPrefix: String = "mclouds server listening on "
+    ) async throws -> ServerProcess {
+        let name = UUID().uuidString
+        let output = directory.appendingPathComponent("server-\(name).out")
+        let errors = directory.appendingPathComponent("server-\(name).err")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: mcloudsExecutable())
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = try FileHandle(forWritingTo: errors)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix(listeningPrefix) }) {
+                return ServerProcess(process: process, baseURL: String(line.dropFirst(listeningPrefix.count)), output: output, errors: errors)
+            }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        if process.isRunning { process.terminate() }
+        let stderr = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+        throw ServerProcessError(description: "mclouds \(arguments.first ?? "") did not start listening: \(stderr)")
+    }
+
+    /// SIGTERM (a graceful stop), then waits for the exit without blocking a thread.
+    public func stop() async {
+        kill(pid, SIGTERM)
+        await waitForExit()
+    }
+
+    /// SIGKILL: the process dies at once, holding whatever it held.
+    public func kill9() async {
+        kill(pid, SIGKILL)
+        await waitForExit()
+    }
+
+    public func waitForExit() async {
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+    }
+
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+}
+
+public struct ServerProcessError: Error, CustomStringConvertible {
+    public var description: String
 }

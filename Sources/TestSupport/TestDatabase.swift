@@ -31,14 +31,19 @@ public enum TestDatabase: String, CaseIterable, Sendable, CustomStringConvertibl
         case .sqlite:
             return try await SQLiteStore.open(path: directory.appendingPathComponent("catalog.sqlite").path, migrations: migrations)
         case .postgres:
-            guard let admin = Self.postgresURL else {
-                throw StorageError(path: "MCLOUDS_TEST_POSTGRES_URL", reason: "scripts/test requires PostgreSQL and none was started")
-            }
-            let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-            try await PostgresStore.createDatabase(name, adminURL: admin)
-            var components = URLComponents(string: admin)!
-            components.path = "/" + name
-            return try await PostgresStore.open(.init(url: components.string!, poolSize: 4), migrations: migrations)
+            return try await PostgresStore.open(.init(url: try await Self.newPostgresDatabase(), poolSize: 4), migrations: migrations)
         }
+    }
+
+    /// A new, empty database in the test cluster: its URL (what `mclouds server --database-url` takes).
+    public static func newPostgresDatabase() async throws -> String {
+        guard let admin = postgresURL else {
+            throw StorageError(path: "MCLOUDS_TEST_POSTGRES_URL", reason: "scripts/test requires PostgreSQL and none was started")
+        }
+        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        try await PostgresStore.createDatabase(name, adminURL: admin)
+        var components = URLComponents(string: admin)!
+        components.path = "/" + name
+        return components.string!
     }
 }

@@ -25,11 +25,12 @@ struct RegionCommand: AsyncParsableCommand {
     struct Location: ParsableArguments {
         @OptionGroup var global: GlobalOptions
         @Option(help: "The server's data directory.") var data: String
+        @OptionGroup var databaseOptions: DatabaseOptions
 
         /// The registry of `--data`. Only `region add` (`.creating`) may make the directory and the secrets key.
         func open(_ opening: DataDirectory.Opening = .existing, label: String = "mclouds.region") async throws -> (RegionRegistry, Logger) {
             let logger = global.makeLogger(label: label)
-            let registry = try await DataDirectory(data).openRegistry(opening, logger: logger) { path in
+            let registry = try await databaseOptions.directory(data).openRegistry(opening, logger: logger) { path in
                 Console.error("Created the secrets key \(path), which seals the regions' secret keys: back it up with the database.")
             }
             return (registry, logger)

@@ -22,54 +22,54 @@ struct ServerCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: "The data directory (catalog database, chunks, publisher key).") var data: String
-    @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port (0 picks a free one).") var port = 8080
+    @Option(help: "A YAML file of these settings (see deploy/server.yaml); options given here win over it.") var config: String?
+    @Option(help: "The data directory (catalog database, chunks, publisher key).") var data: String?
+    @Option(help: "Address to listen on (default 127.0.0.1).") var host: String?
+    @Option(help: "Port (0 picks a free one; default 8080).") var port: Int?
     @Option(help: "A file holding the admin token (one per line).") var adminTokenFile: String?
-    @Option(help: "Hours a signed catalog stays valid (re-signed at half).") var catalogValidityHours = 48.0
-    @Option(help: "Minutes between dashboard collections (also on demand: POST /api/v1/dashboard/collect).") var collectIntervalMinutes = 60.0
-    @Option(help: "Seconds a region may take to answer a collection.") var regionTimeoutSeconds = 120.0
-    @Option(help: "Days of dashboard history kept.") var retentionDays = 30.0
-    @Option(
-        help: ArgumentHelp(
-            "A PostgreSQL database for the catalog, registry and dashboard (postgres://user@host:5432/db?sslmode=require; or set MCLOUDS_DATABASE_URL); default: SQLite in --data.",
-            valueName: "url"))
-    var databaseUrl: String?
-    @Option(help: "A file holding the database password (or set MCLOUDS_DATABASE_PASSWORD).") var databasePasswordFile: String?
-    @Option(help: "Connections in the PostgreSQL pool.") var databasePoolSize = 10
-    @Option(help: "Hours between scrubs of the chunk store (every chunk read and hashed; 0: never).") var scrubIntervalHours = 24.0
-    @Option(help: "Seconds an idle connection stays open (0: until the client closes it).") var idleTimeoutSeconds = 60.0
+    @Option(help: "Hours a signed catalog stays valid (re-signed at half; default 48).") var catalogValidityHours: Double?
+    @Option(help: "Minutes between dashboard collections (also on demand: POST /api/v1/dashboard/collect; default 60).")
+    var collectIntervalMinutes: Double?
+    @Option(help: "Seconds a region may take to answer a collection (default 120).") var regionTimeoutSeconds: Double?
+    @Option(help: "Days of dashboard history kept (default 30).") var retentionDays: Double?
+    @OptionGroup var databaseOptions: DatabaseOptions
+    @Option(help: "Hours between scrubs of the chunk store (every chunk read and hashed; 0: never; default 24).") var scrubIntervalHours: Double?
+    @Option(help: "Seconds an idle connection stays open (0: until the client closes it; default 60).") var idleTimeoutSeconds: Double?
     @Option(help: "A PEM file of extra CA certificates to trust for regions' HTTPS endpoints.") var trustCa: String?
     @Option(help: "The URL clients reach this server at (behind a proxy), named in /openapi.yaml; default: the request's host.")
     var publicUrl: String?
 
     func validate() throws {
         if let publicUrl { try URLOption.validate(publicUrl, option: "--public-url", example: "https://mclouds.example.org") }
+        if config == nil && data == nil { throw ValidationError("Give the data directory with --data DIR (or in a --config file).") }
     }
 
     func run() async throws {
         let logger = global.makeLogger(label: "mclouds.server")
+        let file = try config.map { try ConfigurationFile.load(ServerConfigurationFile.self, path: $0) } ?? ServerConfigurationFile()
+        guard let data = data ?? file.data else {
+            throw CLIError("\(config ?? "The configuration file") names no data directory: add `data: /var/lib/mclouds` or pass --data.")
+        }
+        if let url = file.publicUrl, publicUrl == nil { try URLOption.validate(url, option: "publicUrl", example: "https://mclouds.example.org") }
+        let host = host ?? file.host ?? "127.0.0.1"
+        let port = port ?? file.port ?? 8080
+        let publicUrl = publicUrl ?? file.publicUrl
+        let catalogValidityHours = catalogValidityHours ?? file.catalogValidityHours ?? 48
+        let collectIntervalMinutes = collectIntervalMinutes ?? file.dashboard?.collectIntervalMinutes ?? 60
+        let regionTimeoutSeconds = regionTimeoutSeconds ?? file.dashboard?.regionTimeoutSeconds ?? 120
+        let retentionDays = retentionDays ?? file.dashboard?.retentionDays ?? 30
+        let scrubIntervalHours = scrubIntervalHours ?? file.scrubIntervalHours ?? 24
+        let idleTimeoutSeconds = idleTimeoutSeconds ?? file.idleTimeoutSeconds ?? 60
+        let trustCa = trustCa ?? file.dashboard?.trustCa
         var tokens: [String] = []
-        if let adminTokenFile {
+        if let adminTokenFile = adminTokenFile ?? file.adminTokenFile {
             guard let text = try? String(contentsOfFile: adminTokenFile, encoding: .utf8) else {
                 throw CLIError("Cannot read the admin token file \(adminTokenFile): \(FileProblem.describe(path: adminTokenFile))")
             }
             tokens += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
         if let token = ProcessInfo.processInfo.environment["MCLOUDS_ADMIN_TOKEN"], !token.isEmpty { tokens.append(token) }
-        let environment = ProcessInfo.processInfo.environment
-        var database: PostgresStore.Configuration?
-        if let url = databaseUrl ?? environment["MCLOUDS_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 }) {
-            var password = environment["MCLOUDS_DATABASE_PASSWORD"].flatMap { $0.isEmpty ? nil : $0 }
-            if let file = databasePasswordFile {
-                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                    throw CLIError("Cannot read the database password file \(file): \(FileProblem.describe(path: file))")
-                }
-                password = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            }
-            database = PostgresStore.Configuration(url: url, password: password, poolSize: databasePoolSize)
-        }
-        let directory = DataDirectory(data, database: database)
+        let directory = try databaseOptions.directory(data, file: file.database)
         let repository: Repository
         do {
             repository = try await directory.openRepository(catalogValidity: catalogValidityHours * 3600, logger: logger) { key in
@@ -113,8 +113,6 @@ struct ServerCommand: AsyncParsableCommand {
             services.append(.init(service: scrubber))
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        let host = host
-        let port = port
         let publicKey = repository.key.publicKey.base64
         let publishing = tokens.isEmpty ? "off (no admin token configured)" : "on (admin token required)"
         try await withThrowingTaskGroup(of: Void.self) { tasks in

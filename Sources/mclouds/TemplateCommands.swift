@@ -21,6 +21,8 @@ struct RepositoryLocation: ParsableArguments {
     @Option(help: "The data directory of a repository on this machine.")
     var data: String?
 
+    @OptionGroup var databaseOptions: DatabaseOptions
+
     @Option(help: "The URL of an mClouds server, e.g. http://127.0.0.1:8080.")
     var server: String?
 
@@ -37,7 +39,7 @@ struct RepositoryLocation: ParsableArguments {
     /// The repository of `--data`. Only a publish (`.creating`) may make the directory and its key; every other
     /// command needs an existing repository and changes nothing when there is none.
     func openLocal(_ opening: DataDirectory.Opening = .existing, keyPath: String? = nil, logger: Logger) async throws -> Repository {
-        try await DataDirectory(data!).openRepository(opening, keyPath: keyPath, logger: logger) { key in
+        try await databaseOptions.directory(data!).openRepository(opening, keyPath: keyPath, logger: logger) { key in
             Console.error("Created a publisher key in \(DataDirectory(data!).keyPath)")
             Console.error("Its public key (give it to readers as a trusted key): \(key.publicKey.base64)")
         }
@@ -287,6 +289,7 @@ extension TemplateCommand {
             discussion: "Safe while publishes run: it waits for local publishes, and keeps chunks younger than --grace (uploads in flight).")
         @OptionGroup var global: GlobalOptions
         @Option(help: "The data directory.") var data: String
+        @OptionGroup var databaseOptions: DatabaseOptions
         @Option(help: "Keep unreferenced chunks younger than this many seconds.") var grace: Int = 3600
         @Flag(help: "Only report what would be removed.") var dryRun = false
         @Flag(help: "Print JSON.") var json = false
@@ -294,7 +297,7 @@ extension TemplateCommand {
         func run() async throws {
             let logger = global.makeLogger(label: "mclouds.template")
             try await reportingErrors {
-                let repository = try await DataDirectory(data).openRepository(.existing, logger: logger)
+                let repository = try await databaseOptions.directory(data).openRepository(.existing, logger: logger)
                 let report = try await repository.collectGarbage(grace: TimeInterval(grace), dryRun: dryRun) {
                     Console.error("A publish is running; waiting for it to finish…")
                 }
@@ -321,6 +324,7 @@ extension TemplateCommand {
                 """)
         @OptionGroup var global: GlobalOptions
         @Option(help: "The data directory.") var data: String
+        @OptionGroup var databaseOptions: DatabaseOptions
         @Flag(help: "Restore or remove damaged chunks.") var repair = false
         @Option(name: .customLong("mirror"), help: "A server or mirror to restore damaged chunks from (repeatable).") var mirrors: [String] = []
         @Flag(help: "Print JSON.") var json = false
@@ -332,7 +336,7 @@ extension TemplateCommand {
         func run() async throws {
             let logger = global.makeLogger(label: "mclouds.template")
             try await reportingErrors {
-                let repository = try await DataDirectory(data).openRepository(.existing, logger: logger)
+                let repository = try await databaseOptions.directory(data).openRepository(.existing, logger: logger)
                 let terminal = Console.isErrorTerminal
                 let report = try await repository.scrub(repair: repair, mirrors: mirrors) { checked in
                     if terminal { TerminalLine.draw("verifying: \(checked) chunks") }

@@ -15,54 +15,49 @@ struct PostgresServerTests {
         .enabled(if: TestDatabase.available.contains(.postgres)))
     func serverOnPostgres() async throws {
         try await withTemporaryDirectory { directory in
-            let admin = try #require(ProcessInfo.processInfo.environment["MCLOUDS_TEST_POSTGRES_URL"])
-            let name = "srv_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-            try await PostgresStore.createDatabase(name, adminURL: admin)
-            var components = try #require(URLComponents(string: admin))
-            components.path = "/" + name
-            let url = try #require(components.string)
-
-            /// Starts the server; returns it and its base URL once it listens.
-            func start() async throws -> (Process, String) {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: mcloudsExecutable())
-                process.arguments = ["server", "--data", directory.appendingPathComponent("data").path, "--port", "0", "--database-url", url]
-                process.environment = ProcessInfo.processInfo.environment.merging(["MCLOUDS_ADMIN_TOKEN": "postgres-admin-token"]) { $1 }
-                let output = directory.appendingPathComponent("stdout-\(UUID().uuidString)")
-                _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-                process.standardOutput = try FileHandle(forWritingTo: output)
-                process.standardError = FileHandle.nullDevice
-                try process.run()
-                for _ in 0..<400 {
-                    let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-                    if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("mclouds server listening on ") }) {
-                        return (process, String(line.dropFirst("mclouds server listening on ".count)))
-                    }
-                    try await Task.sleep(for: .milliseconds(50))
-                }
-                process.terminate()
-                throw StorageError(path: url, reason: "the server did not start")
-            }
-            func stop(_ process: Process) {
-                kill(process.processIdentifier, SIGTERM)
-                process.waitUntilExit()
-            }
-
-            var (server, base) = try await start()
+            let url = try await TestDatabase.newPostgresDatabase()
+            let data = directory.appendingPathComponent("data")
+            let token = ["MCLOUDS_ADMIN_TOKEN": "postgres-admin-token"]
+            var server = try await ServerProcess.start(
+                ["server", "--data", data.path, "--port", "0", "--database-url", url], environment: token, in: directory)
             let image = directory.appendingPathComponent("image.qcow2")
             try Data(QCOW2Header.stamped([UInt8](repeating: 7, count: 100_000))).write(to: image)
-            let published = try await RemotePublisher(client: RepositoryClient(baseURL: base, token: "postgres-admin-token")).publish(
+            let published = try await RemotePublisher(client: RepositoryClient(baseURL: server.baseURL, token: "postgres-admin-token")).publish(
                 imageAt: image.path,
                 metadata: TemplateMetadata(name: "pg", version: "1", format: .qcow2, hypervisor: .kvm, osType: "Ubuntu 22.04 LTS"))
             #expect(published.catalogSerial == 1)
-            stop(server)
+            await server.stop()
             // Nothing of the catalog is in the data directory's SQLite file: it lives in PostgreSQL.
-            #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("data/catalog.sqlite").path))
+            #expect(!FileManager.default.fileExists(atPath: data.appendingPathComponent("catalog.sqlite").path))
 
-            (server, base) = try await start()
-            defer { stop(server) }
-            let listed = try await RepositoryClient(baseURL: base).templates()
+            // Again from a configuration file that names the database (database.url) and the data directory.
+            let config = directory.appendingPathComponent("server.yaml")
+            try Data("data: \(data.path)\nport: 0\ndatabase:\n  url: \(url)\n  poolSize: 4\n".utf8).write(to: config)
+            server = try await ServerProcess.start(["server", "--config", config.path], environment: token, in: directory)
+            let listed = try await RepositoryClient(baseURL: server.baseURL).templates()
             #expect(listed.templates.map(\.name) == ["pg"] && listed.templates[0].versions.map(\.version) == ["1"])
+            await server.stop()
+            #expect(!FileManager.default.fileExists(atPath: data.appendingPathComponent("catalog.sqlite").path))
+
+            // The data commands reach the same database: the CLI lists what the server published.
+            let cli = try await runMClouds(["template", "list", "--data", data.path, "--database-url", url])
+            #expect(cli.status == 0 && cli.stdout.contains("pg"), "\(cli.stdout)\(cli.stderr)")
+        }
+    }
+
+    @Test("a configuration file with an unknown key or a bad database URL is refused with the file, line and field")
+    func badConfiguration() async throws {
+        try await withTemporaryDirectory { directory in
+            let config = directory.appendingPathComponent("server.yaml")
+            try Data("data: /tmp/x\ndatabase:\n  ur1: postgres://a@b/c\n".utf8).write(to: config)
+            let unknown = try await runMClouds(["server", "--config", config.path])
+            #expect(
+                unknown.status != 0 && unknown.stderr.contains("server.yaml line 3: unknown key database.ur1 (did you mean url?)"),
+                "\(unknown.stderr)")
+            try Data("data: /tmp/x\ndatabase:\n  url: mysql://a@b/c\n".utf8).write(to: config)
+            let scheme = try await runMClouds(["server", "--config", config.path])
+            #expect(scheme.status != 0 && scheme.stderr.contains("The database URL must look like postgres://"), "\(scheme.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: "/tmp/x/catalog.sqlite"))
         }
     }
 }
