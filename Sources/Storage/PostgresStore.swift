@@ -3,10 +3,12 @@ import Logging
 import NIOSSL
 import PostgresKit
 import SQLKit
+import Synchronization
 
 /// A PostgreSQL database, for several servers sharing one catalog. Connections come from a pool
-/// (``Configuration/poolSize``); a lost connection is replaced by the pool, the failed call answers an
-/// error. Write transactions take a transaction-scoped advisory lock first, so they are serialised across
+/// (``Configuration/poolSize``); a lost connection is replaced by the pool, and what certainly did not run on
+/// it (a read, or a write whose connection was found dead before it began) runs again on a new one; a
+/// transaction rolled back for a serialization failure or deadlock is retried too. Write transactions take a transaction-scoped advisory lock first, so they are serialised across
 /// every process on the database as SQLite serialises them — a check-then-write (a publish, a lease) can
 /// never interleave with another.
 ///
@@ -83,11 +85,39 @@ public final class PostgresStore: SQLStore {
     }
 
     public func withDatabase<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        do {
-            return try await client.withConnection { connection in try await body(connection.sql()) }
-        } catch let error as PSQLError {
-            throw describe(error)
+        var attempt = 1
+        while true {
+            do {
+                return try await client.withConnection { connection in try await body(connection.sql()) }
+            } catch let error as PSQLError {
+                // A read is safe to run again: on a connection that died (the server restarted, an administrator ended
+                // it), the pool opens a new one.
+                guard attempt < Self.attempts, Self.isLostConnection(error) else { throw describe(error) }
+                logger.warning("database connection lost; reading again on a new one", metadata: ["error": "\(describe(error))"])
+                attempt += 1
+            }
         }
+    }
+
+    /// How often a statement is tried when its connection was lost or its transaction lost a serialization race.
+    static let attempts = 3
+
+    /// Whether the connection failed under the statement (rather than the statement failing).
+    static func isLostConnection(_ error: PSQLError) -> Bool {
+        if [.serverClosedConnection, .connectionError, .uncleanShutdown].contains(error.code) { return true }
+        return error.serverInfo?[.sqlState].map(isLostConnectionState) ?? false
+    }
+
+    /// SQLSTATE classes that mean the connection is gone: connection exception (08), operator intervention (57P).
+    public static func isLostConnectionState(_ state: String) -> Bool { state.hasPrefix("08") || state.hasPrefix("57P") }
+
+    /// SQLSTATEs of a transaction rolled back for a race: serialization failure, deadlock.
+    public static let retryableStates: Set<String> = ["40001", "40P01"]
+
+    /// Whether PostgreSQL rolled the transaction back for a race another transaction won (serialization failure,
+    /// deadlock): running it again is what the server asks for.
+    static func isRetryableRace(_ error: PSQLError) -> Bool {
+        retryableStates.contains(error.serverInfo?[.sqlState] ?? "")
     }
 
     /// The server's message and SQLSTATE, never the query or its values (they may hold secrets).
@@ -98,18 +128,29 @@ public final class PostgresStore: SQLStore {
     }
 
     public func transaction<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        do {
-            return try await writeTransaction(body)
-        } catch let error as PSQLError {
-            throw describe(error)
+        var attempt = 1
+        while true {
+            let started = StartedFlag()
+            do {
+                return try await writeTransaction(body, started: started)
+            } catch let error as PSQLError {
+                // Run again what certainly did not happen: a transaction the server rolled back for a race, or one whose
+                // connection was found dead before its body began. A connection lost after that may have committed.
+                let again = Self.isRetryableRace(error) || (Self.isLostConnection(error) && !started.value.load(ordering: .acquiring))
+                guard attempt < Self.attempts, again else { throw describe(error) }
+                logger.warning("database transaction retried", metadata: ["error": "\(describe(error))", "attempt": "\(attempt + 1)"])
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(10 * attempt))
+            }
         }
     }
 
-    private func writeTransaction<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+    private func writeTransaction<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R, started: StartedFlag) async throws -> R {
         try await client.withConnection { connection in
             let db = connection.sql()
             return try await committing(db, begin: "BEGIN") {
                 try await db.raw("SELECT pg_advisory_xact_lock(\(bind: Self.writerLock))").run()
+                started.value.store(true, ordering: .releasing)
                 return try await body(db)
             }
         }
@@ -137,4 +178,9 @@ public final class PostgresStore: SQLStore {
         components.password = "…"
         return components.string ?? "postgres://…"
     }
+}
+
+/// Set once a write transaction's body has begun (what decides whether it may be run again).
+final class StartedFlag: Sendable {
+    let value = Atomic(false)
 }
