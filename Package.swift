@@ -310,7 +310,7 @@ let package = Package(
         ),
         .testTarget(
             name: "mcloudsTests",
-            dependencies: ["mclouds", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["mclouds", "Storage", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: upcoming
         ),
     ]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Storage
 import Testing
 
 @testable import mclouds
@@ -106,5 +107,21 @@ struct CommandLineTests {
             }
         }
         #expect(MClouds.configuration.version.hasPrefix("mclouds "))
+    }
+
+    @Test("deploy/server.yaml is a valid server configuration: every key known, the database URL and secrets as files")
+    func exampleServerConfiguration() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("deploy/server.yaml").path
+        let file = try ConfigurationFile.load(ServerConfigurationFile.self, path: path)
+        #expect(file.data == "/var/lib/mclouds" && file.port == 8080)
+        #expect(file.database?.url?.hasPrefix("postgres://") == true && file.database?.passwordFile != nil)
+        let resolved = try DatabaseOptions.parse([]).resolve(
+            file: ServerConfigurationFile.Database(url: file.database?.url, poolSize: 3), environment: [:])
+        #expect(resolved?.poolSize == 3 && resolved?.password == nil)
+        // The command line and the environment win over the file.
+        let environment = ["MCLOUDS_DATABASE_URL": "postgres://other@127.0.0.1/db", "MCLOUDS_DATABASE_PASSWORD": "pw"]
+        let overridden = try DatabaseOptions.parse([]).resolve(file: file.database, environment: environment)
+        #expect(overridden?.url == "postgres://other@127.0.0.1/db" && overridden?.password == "pw" && overridden?.poolSize == 10)
     }
 }
