@@ -115,4 +115,6 @@ public final class ServerProcess: @unchecked Sendable {
 
 public struct ServerProcessError: Error, CustomStringConvertible {
     public var description: String
+
+    public init(description: String) { self.description = description }
 }
