@@ -38,11 +38,11 @@ public final class PostgresStore: SQLStore {
     /// The key of the advisory lock write transactions take (any constant; one per database).
     static let writerLock: Int64 = 0x6D63_6C6F_7564_73
 
-    private init(configuration: Configuration, client: PostgresClient, logger: Logger) {
+    private init(configuration: Configuration, client: PostgresClient, logger: Logger, running: Task<Void, Never>) {
         self.configuration = configuration
         self.client = client
         self.logger = logger
-        running = Task { await client.run() }
+        self.running = running
     }
 
     deinit { running.cancel() }
@@ -73,8 +73,10 @@ public final class PostgresStore: SQLStore {
             host: host, port: core.port ?? 5432, username: core.username, password: configuration.password ?? core.password,
             database: core.database, tls: tls)
         clientConfiguration.options.maximumConnections = max(1, configuration.poolSize)
-        let store = PostgresStore(
-            configuration: configuration, client: PostgresClient(configuration: clientConfiguration, backgroundLogger: logger), logger: logger)
+        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+        let store = PostgresStore(configuration: configuration, client: client, logger: logger, running: Task { await client.run() })
+        // Let the pool's run() begin before the first lease (one asked earlier waits for it, and PostgresNIO warns).
+        for _ in 0..<3 { await Task.yield() }
         do {
             try await store.withDatabase { db in try await db.raw("SELECT 1").run() }
         } catch {
