@@ -3,19 +3,20 @@ import Foundation
 import NIOHTTP1
 import Server
 import TemplateRepository
+import TestSupport
 import Testing
 
-/// Many writers at once against one server on its SQLite store: every request answers success or a clear
+/// Many writers at once against one server on its SQLite store, and on PostgreSQL: every request answers success or a clear
 /// conflict, none a 500, and nothing is lost.
-@Suite("Concurrent writes on SQLite")
+@Suite("Concurrent writes on SQLite and PostgreSQL")
 struct ConcurrentWriteTests {
     static let admin = [("Authorization", "Bearer admin-token")]
 
     @Test(
         "20 parallel region adds, 20 parallel publishes of one template, 10 racing commits of one version, 20 parallel site reports",
-        .timeLimit(.minutes(3)))
-    func parallelWriters() async throws {
-        try await withServer { server, repository, directory in
+        .timeLimit(.minutes(3)), arguments: TestDatabase.available)
+    func parallelWriters(backend: TestDatabase) async throws {
+        try await withServer(on: backend) { server, repository, directory in
             let base = server.baseURL
             // Regions.
             let regions = try await withThrowingTaskGroup(of: Int.self) { group in

@@ -12,9 +12,11 @@ import Testing
 struct FederationAPITests {
     static let admin = [("Authorization", "Bearer admin-token")]
 
-    @Test("regions: add (admin only, secret never returned), list, show, change, remove; bad input gets clear JSON errors")
-    func regionsAPI() async throws {
-        try await withServer { server, _, _ in
+    @Test(
+        "regions: add (admin only, secret never returned), list, show, change, remove; bad input gets clear JSON errors",
+        arguments: TestDatabase.available)
+    func regionsAPI(backend: TestDatabase) async throws {
+        try await withServer(on: backend) { server, _, _ in
             let base = server.baseURL + "/api/v1/regions"
             let body = Array(
                 #"{"id": 6, "name": "MECA-TUS", "endpoint": "https://cloud.tus.example/client/api", "apiKey": "K6", "secretKey": "top-secret"}"#.utf8)

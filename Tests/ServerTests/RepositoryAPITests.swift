@@ -4,13 +4,16 @@ import Foundation
 import NIOHTTP1
 import Server
 import TemplateRepository
+import TestSupport
 import Testing
 
 @Suite("Repository HTTP API")
 struct RepositoryAPITests {
-    @Test("chunks are served with Content-Length, ETag, immutable caching and byte ranges; a range past the end is 416")
-    func chunks() async throws {
-        try await withServer { server, repository, directory in
+    @Test(
+        "chunks are served with Content-Length, ETag, immutable caching and byte ranges; a range past the end is 416",
+        arguments: TestDatabase.available)
+    func chunks(backend: TestDatabase) async throws {
+        try await withServer(on: backend) { server, repository, directory in
             let image = bytes(100_000, seed: 1)
             _ = try await repository.publish(imageAt: try writeFile(image, in: directory), metadata: sampleMetadata())
             let manifest = try await repository.manifest(name: "ubuntu-22.04", version: "1.0")
@@ -59,9 +62,9 @@ struct RepositoryAPITests {
         }
     }
 
-    @Test("publishing through the API uploads only missing chunks, needs the admin token, and commits atomically")
-    func remotePublish() async throws {
-        try await withServer { server, repository, directory in
+    @Test("publishing through the API uploads only missing chunks, needs the admin token, and commits atomically", arguments: TestDatabase.available)
+    func remotePublish(backend: TestDatabase) async throws {
+        try await withServer(on: backend) { server, repository, directory in
             let v1 = bytes(400_000, seed: 2)
             let path = try writeFile(v1, in: directory)
             let anonymous = RemotePublisher(client: RepositoryClient(baseURL: server.baseURL))
@@ -97,9 +100,9 @@ struct RepositoryAPITests {
         }
     }
 
-    @Test("bad uploads get clear JSON errors and change nothing")
-    func badUploads() async throws {
-        try await withServer { server, repository, _ in
+    @Test("bad uploads get clear JSON errors and change nothing", arguments: TestDatabase.available)
+    func badUploads(backend: TestDatabase) async throws {
+        try await withServer(on: backend) { server, repository, _ in
             let auth = [("Authorization", "Bearer admin-token")]
             let data = bytes(5_000, seed: 4)
             let wrongDigest = String(repeating: "0", count: 64)
@@ -131,9 +134,11 @@ struct RepositoryAPITests {
         }
     }
 
-    @Test("the missing-chunk negotiation is paged: more than 10,000 digests, or a body past its bound, is a 413 before anything is looked up")
-    func negotiationBounded() async throws {
-        try await withServer { server, _, _ in
+    @Test(
+        "the missing-chunk negotiation is paged: more than 10,000 digests, or a body past its bound, is a 413 before anything is looked up",
+        arguments: TestDatabase.available)
+    func negotiationBounded(backend: TestDatabase) async throws {
+        try await withServer(on: backend) { server, _, _ in
             let auth = [("Authorization", "Bearer admin-token")]
             let url = "\(server.baseURL)/api/v1/uploads/missing"
             let digests = (0..<MissingChunksRequest.pageLimit + 1).map { String(format: "%064x", $0) }
@@ -148,18 +153,19 @@ struct RepositoryAPITests {
         }
     }
 
-    @Test("a server without admin tokens refuses every change with 403")
-    func publishingDisabled() async throws {
-        try await withServer(tokens: []) { server, _, _ in
+    @Test("a server without admin tokens refuses every change with 403", arguments: TestDatabase.available)
+    func publishingDisabled(backend: TestDatabase) async throws {
+        try await withServer(tokens: [], on: backend) { server, _, _ in
             let answer = try await http(
                 .POST, "\(server.baseURL)/api/v1/uploads/missing", headers: [("Authorization", "Bearer x")], body: Array("{\"digests\":[]}".utf8))
             #expect(answer.status == 403 && answer.errorMessage?.contains("admin token") == true)
         }
     }
 
-    @Test("readers refuse a tampered manifest, a replayed catalog, an expired one, and one signed by an unknown key")
-    func trust() async throws {
-        try await withServer { server, repository, directory in
+    @Test(
+        "readers refuse a tampered manifest, a replayed catalog, an expired one, and one signed by an unknown key", arguments: TestDatabase.available)
+    func trust(backend: TestDatabase) async throws {
+        try await withServer(on: backend) { server, repository, directory in
             let client = RepositoryClient(baseURL: server.baseURL)
             _ = try await repository.publish(imageAt: try writeFile(bytes(50_000, seed: 6), in: directory), metadata: sampleMetadata())
             let verifier = repository.verifier

@@ -3,6 +3,7 @@ import Foundation
 import NIOHTTP1
 import Server
 import TemplateRepository
+import TestSupport
 import Testing
 
 @Suite("Site reports are validated")
@@ -21,9 +22,11 @@ struct SiteReportTests {
         return Array(try! JSONEncoder().encode(status))
     }
 
-    @Test("unknown templates and versions, unknown states, absurd numbers and control characters are refused (400); nothing reaches the rollout")
-    func junkRefused() async throws {
-        try await withServer { server, repository, directory in
+    @Test(
+        "unknown templates and versions, unknown states, absurd numbers and control characters are refused (400); nothing reaches the rollout",
+        arguments: TestDatabase.available)
+    func junkRefused(backend: TestDatabase) async throws {
+        try await withServer(on: backend) { server, repository, directory in
             _ = try await repository.publish(imageAt: try writeFile(bytes(30_000, seed: 8), in: directory), metadata: sampleMetadata())
             let url = server.baseURL + "/api/v1/sites/MECA-TUS/report"
             for junk in [
@@ -53,9 +56,9 @@ struct SiteReportTests {
 
 @Suite("HTTP details")
 struct HTTPDetailTests {
-    @Test("the Authorization scheme is case-insensitive (bearer, BEARER); a wrong token is still refused")
-    func bearerCase() async throws {
-        try await withServer { server, _, _ in
+    @Test("the Authorization scheme is case-insensitive (bearer, BEARER); a wrong token is still refused", arguments: TestDatabase.available)
+    func bearerCase(backend: TestDatabase) async throws {
+        try await withServer(on: backend) { server, _, _ in
             let url = server.baseURL + "/api/v1/dashboard/collect"
             for scheme in ["Bearer", "bearer", "BEARER"] {
                 let answer = try await http(.POST, url, headers: [("Authorization", "\(scheme) admin-token")])

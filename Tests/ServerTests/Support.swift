@@ -10,7 +10,9 @@ import NIOCore
 import NIOHTTP1
 import Server
 import ServiceLifecycle
+import Storage
 import TemplateRepository
+import TestSupport
 import Testing
 
 let testParameters = try! ChunkingParameters(minimum: 2048, average: 8192, maximum: 32768)
@@ -29,17 +31,21 @@ func bytes(_ count: Int, seed: UInt64) -> [UInt8] {
 }
 
 /// A server on a free loopback port over a repository in a temporary directory, for the duration of `body`.
+/// With `backend` `.postgres`, the catalog, registry and dashboard are in a new database of the test cluster.
 func withServer<T: Sendable>(
-    tokens: [String] = ["admin-token"], idleTimeout: Duration? = .seconds(60), _ body: (MCloudsServer, Repository, URL) async throws -> T
+    tokens: [String] = ["admin-token"], idleTimeout: Duration? = .seconds(60), on backend: TestDatabase = .sqlite,
+    _ body: (MCloudsServer, Repository, URL) async throws -> T
 ) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
     var logger = Logger(label: "test.server")
     logger.logLevel = .warning
-    let repository = try await DataDirectory(directory.path).openRepository(parameters: testParameters, logger: logger)
+    let database = backend == .postgres ? PostgresStore.Configuration(url: try await TestDatabase.newPostgresDatabase(), poolSize: 4) : nil
+    let data = DataDirectory(directory.path, database: database)
+    let repository = try await data.openRepository(parameters: testParameters, logger: logger)
     var collection = DashboardCollector.Configuration()
     collection.regionTimeout = .seconds(10)
-    let federation = try await DataDirectory(directory.path).openFederation(collector: collection, logger: logger)
+    let federation = try await data.openFederation(collector: collection, logger: logger)
     return try await MCloudsServer.withRunning(
         .init(port: 0, adminTokens: tokens, idleTimeout: idleTimeout), repository: repository, federation: federation, logger: logger
     ) {
