@@ -53,3 +53,30 @@ extension PostgresConnectionTests {
         #expect(!PostgresStore.isLostConnectionState("23505") && !PostgresStore.retryableStates.contains("23505"))
     }
 }
+
+extension PostgresConnectionTests {
+    @Test(
+        "five servers starting at the same moment on a new database apply each migration once",
+        .enabled(if: TestDatabase.available.contains(.postgres)))
+    func concurrentMigrations() async throws {
+        let url = try await TestDatabase.newPostgresDatabase()
+        let migrations = [
+            Migration(version: 1, ["CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT, note TEXT NOT NULL)"]),
+            Migration(version: 2, ["ALTER TABLE a ADD COLUMN extra BLOB", "INSERT INTO a (note) VALUES ('seeded once')"]),
+            LeaseStore.migration,
+        ]
+        let stores = try await withThrowingTaskGroup(of: PostgresStore.self) { group in
+            for _ in 0..<5 { group.addTask { try await PostgresStore.open(.init(url: url, poolSize: 2), migrations: migrations) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let (applied, seeded) = try await stores[0].withDatabase { db in
+            (
+                try await db.raw("SELECT version FROM schema_migrations ORDER BY version").all().map {
+                    try $0.decode(column: "version", as: Int.self)
+                },
+                try await db.raw("SELECT COUNT(*) AS n FROM a").first()!.decode(column: "n", as: Int.self)
+            )
+        }
+        #expect(applied == [1, 2, 900] && seeded == 1, "\(applied), \(seeded)")
+    }
+}
