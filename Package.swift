@@ -83,6 +83,16 @@ let package = Package(
         ),
         .target(name: "CFiles"),
         .target(
+            name: "Access",
+            dependencies: [
+                "Core",
+                "Storage",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
             name: "TemplateRepository",
             dependencies: [
                 "Core",
@@ -167,6 +177,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
+                "Access",
                 "Core",
                 "Storage",
                 "TemplateRepository",
@@ -195,6 +206,7 @@ let package = Package(
         .executableTarget(
             name: "mclouds",
             dependencies: [
+                "Access",
                 "Core",
                 "Storage",
                 "CloudStack",
@@ -212,6 +224,11 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "AccessTests",
+            dependencies: ["Access", "Storage", "TestSupport", .product(name: "SQLKit", package: "sql-kit")],
             swiftSettings: upcoming
         ),
         .testTarget(
