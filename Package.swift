@@ -297,7 +297,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Core", "Storage", "TemplateRepository", "TestSupport", "CloudStack", "CloudStackSimulator", "Federation", "Dashboard",
+                "Access", "Core", "Storage", "TemplateRepository", "TestSupport", "CloudStack", "CloudStackSimulator", "Federation", "Dashboard",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,3 +1,4 @@
+import Access
 import Core
 import Foundation
 import Hummingbird
@@ -41,15 +42,19 @@ public final class MCloudsServer: Service, Sendable {
     public let repository: Repository
     /// The region registry and the dashboard (absent: those routes answer 404).
     public let federation: FederationServices?
+    /// Issued tokens and the audit log (absent: only the bootstrap admin tokens authenticate, nothing is audited).
+    public let access: AccessServices?
     let logger: Logger
     private let listening = ListeningPort()
 
     public init(
-        configuration: Configuration, repository: Repository, federation: FederationServices? = nil, logger: Logger = Logger(label: "mclouds.server")
+        configuration: Configuration, repository: Repository, federation: FederationServices? = nil, access: AccessServices? = nil,
+        logger: Logger = Logger(label: "mclouds.server")
     ) {
         self.configuration = configuration
         self.repository = repository
         self.federation = federation
+        self.access = access
         self.logger = logger
     }
 
@@ -61,16 +66,21 @@ public final class MCloudsServer: Service, Sendable {
 
     /// Every route the server answers, for the OpenAPI check.
     public static var routes: [RouteDescription] {
-        RepositoryAPI.routes + FederationAPI.routes + [.init(method: "GET", path: "/openapi.yaml"), .init(method: "GET", path: "/healthz")]
+        RepositoryAPI.routes + FederationAPI.routes + AccessAPI.routes + [
+            .init(method: "GET", path: "/openapi.yaml", policy: .public), .init(method: "GET", path: "/healthz", policy: .public),
+        ]
     }
 
-    func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: JSONErrorMiddleware())
-        RepositoryAPI(repository: repository, tokens: AdminTokens(configuration.adminTokens)).register(on: router)
+    func makeRouter() -> Router<ServerContext> {
+        let base = Router(context: ServerContext.self)
+        base.add(middleware: JSONErrorMiddleware())
+        let gate = Gatekeeper(bootstrapTokens: configuration.adminTokens, access: access, logger: logger)
+        let router = GuardedRouter(router: base, table: Self.routes, gate: gate)
+        RepositoryAPI(repository: repository).register(on: router)
         if let federation {
-            FederationAPI(services: federation, repository: repository, tokens: AdminTokens(configuration.adminTokens)).register(on: router)
+            FederationAPI(services: federation, repository: repository).register(on: router)
         }
+        if let access { AccessAPI(access: access).register(on: router) }
         router.get("/openapi.yaml") { [configuration, listening] request, _ in
             let url = configuration.publicURL ?? Self.requestURL(request) ?? "http://\(configuration.host):\(listening.port ?? configuration.port)"
             let text = OpenAPIDocument.text(serverURL: url)
@@ -79,7 +89,7 @@ public final class MCloudsServer: Service, Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
-        return router
+        return base
     }
 
     /// `http://HOST` from the request's `Host` header when it is a plain host name or address with an optional port
@@ -93,10 +103,10 @@ public final class MCloudsServer: Service, Sendable {
 
     /// Runs a server for the duration of `body` (tests, demos) and stops it gracefully afterwards.
     public static func withRunning<T: Sendable>(
-        _ configuration: Configuration, repository: Repository, federation: FederationServices? = nil, logger: Logger,
-        _ body: (MCloudsServer) async throws -> T
+        _ configuration: Configuration, repository: Repository, federation: FederationServices? = nil, access: AccessServices? = nil,
+        logger: Logger, _ body: (MCloudsServer) async throws -> T
     ) async throws -> T {
-        let server = MCloudsServer(configuration: configuration, repository: repository, federation: federation, logger: logger)
+        let server = MCloudsServer(configuration: configuration, repository: repository, federation: federation, access: access, logger: logger)
         return try await ServiceScope.withRunning([server], logger: logger, ready: { _ = await server.waitUntilRunning() }) {
             try await body(server)
         }

@@ -51,13 +51,19 @@ public struct SQLiteStore: SQLStore {
             await idle.give(back: connection)
             return result
         } catch let error as SQLiteError {
-            try? await connection.close()
+            await Self.close(connection)
             throw StorageError(path: path, reason: "\(error)")
         } catch {
             // The connection may be mid-statement (a cancelled task): do not reuse it.
-            try? await connection.close()
+            await Self.close(connection)
             throw error
         }
+    }
+
+    /// Closes a connection also from a cancelled task (the async `close()` gives up when its task is cancelled, and
+    /// an unclosed connection trips SQLiteNIO's assertion when it goes away).
+    static func close(_ connection: SQLiteConnection) async {
+        try? await connection.close().get()
     }
 
     private func open() async throws -> SQLiteConnection {
@@ -74,7 +80,7 @@ public struct SQLiteStore: SQLStore {
             try await db.raw("PRAGMA foreign_keys = ON").run()
             return connection
         } catch {
-            try? await connection.close()
+            await Self.close(connection)
             throw StorageError(path: path, reason: "\(error)")
         }
     }
@@ -166,7 +172,7 @@ private final class IdleConnections: Sendable {
             idle.append(connection)
             return true
         }
-        if !kept { try? await connection.close() }
+        if !kept { await SQLiteStore.close(connection) }
     }
 
     deinit {

@@ -1,3 +1,4 @@
+import Access
 import ArgumentParser
 import CloudStack
 import CloudStackSimulator
@@ -95,16 +96,23 @@ struct Demo: AsyncParsableCommand {
                     secretKey: secret)
             }
         }
-        let token = PublisherKey().publicKey.keyID + UUID().uuidString.lowercased()
+        let access = try await centralData.openAccess(logger: quiet)
         let central = MCloudsServer(
-            configuration: .init(port: Self.centralPort + portOffset, adminTokens: [token]), repository: repository, federation: federation,
+            configuration: .init(port: Self.centralPort + portOffset), repository: repository, federation: federation, access: access,
             logger: quiet)
-        let sites = try simulators.map { simulator in
-            try DemoSite(
-                simulator: simulator, root: root.appendingPathComponent("agents/\(simulator.configuration.regionName)"),
-                central: "http://127.0.0.1:\(Self.centralPort + portOffset)", token: token, trustedKey: repository.key.publicKey.base64, logger: quiet
-            )
+        var made: [DemoSite] = []
+        for simulator in simulators {
+            // Each agent gets a token of its own that can read the catalog and report for its site only.
+            let region = simulator.configuration.regionName
+            let (_, token) = try await access.tokens.create(
+                name: "demo agent \(region)", role: .siteAgent, scope: region, expires: Date().addingTimeInterval(30 * 86_400))
+            made.append(
+                try DemoSite(
+                    simulator: simulator, root: root.appendingPathComponent("agents/\(region)"),
+                    central: "http://127.0.0.1:\(Self.centralPort + portOffset)", token: token, trustedKey: repository.key.publicKey.base64,
+                    logger: quiet))
         }
+        let sites = made
         let services: [any Service] = simulators + [central] + sites.map(\.images) + [federation.collector]
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))

@@ -99,11 +99,17 @@ struct ServerCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("Cannot open the region registry in \(data): \(error)")
         }
+        let access: AccessServices
+        do {
+            access = try await directory.openAccess(logger: logger)
+        } catch {
+            throw CLIError("Cannot open the token store in \(data): \(error)")
+        }
         let server = MCloudsServer(
             configuration: .init(
                 host: host, port: port, adminTokens: tokens, publicURL: publicUrl,
                 idleTimeout: idleTimeoutSeconds > 0 ? .milliseconds(Int64(idleTimeoutSeconds * 1000)) : nil), repository: repository,
-            federation: federation,
+            federation: federation, access: access,
             logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server), .init(service: federation.collector)]
         if scrubIntervalHours > 0 {

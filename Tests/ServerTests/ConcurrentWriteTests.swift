@@ -30,7 +30,7 @@ struct ConcurrentWriteTests {
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(regions.allSatisfy { $0 == 201 }, "\(regions)")
-            let listed = try await http(.GET, base + "/api/v1/regions")
+            let listed = try await http(.GET, base + "/api/v1/regions", headers: Self.admin)
             #expect(listed.json?["regions"]?.arrayValue?.count == 20 || listed.json?.arrayValue?.count == 20)
 
             // Publishes of different versions of one template, through the API.

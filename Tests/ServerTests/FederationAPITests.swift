@@ -33,17 +33,18 @@ struct FederationAPITests {
                 body: Array(#"{"id": 7, "name": "X", "endpoint": "ftp://x", "apiKey": "K", "secretKey": "S"}"#.utf8))
             #expect(badEndpoint.status == 400 && badEndpoint.errorMessage?.contains("Endpoint") == true)
 
-            let list = try await http(.GET, base)
+            let list = try await http(.GET, base, headers: Self.admin)
             #expect(list.status == 200 && list.json?.arrayValue?.count == 1)
+            #expect(try await http(.GET, base).status == 401)  // the registry is for admins only
             #expect(!String(decoding: list.body, as: UTF8.self).contains("top-secret"))
-            #expect(try await http(.GET, base + "/6").json?["name"]?.stringValue == "MECA-TUS")
+            #expect(try await http(.GET, base + "/6", headers: Self.admin).json?["name"]?.stringValue == "MECA-TUS")
             // Region ids are integers, as the OpenAPI document says.
-            #expect(try await http(.GET, base + "/MECA-TUS").status == 400)
+            #expect(try await http(.GET, base + "/MECA-TUS", headers: Self.admin).status == 400)
             let changed = try await http(.PATCH, base + "/6", headers: Self.admin, body: Array(#"{"contact": "noc@tus.example"}"#.utf8))
             #expect(changed.status == 200 && changed.json?["contact"]?.stringValue == "noc@tus.example")
             #expect((try await http(.PATCH, base + "/6", body: Array("{}".utf8))).status == 401)
             #expect((try await http(.DELETE, base + "/6", headers: Self.admin)).status == 204)
-            let gone = try await http(.GET, base + "/6")
+            let gone = try await http(.GET, base + "/6", headers: Self.admin)
             #expect(gone.status == 404 && gone.errorMessage?.contains("No region") == true)
             #expect((try await http(.DELETE, base + "/abc", headers: Self.admin)).status == 400)
         }

@@ -199,9 +199,9 @@ struct MultiInstanceTests {
             let templates = try await RepositoryClient(baseURL: base).templates().templates
             let mix = try #require(templates.first { $0.name == "mix" })
             #expect(Set(mix.versions.map(\.version)) == Set((0..<14).map { "v\($0)" } + ["dup"]) && mix.versions.count == 15)
-            let regions = try await http(.GET, base + "/api/v1/regions").json?.arrayValue?.compactMap { $0["id"]?.intValue } ?? []
+            let regions = try await http(.GET, base + "/api/v1/regions", headers: admin).json?.arrayValue?.compactMap { $0["id"]?.intValue } ?? []
             #expect(Set(regions) == Set([99] + Array(100..<110)) && regions.count == 11, "\(regions)")
-            let edited = try await http(.GET, base + "/api/v1/regions/99").json?["contact"]?.stringValue ?? ""
+            let edited = try await http(.GET, base + "/api/v1/regions/99", headers: admin).json?["contact"]?.stringValue ?? ""
             #expect((0..<6).map { "ops\($0)@cloud99.example" }.contains(edited), "\(edited)")
             let sites = try await RepositoryClient(baseURL: base).rollout().states.map(\.site)
             #expect(Set(sites) == Set((1...18).map { "S-\($0)" }), "\(sites)")

@@ -1,3 +1,4 @@
+import Access
 import Core
 import Dashboard
 import Federation
@@ -18,13 +19,16 @@ struct OpenAPITests {
             let document = try #require(try Yams.load(yaml: String(decoding: answer.body, as: UTF8.self)) as? [String: Any])
             #expect(document["openapi"] as? String == "3.1.0")
             let paths = try #require(document["paths"] as? [String: Any])
-            var documented = Set<RouteDescription>()
+            var documented = Set<String>()
             for (path, item) in paths {
-                for method in (item as? [String: Any] ?? [:]).keys where ["get", "put", "post", "delete", "head", "patch"].contains(method) {
-                    documented.insert(RouteDescription(method: method.uppercased(), path: path))
+                for (method, operation) in item as? [String: Any] ?? [:] where ["get", "put", "post", "delete", "head", "patch"].contains(method) {
+                    documented.insert("\(method.uppercased()) \(path)")
+                    // Each operation states its access policy, as the route table declares it.
+                    let route = MCloudsServer.routes.first { $0.method == method.uppercased() && $0.path == path }
+                    #expect((operation as? [String: Any])?["x-mclouds-policy"] as? String == route?.policy.description, "\(method) \(path)")
                 }
             }
-            #expect(documented == Set(MCloudsServer.routes))
+            #expect(documented == Set(MCloudsServer.routes.map { "\($0.method) \($0.path)" }))
         }
     }
 
@@ -52,7 +56,7 @@ struct OpenAPITests {
                 ("/api/v1/dashboard/history", "/api/v1/dashboard/history"),
             ]
             for check in checks {
-                let answer = try await http(.GET, server.baseURL + check.url)
+                let answer = try await http(.GET, server.baseURL + check.url, headers: [("Authorization", "Bearer admin-token")])
                 #expect(answer.status == 200, "\(check.url)")
                 let schema = try #require(Self.responseSchema(document, path: check.path), "\(check.path)")
                 let problems = Self.missingRequired(try #require(answer.json), schema: schema, document: document, at: check.url)

@@ -1,6 +1,7 @@
 import Core
 import Crypto
 import Foundation
+import Logging
 import NIOHTTP1
 import Server
 import TemplateRepository
@@ -153,12 +154,19 @@ struct RepositoryAPITests {
         }
     }
 
-    @Test("a server without admin tokens refuses every change with 403", arguments: TestDatabase.available)
-    func publishingDisabled(backend: TestDatabase) async throws {
-        try await withServer(tokens: [], on: backend) { server, _, _ in
+    @Test("a server without admin tokens refuses a change with an unknown token (401); with no way to authenticate at all, with 403")
+    func publishingDisabled() async throws {
+        try await withServer(tokens: []) { server, _, _ in
             let answer = try await http(
                 .POST, "\(server.baseURL)/api/v1/uploads/missing", headers: [("Authorization", "Bearer x")], body: Array("{\"digests\":[]}".utf8))
-            #expect(answer.status == 403 && answer.errorMessage?.contains("admin token") == true)
+            #expect(answer.status == 401 && answer.errorMessage?.contains("token") == true)
+        }
+        try await withTemporaryDirectory { directory in
+            let repository = try await DataDirectory(directory.path).openRepository(parameters: testParameters)
+            try await MCloudsServer.withRunning(.init(port: 0), repository: repository, logger: Logger(label: "test")) { server in
+                let answer = try await http(.POST, "\(server.baseURL)/api/v1/uploads/missing", body: Array("{\"digests\":[]}".utf8))
+                #expect(answer.status == 403 && answer.errorMessage?.contains("admin token") == true)
+            }
         }
     }
 

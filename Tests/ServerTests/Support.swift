@@ -46,8 +46,10 @@ func withServer<T: Sendable>(
     var collection = DashboardCollector.Configuration()
     collection.regionTimeout = .seconds(10)
     let federation = try await data.openFederation(collector: collection, logger: logger)
+    let access = try await data.openAccess(logger: logger)
     return try await MCloudsServer.withRunning(
-        .init(port: 0, adminTokens: tokens, idleTimeout: idleTimeout), repository: repository, federation: federation, logger: logger
+        .init(port: 0, adminTokens: tokens, idleTimeout: idleTimeout), repository: repository, federation: federation, access: access,
+        logger: logger
     ) {
         server in
         try await body(server, repository, directory)

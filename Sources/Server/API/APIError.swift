@@ -1,3 +1,4 @@
+import Access
 import Core
 import Federation
 import Foundation
@@ -20,7 +21,13 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 
     static func unauthorized() -> APIError {
-        APIError(status: 401, "This call needs an admin token: send `Authorization: Bearer TOKEN` with a token from the server's configuration.")
+        APIError(
+            status: 401,
+            "This call needs a valid token: send `Authorization: Bearer TOKEN` with a token from `mclouds token create` (or the server's admin token); an expired or revoked token is refused."
+        )
+    }
+    static func forbidden(_ policy: Policy) -> APIError {
+        APIError(status: 403, "This token may not make this call: it is for \(policy); ask a federation admin for a token of that role and scope.")
     }
     static func publishingDisabled() -> APIError {
         APIError(

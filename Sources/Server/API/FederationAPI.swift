@@ -1,3 +1,4 @@
+import Access
 import Core
 import Dashboard
 import Federation
@@ -42,28 +43,35 @@ struct NewRegion: Codable, Sendable {
 struct FederationAPI: Sendable {
     let services: FederationServices
     let repository: Repository
-    let tokens: AdminTokens
 
     static let routes: [RouteDescription] = [
-        .init(method: "GET", path: "/api/v1/regions"),
-        .init(method: "POST", path: "/api/v1/regions"),
-        .init(method: "GET", path: "/api/v1/regions/{id}"),
-        .init(method: "PATCH", path: "/api/v1/regions/{id}"),
-        .init(method: "DELETE", path: "/api/v1/regions/{id}"),
-        .init(method: "POST", path: "/api/v1/regions/sync"),
-        .init(method: "GET", path: "/api/v1/dashboard"),
-        .init(method: "POST", path: "/api/v1/dashboard/collect"),
-        .init(method: "GET", path: "/api/v1/dashboard/history"),
-        .init(method: "GET", path: "/metrics"),
-        .init(method: "GET", path: "/"),
+        .init(method: "GET", path: "/api/v1/regions", policy: .admins),
+        .init(method: "POST", path: "/api/v1/regions", policy: .federationAdmin),
+        .init(
+            method: "GET", path: "/api/v1/regions/{id}",
+            policy: .init(anonymous: false, roles: [.federationAdmin, .partnerAdmin], scopeParameter: "id")),
+        .init(
+            method: "PATCH", path: "/api/v1/regions/{id}",
+            policy: .init(anonymous: false, roles: [.federationAdmin, .partnerAdmin], scopeParameter: "id")),
+        .init(method: "DELETE", path: "/api/v1/regions/{id}", policy: .federationAdmin),
+        .init(method: "POST", path: "/api/v1/regions/sync", policy: .federationAdmin),
+        .init(method: "GET", path: "/api/v1/dashboard", policy: .public),
+        .init(method: "POST", path: "/api/v1/dashboard/collect", policy: .admins),
+        .init(method: "GET", path: "/api/v1/dashboard/history", policy: .public),
+        .init(method: "GET", path: "/metrics", policy: .public),
+        .init(method: "GET", path: "/", policy: .public),
     ]
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: GuardedRouter) {
         let registry = services.registry
         let collector = services.collector
-        router.get("/api/v1/regions") { _, _ in JSONResponse.make(try await registry.list()) }
+        router.get("/api/v1/regions") { _, context in
+            // A partner admin sees its own region only.
+            let regions = try await registry.list()
+            guard let principal = context.principal, principal.role == .partnerAdmin else { return JSONResponse.make(regions) }
+            return JSONResponse.make(regions.filter { String($0.id) == principal.scope })
+        }
         router.post("/api/v1/regions") { request, _ in
-            try tokens.authorize(request)
             let new = try await JSONBody.decode(NewRegion.self, request, limit: 64 << 10)
             let region = FederationRegion(
                 id: new.id, name: new.name, endpoint: new.endpoint, portableIPEnabled: new.portableIPEnabled ?? false,
@@ -75,18 +83,15 @@ struct FederationAPI: Sendable {
             JSONResponse.make(try await registry.region(String(try Self.regionID(context))))
         }
         router.patch("/api/v1/regions/{id}") { request, context in
-            try tokens.authorize(request)
             let id = try Self.regionID(context)
             let changes = try await JSONBody.decode(RegionRegistry.Changes.self, request, limit: 64 << 10)
             return JSONResponse.make(try await registry.update(id, changes))
         }
         router.delete("/api/v1/regions/{id}") { request, context in
-            try tokens.authorize(request)
             try await registry.remove(try Self.regionID(context))
             return Response(status: .noContent)
         }
         router.post("/api/v1/regions/sync") { request, context in
-            try tokens.authorize(request)
             let dryRun = try Query.flag(request, "dryRun")
             let allowRemovals = try Query.flag(request, "allowRemovals")
             return JSONResponse.make(
@@ -105,7 +110,6 @@ struct FederationAPI: Sendable {
             }
         }
         router.post("/api/v1/dashboard/collect") { request, _ in
-            try tokens.authorize(request)
             return JSONResponse.make(try await collector.collectNow())
         }
         router.get("/api/v1/dashboard/history") { request, _ in
@@ -153,7 +157,7 @@ struct FederationAPI: Sendable {
         }
     }
 
-    static func regionID(_ context: BasicRequestContext) throws -> Int {
+    static func regionID(_ context: ServerContext) throws -> Int {
         let text = try context.parameters.require("id")
         guard let id = Int(text) else { throw APIError(status: 400, "Region id \(text) is not an integer.") }
         return id

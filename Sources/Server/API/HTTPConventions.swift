@@ -7,7 +7,7 @@ import NIOCore
 /// headers, no body), and a known path asked with a method it does not take gets `405 Method Not Allowed` with
 /// `Allow` instead of a 404.
 struct HTTPConventions: HTTPResponderBuilder {
-    let router: Router<BasicRequestContext>
+    let router: Router<ServerContext>
     let routes: [RouteDescription]
 
     func buildResponder() -> Responder {
@@ -15,10 +15,10 @@ struct HTTPConventions: HTTPResponderBuilder {
     }
 
     struct Responder: HTTPResponder {
-        let inner: RouterResponder<BasicRequestContext>
+        let inner: RouterResponder<ServerContext>
         let table: RouteTable
 
-        func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
+        func respond(to request: Request, context: ServerContext) async throws -> Response {
             let path = request.uri.path
             let methods = table.methods(for: path)
             if request.method == .head, !methods.contains("HEAD"), methods.contains("GET") {

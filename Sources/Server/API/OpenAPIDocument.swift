@@ -4,7 +4,29 @@ import Foundation
 /// routes the server answers and that responses carry the fields it calls required.
 enum OpenAPIDocument {
     /// The document with `serverURL` as its server.
-    static func text(serverURL: String) -> String { template.replacingOccurrences(of: "url: SERVER_URL", with: "url: \(serverURL)") }
+    /// The document for clients reaching the server at `serverURL`, each operation with its access policy as
+    /// `x-mclouds-policy` (taken from the route table, so the document never disagrees with what is enforced).
+    static func text(serverURL: String, routes: [RouteDescription] = MCloudsServer.routes) -> String {
+        let policies = Dictionary(routes.map { ("\($0.method.lowercased()) \($0.path)", $0.policy) }, uniquingKeysWith: { first, _ in first })
+        var out: [Substring] = []
+        var path = ""
+        var inPaths = false
+        for line in template.replacingOccurrences(of: "url: SERVER_URL", with: "url: \(serverURL)").split(
+            separator: "\n", omittingEmptySubsequences: false)
+        {
+            out.append(line)
+            if line == "paths:" { inPaths = true } else if !line.hasPrefix(" ") && !line.isEmpty { inPaths = false }
+            guard inPaths else { continue }
+            if line.hasPrefix("  /") && !line.hasPrefix("   ") {
+                path = String(line.dropFirst(2).dropLast())
+            } else if line.hasPrefix("    ") && !line.hasPrefix("     "), line.hasSuffix(":"),
+                let policy = policies["\(line.dropFirst(4).dropLast()) \(path)"]
+            {
+                out.append("      x-mclouds-policy: \"\(policy)\"")
+            }
+        }
+        return out.joined(separator: "\n")
+    }
 
     private static let template = """
         openapi: 3.1.0
@@ -50,6 +72,17 @@ enum OpenAPIDocument {
                 application/json:
                   schema: {$ref: '#/components/schemas/Error'}
           schemas:
+            Token:
+              type: object
+              properties:
+                id: {type: string}
+                name: {type: string}
+                role: {type: string}
+                scope: {type: string}
+                created: {type: string}
+                expires: {type: string}
+                lastUsed: {type: string}
+                revoked: {type: string}
             Error:
               type: object
               required: [error]
@@ -426,6 +459,74 @@ enum OpenAPIDocument {
                   content:
                     application/json:
                       schema: {$ref: '#/components/schemas/RolloutStatus'}
+          /api/v1/tokens:
+            get:
+              summary: Every issued token (never its secret), newest first.
+              security: [{adminToken: []}]
+              responses:
+                '200':
+                  description: The tokens.
+                  content:
+                    application/json:
+                      schema: {type: array, items: {$ref: '#/components/schemas/Token'}}
+                '401': {$ref: '#/components/responses/Error'}
+                '403': {$ref: '#/components/responses/Error'}
+            post:
+              summary: Issue a token (its secret is in this answer only).
+              security: [{adminToken: []}]
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      required: [name, role]
+                      properties:
+                        name: {type: string, minLength: 1, maxLength: 64}
+                        role: {type: string, enum: [federation-admin, partner-admin, teacher, student, site-agent]}
+                        scope: {type: string, description: The region id of a partner admin; the site of a site agent.}
+                        expiresDays: {type: integer, minimum: 1, maximum: 366, default: 90}
+              responses:
+                '201':
+                  description: The token and its secret.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        properties:
+                          token: {$ref: '#/components/schemas/Token'}
+                          secret: {type: string}
+                '400': {$ref: '#/components/responses/Error'}
+                '401': {$ref: '#/components/responses/Error'}
+                '403': {$ref: '#/components/responses/Error'}
+          /api/v1/tokens/{id}:
+            delete:
+              summary: Revoke a token at once.
+              security: [{adminToken: []}]
+              parameters:
+                - {name: id, in: path, required: true, schema: {type: string}}
+              responses:
+                '204': {description: Revoked.}
+                '401': {$ref: '#/components/responses/Error'}
+                '403': {$ref: '#/components/responses/Error'}
+                '404': {$ref: '#/components/responses/Error'}
+          /api/v1/audit:
+            get:
+              summary: The audit log (hash-chained), oldest first.
+              security: [{adminToken: []}]
+              parameters:
+                - {name: since, in: query, schema: {type: string}, description: Entries at or after this time.}
+                - {name: actor, in: query, schema: {type: string}, description: One token id.}
+                - {name: action, in: query, schema: {type: string}, description: Actions starting with this, e.g. POST /api/v1/regions.}
+                - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100000, default: 1000}}
+              responses:
+                '200':
+                  description: The entries.
+                  content:
+                    application/json:
+                      schema: {type: array, items: {type: object}}
+                '401': {$ref: '#/components/responses/Error'}
+                '403': {$ref: '#/components/responses/Error'}
           /api/v1/templates:
             get:
               summary: Every template and its versions (withdrawn ones marked).
@@ -615,13 +716,16 @@ enum OpenAPIDocument {
                     text/plain: {schema: {type: string}}
           /api/v1/regions:
             get:
-              summary: The registered regions.
+              summary: The registered regions (admins; a partner admin sees its own).
+              security: [{adminToken: []}]
               responses:
                 '200':
                   description: Every region, by id.
                   content:
                     application/json:
                       schema: {type: array, items: {$ref: '#/components/schemas/Region'}}
+                '401': {$ref: '#/components/responses/Error'}
+                '403': {$ref: '#/components/responses/Error'}
             post:
               summary: Register a region.
               security: [{adminToken: []}]
@@ -643,7 +747,8 @@ enum OpenAPIDocument {
             parameters:
               - {name: id, in: path, required: true, description: The region's CloudStack region id., schema: {type: integer, minimum: 1}}
             get:
-              summary: One region.
+              summary: One region (admins; a partner admin its own).
+              security: [{adminToken: []}]
               responses:
                 '200':
                   description: The region.
@@ -651,6 +756,8 @@ enum OpenAPIDocument {
                     application/json:
                       schema: {$ref: '#/components/schemas/Region'}
                 '400': {$ref: '#/components/responses/Error'}
+                '401': {$ref: '#/components/responses/Error'}
+                '403': {$ref: '#/components/responses/Error'}
                 '404': {$ref: '#/components/responses/Error'}
             patch:
               summary: Change a region's fields.

@@ -1,3 +1,4 @@
+import Access
 import Core
 import Crypto
 import Foundation
@@ -7,15 +8,24 @@ import Logging
 import NIOCore
 import TemplateRepository
 
-/// One route of the API: what the OpenAPI document must describe (checked by a test).
+/// One route of the API and who may call it: what the OpenAPI document must describe (checked by a test) and
+/// what the gatekeeper enforces. A route is identified by its method and path.
 public struct RouteDescription: Sendable, Hashable {
     public let method: String
     /// The path in OpenAPI form, e.g. `/api/v1/chunks/{digest}`.
     public let path: String
+    public let policy: Policy
 
-    public init(method: String, path: String) {
+    public init(method: String, path: String, policy: Policy) {
         self.method = method
         self.path = path
+        self.policy = policy
+    }
+
+    public static func == (lhs: RouteDescription, rhs: RouteDescription) -> Bool { lhs.method == rhs.method && lhs.path == rhs.path }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(method)
+        hasher.combine(path)
     }
 }
 
@@ -23,25 +33,24 @@ public struct RouteDescription: Sendable, Hashable {
 /// by digest (immutable, `Range`-able), and the token-protected publish calls.
 struct RepositoryAPI: Sendable {
     let repository: Repository
-    let tokens: AdminTokens
 
     static let routes: [RouteDescription] = [
-        .init(method: "GET", path: "/api/v1/repository"),
-        .init(method: "GET", path: "/api/v1/templates"),
-        .init(method: "GET", path: "/api/v1/templates/{name}"),
-        .init(method: "GET", path: "/api/v1/templates/{name}/versions/{version}/manifest"),
-        .init(method: "GET", path: "/api/v1/catalog"),
-        .init(method: "GET", path: "/api/v1/chunks/{digest}"),
-        .init(method: "HEAD", path: "/api/v1/chunks/{digest}"),
-        .init(method: "PUT", path: "/api/v1/chunks/{digest}"),
-        .init(method: "POST", path: "/api/v1/uploads/missing"),
-        .init(method: "POST", path: "/api/v1/templates/{name}/versions"),
-        .init(method: "POST", path: "/api/v1/templates/{name}/versions/{version}/state"),
-        .init(method: "POST", path: "/api/v1/sites/{site}/report"),
-        .init(method: "GET", path: "/api/v1/rollout"),
+        .init(method: "GET", path: "/api/v1/repository", policy: .public),
+        .init(method: "GET", path: "/api/v1/templates", policy: .public),
+        .init(method: "GET", path: "/api/v1/templates/{name}", policy: .public),
+        .init(method: "GET", path: "/api/v1/templates/{name}/versions/{version}/manifest", policy: .public),
+        .init(method: "GET", path: "/api/v1/catalog", policy: .public),
+        .init(method: "GET", path: "/api/v1/chunks/{digest}", policy: .public),
+        .init(method: "HEAD", path: "/api/v1/chunks/{digest}", policy: .public),
+        .init(method: "PUT", path: "/api/v1/chunks/{digest}", policy: .federationAdmin),
+        .init(method: "POST", path: "/api/v1/uploads/missing", policy: .federationAdmin),
+        .init(method: "POST", path: "/api/v1/templates/{name}/versions", policy: .federationAdmin),
+        .init(method: "POST", path: "/api/v1/templates/{name}/versions/{version}/state", policy: .federationAdmin),
+        .init(method: "POST", path: "/api/v1/sites/{site}/report", policy: .siteAgent(parameter: "site")),
+        .init(method: "GET", path: "/api/v1/rollout", policy: .public),
     ]
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: GuardedRouter) {
         registerRollout(on: router)
         router.get("/api/v1/repository") { _, _ in
             let key = repository.key.publicKey
@@ -70,7 +79,6 @@ struct RepositoryAPI: Sendable {
             try await chunk(request, context, includeBody: false)
         }
         router.put("/api/v1/chunks/{digest}") { request, context in
-            try tokens.authorize(request)
             let digest = try context.parameters.require("digest")
             var request = request
             let body = try await request.collectBody(upTo: repository.parameters.maximum)
@@ -78,7 +86,6 @@ struct RepositoryAPI: Sendable {
             return Response(status: created ? .created : .ok, headers: [.contentLength: "0"])
         }
         router.post("/api/v1/uploads/missing") { request, context in
-            try tokens.authorize(request)
             // One page at a time: the body is bounded before it is read, and the store is asked off the
             // request tasks' threads, so a negotiation never starves the other requests.
             let asked = try await JSONBody.decode(MissingChunksRequest.self, request, limit: MissingChunksRequest.bodyLimit)
@@ -87,7 +94,6 @@ struct RepositoryAPI: Sendable {
             return JSONResponse.make(MissingChunksResponse(missing: missing))
         }
         router.post("/api/v1/templates/{name}/versions") { request, context in
-            try tokens.authorize(request)
             let name = try context.parameters.require("name")
             let commit = try await JSONBody.decode(CommitRequest.self, request, limit: 64 << 20)
             guard commit.metadata.name == name else {
@@ -99,7 +105,6 @@ struct RepositoryAPI: Sendable {
             return JSONResponse.make(report, status: report.alreadyPublished ? 200 : 201)
         }
         router.post("/api/v1/templates/{name}/versions/{version}/state") { request, context in
-            try tokens.authorize(request)
             let name = try context.parameters.require("name")
             let version = try context.parameters.require("version")
             let change = try await JSONBody.decode(StateChangeRequest.self, request, limit: 4096)
@@ -110,9 +115,8 @@ struct RepositoryAPI: Sendable {
         }
     }
 
-    func registerRollout(on router: Router<BasicRequestContext>) {
+    func registerRollout(on router: GuardedRouter) {
         router.post("/api/v1/sites/{site}/report") { request, context in
-            try tokens.authorize(request)
             let site = try context.parameters.require("site")
             let report = try await JSONBody.decode(RolloutStatus.self, request, limit: 4 << 20)
             try await repository.recordReport(site: site, report.states)
@@ -124,7 +128,7 @@ struct RepositoryAPI: Sendable {
     }
 
     /// A chunk, whole or a `Range` of it. Chunks never change, so they are cacheable forever.
-    private func chunk(_ request: Request, _ context: BasicRequestContext, includeBody: Bool) async throws -> Response {
+    private func chunk(_ request: Request, _ context: ServerContext, includeBody: Bool) async throws -> Response {
         let digest = try context.parameters.require("digest")
         let bytes = try repository.chunks.get(digest)
         var headers: HTTPFields = [
@@ -190,27 +194,5 @@ enum ByteRange {
         if parts[1].isEmpty { return .some(start..<size) }
         guard let end = Int(parts[1]), end >= start else { return .some(nil) }
         return .some(start..<min(end + 1, size))
-    }
-}
-
-/// The admin tokens that may publish; none means publishing is off.
-public struct AdminTokens: Sendable {
-    let digests: [[UInt8]]
-
-    public init(_ tokens: [String]) {
-        digests = tokens.filter { !$0.isEmpty }.map { Array(SHA256.hash(data: Array($0.utf8))) }
-    }
-
-    /// Checks `Authorization: Bearer …` against the tokens (comparing digests, so timing tells nothing).
-    func authorize(_ request: Request) throws {
-        guard !digests.isEmpty else { throw APIError.publishingDisabled() }
-        // The scheme is case-insensitive (RFC 9110 §11.1): "Bearer", "bearer" and "BEARER" are the same.
-        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
-            throw APIError.unauthorized()
-        }
-        let given = Array(SHA256.hash(data: Array(header.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)))
-        var matched = false
-        for digest in digests where digest == given { matched = true }
-        if !matched { throw APIError.unauthorized() }
     }
 }

@@ -1,3 +1,4 @@
+import Access
 import Core
 import Dashboard
 import Federation
@@ -90,6 +91,13 @@ public struct DataDirectory: Sendable {
         let database = try await openStore(migrations: [], logger: logger)
         let secrets = try SecretBox.open(keyFile: secretsKeyPath, create: opening == .creating, onCreate: onNewKey)
         return try await RegionRegistry.open(database: database, secrets: secrets)
+    }
+
+    /// The tokens issued and the audit log, in the catalog database.
+    public func openAccess(logger: Logger = Logger(label: "mclouds.access")) async throws -> AccessServices {
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        let database = try await openStore(migrations: [], logger: logger)
+        return AccessServices(tokens: try await TokenStore.open(database: database), audit: try await AuditLog.open(database: database))
     }
 
     /// The registry, the dashboard's snapshot store and collector, and the Prometheus registry its gauges

@@ -1,0 +1,151 @@
+import Access
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The request context of the server's API: Hummingbird's core context, the peer address the connection
+/// came from, and the principal the gatekeeper admitted.
+public struct ServerContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+    /// Who the request is from (nil: anonymous), set before the handler runs.
+    public var principal: Principal?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    /// The peer's address as text (for logs and the audit log).
+    var source: String { remoteAddress?.ipAddress ?? "unknown" }
+}
+
+/// The identities and records behind the API's policies: the tokens issued (``TokenStore``) and the audit log.
+public struct AccessServices: Sendable {
+    public let tokens: TokenStore
+    public let audit: AuditLog
+
+    public init(tokens: TokenStore, audit: AuditLog) {
+        self.tokens = tokens
+        self.audit = audit
+    }
+}
+
+/// Admits or refuses each request by its route's policy, from `Authorization: Bearer …`: a bootstrap admin
+/// token (`MCLOUDS_ADMIN_TOKEN` / `--admin-token-file`, a federation admin) or a token of the ``TokenStore``.
+/// Refusals are logged with the source address and audited; every change is audited with its result.
+struct Gatekeeper: Sendable {
+    let bootstrap: [[UInt8]]
+    let access: AccessServices?
+    let logger: Logger
+
+    init(bootstrapTokens: [String], access: AccessServices?, logger: Logger) {
+        bootstrap = bootstrapTokens.filter { !$0.isEmpty }.map { Array(SHA256.hash(data: Array($0.utf8))) }
+        self.access = access
+        self.logger = logger
+    }
+
+    /// The principal the request's credentials stand for; nil without credentials.
+    /// - Throws: 401 for credentials that are not a valid token (unknown, expired, revoked, malformed).
+    func principal(_ request: Request) async throws -> Principal? {
+        guard let header = request.headers[.authorization] else { return nil }
+        // The scheme is case-insensitive (RFC 9110 §11.1): "Bearer", "bearer" and "BEARER" are the same.
+        guard header.count > 7, header.prefix(7).lowercased() == "bearer " else { throw APIError.unauthorized() }
+        let secret = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        let given = Array(SHA256.hash(data: Array(secret.utf8)))
+        var matched = false
+        for digest in bootstrap where digest == given { matched = true }  // every digest compared: timing tells nothing
+        if matched { return .bootstrap }
+        if let principal = try await access?.tokens.authenticate(secret) { return principal }
+        throw APIError.unauthorized()
+    }
+
+    /// The principal admitted to `route`, or the error that refuses it (logged and audited).
+    func admit(_ route: RouteDescription, _ request: Request, _ context: ServerContext) async throws -> Principal? {
+        let principal: Principal?
+        do {
+            principal = try await self.principal(request)
+        } catch {
+            await refuse(route, context, actor: "anonymous", role: "-", status: 401)
+            throw error
+        }
+        let parameters = route.policy.scopeParameter.flatMap { name in context.parameters.get(name).map { [name: $0] } } ?? [:]
+        switch route.policy.decide(principal, parameters: parameters) {
+        case .allow:
+            return principal
+        case .unauthenticated:
+            await refuse(route, context, actor: "anonymous", role: "-", status: bootstrap.isEmpty && access == nil ? 403 : 401)
+            // A server with no way to authenticate anyone has changes turned off.
+            throw bootstrap.isEmpty && access == nil ? APIError.publishingDisabled() : APIError.unauthorized()
+        case .forbidden:
+            await refuse(route, context, actor: principal?.id ?? "anonymous", role: principal?.role.rawValue ?? "-", status: 403)
+            throw APIError.forbidden(route.policy)
+        }
+    }
+
+    private func refuse(_ route: RouteDescription, _ context: ServerContext, actor: String, role: String, status: Int) async {
+        logger.warning(
+            "request refused",
+            metadata: [
+                "http.method": "\(route.method)", "http.route": "\(route.path)", "http.status": "\(status)", "source": "\(context.source)",
+                "actor": "\(actor)",
+            ])
+        await record(route, context, actor: actor, role: role, result: "\(status) refused")
+    }
+
+    /// Audits a change (or a refusal); a failure to write the audit log is logged, never hidden.
+    func record(_ route: RouteDescription, _ context: ServerContext, actor: String, role: String, result: String) async {
+        guard let audit = access?.audit else { return }
+        let target = context.parameters.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")
+        do {
+            try await audit.append(
+                actor: actor, role: role, source: context.source, action: "\(route.method) \(route.path)", target: target, result: result)
+        } catch {
+            logger.error("the audit log could not be written", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Registers handlers for the routes of a route table, each behind its declared policy: a handler for a route
+/// the table lacks stops the server at start-up (so no route goes without a policy).
+struct GuardedRouter {
+    let router: Router<ServerContext>
+    let table: [RouteDescription]
+    let gate: Gatekeeper
+
+    func on(
+        _ method: HTTPRequest.Method, _ path: String,
+        _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
+    ) {
+        guard let route = table.first(where: { $0.method == method.rawValue && $0.path == path }) else {
+            preconditionFailure("\(method) \(path) is not in the route table: declare it there with its policy")
+        }
+        let gate = gate
+        router.on(RouterPath(path), method: method) { request, context in
+            var context = context
+            context.principal = try await gate.admit(route, request, context)
+            guard method != .get && method != .head else { return try await handler(request, context) }
+            let actor = context.principal?.id ?? "anonymous"
+            let role = context.principal?.role.rawValue ?? "-"
+            do {
+                let response = try await handler(request, context)
+                await gate.record(route, context, actor: actor, role: role, result: "\(response.status.code)")
+                return response
+            } catch {
+                let status = JSONErrorMiddleware<ServerContext>.detail(for: error).status
+                await gate.record(route, context, actor: actor, role: role, result: "\(status)")
+                throw error
+            }
+        }
+    }
+
+    func get(_ path: String, _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response) { on(.get, path, handler) }
+    func post(_ path: String, _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response) { on(.post, path, handler) }
+    func put(_ path: String, _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response) { on(.put, path, handler) }
+    func patch(_ path: String, _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response) { on(.patch, path, handler) }
+    func delete(_ path: String, _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response) { on(.delete, path, handler) }
+    func head(_ path: String, _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response) { on(.head, path, handler) }
+}
