@@ -14,12 +14,15 @@ struct DashboardCommand: AsyncParsableCommand {
 
     struct Server: ParsableArguments {
         @Option(help: "The mClouds server.") var server = "http://127.0.0.1:8080"
-        @Option(parsing: .unconditional, help: "Admin token (or MCLOUDS_TOKEN), for collect.") var token: String?
+        @Option(help: "A file holding the token for collect (or set MCLOUDS_TOKEN).") var tokenFile: String?
 
-        func validate() throws { try URLOption.validate(server, option: "--server") }
+        func validate() throws {
+            try URLOption.validate(server, option: "--server")
+            try TokenSource.validate(file: tokenFile)
+        }
 
         var client: RepositoryClient {
-            RepositoryClient(baseURL: server, token: token ?? ProcessInfo.processInfo.environment["MCLOUDS_TOKEN"])
+            RepositoryClient(baseURL: server, token: TokenSource.read(file: tokenFile))
         }
     }
 

@@ -26,15 +26,16 @@ struct RepositoryLocation: ParsableArguments {
     @Option(help: "The URL of an mClouds server, e.g. http://127.0.0.1:8080.")
     var server: String?
 
-    @Option(parsing: .unconditional, help: "Admin token for changes through --server (or set MCLOUDS_TOKEN).")
-    var token: String?
+    @Option(help: "A file holding the token for changes through --server (or set MCLOUDS_TOKEN); never the token itself.")
+    var tokenFile: String?
 
     func validate() throws {
         guard (data == nil) != (server == nil) else { throw ValidationError("Give either --data DIR or --server URL.") }
+        try TokenSource.validate(file: tokenFile)
         if let server { try URLOption.validate(server, option: "--server") }
     }
 
-    var resolvedToken: String? { token ?? ProcessInfo.processInfo.environment["MCLOUDS_TOKEN"] }
+    var resolvedToken: String? { TokenSource.read(file: tokenFile) }
 
     /// The repository of `--data`. Only a publish (`.creating`) may make the directory and its key; every other
     /// command needs an existing repository and changes nothing when there is none.

@@ -58,7 +58,7 @@ struct FederationAPITests {
         configuration.regionID = 3
         configuration.seedVirtualMachines = 7
         try await Simulator.withRunning(configuration, logger: logger) { simulator in
-            try await withServer { server, _, _ in
+            try await withServer { server, _, directory in
                 let region = """
                     {"id": 3, "name": "MECA-BME", "endpoint": "\(simulator.endpoint)", "apiKey": "\(simulator.adminKeys.apikey!)", "secretKey": "\(simulator.adminKeys.secretkey!)"}
                     """
@@ -106,8 +106,10 @@ struct FederationAPITests {
                 let json = try await runMClouds(["dashboard", "--server", server.baseURL, "--json"])
                 #expect(json.stdout.contains(#""virtualMachines": 7"#) || json.stdout.contains(#""virtualMachines":7"#))
                 let refused = try await runMClouds(["dashboard", "collect", "--server", server.baseURL])
-                #expect(refused.status == 1 && refused.stderr.contains("admin token"))
-                let collect = try await runMClouds(["dashboard", "collect", "--server", server.baseURL, "--token", "admin-token"])
+                #expect(refused.status == 1 && refused.stderr.contains("token"))
+                let tokenFile = directory.appendingPathComponent("token")
+                try Data("admin-token\n".utf8).write(to: tokenFile)
+                let collect = try await runMClouds(["dashboard", "collect", "--server", server.baseURL, "--token-file", tokenFile.path])
                 #expect(collect.status == 0 && collect.stdout.contains("Collected 2 regions") && collect.stdout.contains("not reached: Dead-Region"))
                 #expect(table.stdout.contains("Dead-Region") && table.stdout.contains("collection failed"))
             }

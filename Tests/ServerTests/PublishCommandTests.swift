@@ -10,8 +10,8 @@ import Testing
 #endif
 
 /// Runs the built `mclouds`; returns its exit status and standard output.
-private func run(_ arguments: [String]) async throws -> (status: Int32, stdout: String) {
-    let result = try await runMClouds(arguments)
+private func run(_ arguments: [String], token: String? = nil) async throws -> (status: Int32, stdout: String) {
+    let result = try await runMClouds(arguments, environment: token.map { ["MCLOUDS_TOKEN": $0] } ?? [:])
     return (result.status, result.stdout)
 }
 
@@ -96,7 +96,7 @@ struct PublishCommandTests {
             let refused = try await run(["template", "publish", image, "--name", "remote", "--version", "1"] + common)
             #expect(refused.status == 1)
             let published = try await run(
-                ["template", "publish", image, "--name", "remote", "--version", "1", "--token", "admin-token", "--json"] + common)
+                ["template", "publish", image, "--name", "remote", "--version", "1", "--json"] + common, token: "admin-token")
             #expect(published.status == 0)
             let report = try JSONDecoder().decode(PublishReport.self, from: Data(published.stdout.utf8))
             #expect(report.size == 300_000 && report.newBytes == 300_000)
@@ -104,9 +104,9 @@ struct PublishCommandTests {
             let list = try await run(["template", "list", "--server", server.baseURL, "--json"])
             let templates = try JSONDecoder().decode(TemplateList.self, from: Data(list.stdout.utf8)).templates
             #expect(templates.map(\.name) == ["remote"])
-            #expect(try await run(["template", "deprecate", "remote@1", "--server", server.baseURL, "--token", "admin-token"]).status == 0)
+            #expect(try await run(["template", "deprecate", "remote@1", "--server", server.baseURL], token: "admin-token").status == 0)
             #expect(try await repository.template("remote").versions[0].state == .deprecated)
-            #expect(try await run(["template", "withdraw", "remote@1", "--server", server.baseURL, "--token", "admin-token"]).status == 0)
+            #expect(try await run(["template", "withdraw", "remote@1", "--server", server.baseURL], token: "admin-token").status == 0)
             #expect(try await repository.template("remote").versions[0].state == .withdrawn)
 
             let gc = try await run(["template", "gc", "--data", directory.path, "--grace", "0", "--json"])

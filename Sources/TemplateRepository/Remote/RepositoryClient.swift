@@ -94,6 +94,16 @@ public struct RepositoryClient: Sendable {
         try await json(method, path)
     }
 
+    /// A JSON call with a JSON body.
+    public func call<T: Decodable>(_ method: HTTPMethod, _ path: String, body: some Encodable, as type: T.Type = T.self) async throws -> T {
+        try await json(method, path, body: body)
+    }
+
+    /// A call whose answer has no body to read (a `204`).
+    public func perform(_ method: HTTPMethod, _ path: String) async throws {
+        _ = try await send(method, path)
+    }
+
     private func json<T: Decodable>(_ method: HTTPMethod, _ path: String) async throws -> T {
         try decode(try await send(method, path).body, path: path)
     }
