@@ -96,6 +96,18 @@ struct Gatekeeper: Sendable {
         await record(route, context, actor: actor, role: role, result: "\(status) refused")
     }
 
+    /// One line per request: method, route (never the query string, which may carry signatures), status,
+    /// duration, who and from where.
+    func logRequest(_ route: RouteDescription, _ context: ServerContext, status: Int, started: ContinuousClock.Instant) {
+        logger.info(
+            "request",
+            metadata: [
+                "http.method": "\(route.method)", "http.route": "\(route.path)", "http.status": "\(status)",
+                "duration_ms": "\(Int((ContinuousClock.now - started) / .milliseconds(1)))", "actor": "\(context.principal?.id ?? "anonymous")",
+                "source": "\(context.source)",
+            ])
+    }
+
     /// Audits a change (or a refusal); a failure to write the audit log is logged, never hidden.
     func record(_ route: RouteDescription, _ context: ServerContext, actor: String, role: String, result: String) async {
         guard let audit = access?.audit else { return }
@@ -125,18 +137,26 @@ struct GuardedRouter {
         }
         let gate = gate
         router.on(RouterPath(path), method: method) { request, context in
+            let started = ContinuousClock.now
             var context = context
-            context.principal = try await gate.admit(route, request, context)
-            guard method != .get && method != .head else { return try await handler(request, context) }
+            var status = 500
+            defer { gate.logRequest(route, context, status: status, started: started) }
+            do {
+                context.principal = try await gate.admit(route, request, context)
+            } catch {
+                status = JSONErrorMiddleware<ServerContext>.detail(for: error).status
+                throw error
+            }
             let actor = context.principal?.id ?? "anonymous"
             let role = context.principal?.role.rawValue ?? "-"
             do {
                 let response = try await handler(request, context)
-                await gate.record(route, context, actor: actor, role: role, result: "\(response.status.code)")
+                status = Int(response.status.code)
+                if method != .get && method != .head { await gate.record(route, context, actor: actor, role: role, result: "\(status)") }
                 return response
             } catch {
-                let status = JSONErrorMiddleware<ServerContext>.detail(for: error).status
-                await gate.record(route, context, actor: actor, role: role, result: "\(status)")
+                status = JSONErrorMiddleware<ServerContext>.detail(for: error).status
+                if method != .get && method != .head { await gate.record(route, context, actor: actor, role: role, result: "\(status)") }
                 throw error
             }
         }
