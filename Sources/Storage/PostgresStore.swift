@@ -73,7 +73,7 @@ public final class PostgresStore: SQLStore {
             host: host, port: core.port ?? 5432, username: core.username, password: configuration.password ?? core.password,
             database: core.database, tls: tls)
         clientConfiguration.options.maximumConnections = max(1, configuration.poolSize)
-        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: driverLogger(logger))
         let store = PostgresStore(configuration: configuration, client: client, logger: logger, running: Task { await client.run() })
         // Let the pool's run() begin before the first lease (one asked earlier waits for it, and PostgresNIO warns).
         for _ in 0..<3 { await Task.yield() }

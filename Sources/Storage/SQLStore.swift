@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SQLKit
 
 /// A database reached through SQLKit. Each call gets a connection of its own for its duration, so
@@ -30,6 +31,14 @@ func committing<R: Sendable>(_ db: any SQLDatabase, begin: SQLQueryString, _ bod
         try? await db.raw("ROLLBACK").run()
         throw error
     }
+}
+
+/// The logger the database drivers get: never below `info`, because at `debug` and `trace` they print every
+/// statement with its bound values (API keys, token hashes, sealed secrets).
+func driverLogger(_ logger: Logger) -> Logger {
+    var clamped = logger
+    clamped.logLevel = max(logger.logLevel, .info)
+    return clamped
 }
 
 /// One step of a schema: its number (increasing, never reused) and the statements that make it.

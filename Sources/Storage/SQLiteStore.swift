@@ -70,7 +70,7 @@ public struct SQLiteStore: SQLStore {
         let connection: SQLiteConnection
         do {
             connection = try await SQLiteConnection.open(
-                storage: .file(path: path), threadPool: Self.threads, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any())
+                storage: .file(path: path), threadPool: Self.threads, logger: driverLogger(logger), on: MultiThreadedEventLoopGroup.singleton.any())
         } catch {
             throw StorageError.unavailable(path: path, reason: "\(error)")
         }
