@@ -26,10 +26,14 @@ public final class MCloudsServer: Service, Sendable {
         public var publicURL: String?
         /// How long a connection may sit idle (no request under way) before it is closed; `nil` never.
         public var idleTimeout: Duration?
+        /// Which networks may reach which routes, and which proxies' `X-Forwarded-For` is believed.
+        public var addresses: AddressPolicy
 
         public init(
-            host: String = "127.0.0.1", port: Int = 8080, adminTokens: [String] = [], publicURL: String? = nil, idleTimeout: Duration? = .seconds(60)
+            host: String = "127.0.0.1", port: Int = 8080, adminTokens: [String] = [], publicURL: String? = nil, idleTimeout: Duration? = .seconds(60),
+            addresses: AddressPolicy = AddressPolicy()
         ) {
+            self.addresses = addresses
             self.host = host
             self.port = port
             self.adminTokens = adminTokens
@@ -74,7 +78,7 @@ public final class MCloudsServer: Service, Sendable {
     func makeRouter() -> Router<ServerContext> {
         let base = Router(context: ServerContext.self)
         base.add(middleware: JSONErrorMiddleware())
-        let gate = Gatekeeper(bootstrapTokens: configuration.adminTokens, access: access, logger: logger)
+        let gate = Gatekeeper(bootstrapTokens: configuration.adminTokens, access: access, addresses: configuration.addresses, logger: logger)
         let router = GuardedRouter(router: base, table: Self.routes, gate: gate)
         RepositoryAPI(repository: repository).register(on: router)
         if let federation {

@@ -118,3 +118,54 @@ public struct ServerProcessError: Error, CustomStringConvertible {
 
     public init(description: String) { self.description = description }
 }
+
+/// One HTTP/1.1 request over a socket bound to `source` (e.g. 127.0.0.2: Linux answers the whole of
+/// 127.0.0.0/8 on loopback), so that a server sees a distinct peer address. Returns the status code.
+public func httpStatus(from source: String, to host: String, port: Int, _ method: String, _ path: String, headers: [(String, String)] = [])
+    async throws -> Int
+{
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try blockingHTTPStatus(from: source, to: host, port: port, method, path, headers: headers) })
+        }
+    }
+}
+
+private func blockingHTTPStatus(from source: String, to host: String, port: Int, _ method: String, _ path: String, headers: [(String, String)])
+    throws -> Int
+{
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw ServerProcessError(description: "socket: \(errno)") }
+    defer { close(fd) }
+    func address(_ text: String, _ port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr(text)
+        return address
+    }
+    var local = address(source, 0)
+    var remote = address(host, port)
+    let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    guard withUnsafePointer(to: &local, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }) == 0 else {
+        throw ServerProcessError(description: "cannot bind \(source): errno \(errno)")
+    }
+    guard withUnsafePointer(to: &remote, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) } }) == 0 else {
+        throw ServerProcessError(description: "cannot connect to \(host):\(port): errno \(errno)")
+    }
+    let lines =
+        ["\(method) \(path) HTTP/1.1", "Host: \(host):\(port)", "Connection: close", "Content-Length: 0"] + headers.map { "\($0.0): \($0.1)" }
+    let request = Array((lines.joined(separator: "\r\n") + "\r\n\r\n").utf8)
+    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    var answer: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if count <= 0 { break }
+        answer += buffer[0..<count]
+        if answer.count > 12 { break }
+    }
+    let statusLine = String(decoding: answer, as: UTF8.self).split(separator: " ")
+    guard statusLine.count >= 2, let status = Int(statusLine[1]) else { throw ServerProcessError(description: "no HTTP answer") }
+    return status
+}

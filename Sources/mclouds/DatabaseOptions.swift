@@ -75,4 +75,8 @@ struct ServerConfigurationFile: Decodable, Sendable {
     var scrubIntervalHours: Double?
     var database: Database?
     var dashboard: Dashboard?
+    /// Per group of routes (admin, agent, downloads, web), the networks admitted.
+    var allow: [String: [String]]?
+    /// Proxies whose X-Forwarded-For names the client.
+    var trustedProxies: [String]?
 }

@@ -1,3 +1,4 @@
+import Access
 import ArgumentParser
 import Core
 import Dashboard
@@ -38,6 +39,13 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "A PEM file of extra CA certificates to trust for regions' HTTPS endpoints.") var trustCa: String?
     @Option(help: "The URL clients reach this server at (behind a proxy), named in /openapi.yaml; default: the request's host.")
     var publicUrl: String?
+    @Option(
+        help: ArgumentHelp(
+            "Admit a group of routes (admin, agent, downloads, web) only from these networks, e.g. admin=10.1.0.0/16,2001:db8::/32 (repeatable).",
+            valueName: "group=cidr,…"))
+    var allow: [String] = []
+    @Option(help: ArgumentHelp("A proxy (address or network) whose X-Forwarded-For names the client (repeatable).", valueName: "cidr"))
+    var trustedProxy: [String] = []
 
     func validate() throws {
         if let publicUrl { try URLOption.validate(publicUrl, option: "--public-url", example: "https://mclouds.example.org") }
@@ -69,6 +77,9 @@ struct ServerCommand: AsyncParsableCommand {
             tokens += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
         if let token = ProcessInfo.processInfo.environment["MCLOUDS_ADMIN_TOKEN"], !token.isEmpty { tokens.append(token) }
+        let addresses = try Self.addressPolicy(
+            allow: allow.isEmpty ? (file.allow ?? [:]).map { "\($0.key)=\($0.value.joined(separator: ","))" } : allow,
+            trustedProxies: trustedProxy.isEmpty ? file.trustedProxies ?? [] : trustedProxy)
         let directory = try databaseOptions.directory(data, file: file.database)
         let repository: Repository
         do {
@@ -108,7 +119,8 @@ struct ServerCommand: AsyncParsableCommand {
         let server = MCloudsServer(
             configuration: .init(
                 host: host, port: port, adminTokens: tokens, publicURL: publicUrl,
-                idleTimeout: idleTimeoutSeconds > 0 ? .milliseconds(Int64(idleTimeoutSeconds * 1000)) : nil), repository: repository,
+                idleTimeout: idleTimeoutSeconds > 0 ? .milliseconds(Int64(idleTimeoutSeconds * 1000)) : nil, addresses: addresses),
+            repository: repository,
             federation: federation, access: access,
             logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server), .init(service: federation.collector)]
@@ -139,6 +151,31 @@ struct ServerCommand: AsyncParsableCommand {
             }
             try await tasks.waitForAll()
         }
+    }
+
+    /// The allowlists from `GROUP=CIDR,CIDR` texts and the trusted proxies.
+    /// - Throws: ``CLIError`` naming the group or network that is not valid.
+    static func addressPolicy(allow: [String], trustedProxies: [String]) throws -> AddressPolicy {
+        var policy = AddressPolicy()
+        for entry in allow {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let group = AddressPolicy.Group(rawValue: parts[0]) else {
+                throw CLIError(
+                    "--allow needs GROUP=CIDR,… with GROUP one of \(AddressPolicy.Group.allCases.map(\.rawValue).joined(separator: ", ")) (got \(Console.escaped(entry)))."
+                )
+            }
+            for text in parts[1].split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                guard let network = CIDR(text) else {
+                    throw CLIError("--allow \(group.rawValue): \(Console.escaped(text)) is not an address or network (10.0.0.0/8, 2001:db8::/32).")
+                }
+                policy.allow[group, default: []].append(network)
+            }
+        }
+        for text in trustedProxies {
+            guard let network = CIDR(text) else { throw CLIError("--trusted-proxy: \(Console.escaped(text)) is not an address or network.") }
+            policy.trustedProxies.append(network)
+        }
+        return policy
     }
 }
 

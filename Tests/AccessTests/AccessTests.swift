@@ -89,3 +89,29 @@ struct AccessTests {
         }
     }
 }
+
+@Suite("Address policy")
+struct AddressPolicyTests {
+    @Test("CIDR matching for IPv4 and IPv6 (mapped IPv4 too); malformed networks are refused")
+    func cidr() throws {
+        let v4 = try #require(CIDR("10.1.0.0/16"))
+        #expect(v4.contains("10.1.255.7") && !v4.contains("10.2.0.1") && !v4.contains("::1"))
+        #expect(v4.contains("::ffff:10.1.2.3"))
+        let v6 = try #require(CIDR("2001:db8::/32"))
+        #expect(v6.contains("2001:db8:1::5") && !v6.contains("2001:db9::1") && !v6.contains("10.1.0.1"))
+        #expect(try #require(CIDR("127.0.0.2")).contains("127.0.0.2") && !(try #require(CIDR("127.0.0.2"))).contains("127.0.0.3"))
+        #expect(try #require(CIDR("::/0")).contains("fe80::1") && (try #require(CIDR("0.0.0.0/0"))).contains("8.8.8.8"))
+        for bad in ["10.1.0.0/33", "300.1.1.1", "10.1/8", "2001:db8:::1", "1:2:3:4:5:6:7:8:9", "abc", "10.0.0.0/-1", ""] {
+            #expect(CIDR(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test("X-Forwarded-For is believed from trusted proxies only, and names the last hop that is not a proxy")
+    func forwarded() throws {
+        let policy = AddressPolicy(trustedProxies: [try #require(CIDR("10.0.0.5"))])
+        #expect(policy.client(peer: "192.0.2.9", forwardedFor: "10.1.0.1") == "192.0.2.9")  // forged: ignored
+        #expect(policy.client(peer: "10.0.0.5", forwardedFor: "10.1.0.1") == "10.1.0.1")
+        #expect(policy.client(peer: "10.0.0.5", forwardedFor: "6.6.6.6, 10.1.0.1, 10.0.0.5") == "10.1.0.1")
+        #expect(policy.client(peer: "10.0.0.5", forwardedFor: "junk") == "10.0.0.5")
+    }
+}

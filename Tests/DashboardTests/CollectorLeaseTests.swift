@@ -22,7 +22,7 @@ struct CollectorLeaseTests {
                     database: database, secrets: try SecretBox.open(keyFile: directory.appendingPathComponent("secrets.key").path))
                 var configuration = DashboardCollector.Configuration()
                 configuration.interval = .milliseconds(400)
-                configuration.leaseTime = .seconds(8)  // well past a period, even on a loaded machine
+                configuration.leaseTime = .seconds(20)  // well past a period, even on a heavily loaded machine
                 configuration.leases = LeaseStore(store: database)
                 configuration.instance = name
                 return DashboardCollector(
@@ -52,7 +52,7 @@ struct CollectorLeaseTests {
                 }
                 // Several periods go by: every collection is the holder's (b never got the lease: the fence is
                 // still 1), so there is one per period, never one per instance.
-                #expect(try await eventually(60) { region.requestCount(for: "listCapabilities") >= 4 })
+                #expect(try await eventually(120) { region.requestCount(for: "listCapabilities") >= 4 })
                 let held = try await leases.current(DashboardCollector.leaseName)
                 #expect(held?.holder == "a" && held?.fence == 1, "\(String(describing: held))")
 
@@ -60,9 +60,9 @@ struct CollectorLeaseTests {
                 collectorA.cancel()
                 _ = await collectorA.result
                 let atDeath = region.requestCount(for: "listCapabilities")
-                #expect(try await eventually(60) { try await leases.current(DashboardCollector.leaseName)?.holder == "b" })
+                #expect(try await eventually(120) { try await leases.current(DashboardCollector.leaseName)?.holder == "b" })
                 #expect(try await leases.current(DashboardCollector.leaseName)?.fence == 2)
-                #expect(try await eventually(60) { region.requestCount(for: "listCapabilities") > atDeath })
+                #expect(try await eventually(120) { region.requestCount(for: "listCapabilities") > atDeath })
                 collectorB.cancel()
                 _ = await collectorB.result
             }

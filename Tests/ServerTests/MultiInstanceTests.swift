@@ -87,8 +87,8 @@ struct MultiInstanceTests {
                             try await Task.sleep(for: .milliseconds(100))
                         }
                         let after = try #require(collectedAfter, "nobody collected after the holder died")
-                        // Within one lease time, plus a period of slack for a loaded machine.
-                        #expect(after / .seconds(1) <= leaseTime + interval, "\(after)")
+                        // Within one lease time, plus two periods of slack for a loaded machine.
+                        #expect(after / .seconds(1) <= leaseTime + 2 * interval, "\(after)")
                         let taken = try #require(try await leases.current(DashboardCollector.leaseName))
                         #expect(taken.holder.contains("-\(survivor.pid)-") && taken.fence == lease.fence + 1, "\(taken)")
                         await survivor.stop()

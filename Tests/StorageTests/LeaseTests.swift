@@ -44,8 +44,15 @@ struct LeaseTests {
     func withLease(backend: TestDatabase) async throws {
         try await withTemporaryDirectory { directory in
             let leases = LeaseStore(store: try await backend.open(in: directory, migrations: [LeaseStore.migration]))
-            let result = try await leases.withLease("work", holder: "a", duration: 0.9) {
-                try await Task.sleep(for: .milliseconds(1500))  // past the lease time: only renewal keeps it
+            let started = Date()
+            let result = try await leases.withLease("work", holder: "a", duration: 4) {
+                // Past the first lease time, and renewed meanwhile (polled, not timed: a loaded machine is slow).
+                let first = started.timeIntervalSince1970 + 4
+                while true {
+                    let expires = try await leases.current("work")?.expires ?? 0
+                    if Date().timeIntervalSince1970 > first && expires > first { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
                 #expect(try await leases.acquire("work", holder: "b", now: Date(), duration: 10) == nil)
                 #expect(try await leases.withLease("work", holder: "b", duration: 10, wait: false) { 1 } == nil)
                 return 7

@@ -26,6 +26,12 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
             "This call needs a valid token: send `Authorization: Bearer TOKEN` with a token from `mclouds token create` (or the server's admin token); an expired or revoked token is refused."
         )
     }
+    static func addressNotAllowed(_ address: String, group: AddressPolicy.Group) -> APIError {
+        APIError(
+            status: 403,
+            "Calls of this kind (\(group.rawValue)) are not allowed from \(address): the server admits them from its partners' networks only (--allow \(group.rawValue)=CIDR)."
+        )
+    }
     static func forbidden(_ policy: Policy) -> APIError {
         APIError(status: 403, "This token may not make this call: it is for \(policy); ask a federation admin for a token of that role and scope.")
     }

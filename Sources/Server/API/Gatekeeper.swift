@@ -13,14 +13,18 @@ public struct ServerContext: RequestContext, RemoteAddressRequestContext {
     public let remoteAddress: SocketAddress?
     /// Who the request is from (nil: anonymous), set before the handler runs.
     public var principal: Principal?
+    /// The client's address: the peer's, or the one a trusted proxy forwarded (set before the handler runs).
+    public var client: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
     }
 
-    /// The peer's address as text (for logs and the audit log).
-    var source: String { remoteAddress?.ipAddress ?? "unknown" }
+    /// The peer's address as text.
+    var peer: String { remoteAddress?.ipAddress ?? "unknown" }
+    /// The client's address as text (for logs and the audit log).
+    var source: String { client ?? peer }
 }
 
 /// The identities and records behind the API's policies: the tokens issued (``TokenStore``) and the audit log.
@@ -40,12 +44,19 @@ public struct AccessServices: Sendable {
 struct Gatekeeper: Sendable {
     let bootstrap: [[UInt8]]
     let access: AccessServices?
+    let addresses: AddressPolicy
     let logger: Logger
 
-    init(bootstrapTokens: [String], access: AccessServices?, logger: Logger) {
+    init(bootstrapTokens: [String], access: AccessServices?, addresses: AddressPolicy = AddressPolicy(), logger: Logger) {
         bootstrap = bootstrapTokens.filter { !$0.isEmpty }.map { Array(SHA256.hash(data: Array($0.utf8))) }
         self.access = access
+        self.addresses = addresses
         self.logger = logger
+    }
+
+    /// The client's address for `request`, believing `X-Forwarded-For` only from a trusted proxy.
+    func client(_ request: Request, _ context: ServerContext) -> String {
+        addresses.client(peer: context.peer, forwardedFor: request.headers[HTTPField.Name("X-Forwarded-For")!])
     }
 
     /// The principal the request's credentials stand for; nil without credentials.
@@ -65,6 +76,10 @@ struct Gatekeeper: Sendable {
 
     /// The principal admitted to `route`, or the error that refuses it (logged and audited).
     func admit(_ route: RouteDescription, _ request: Request, _ context: ServerContext) async throws -> Principal? {
+        if let group = route.group, !addresses.admits(context.source, to: group) {
+            await refuse(route, context, actor: "anonymous", role: "-", status: 403)
+            throw APIError.addressNotAllowed(context.source, group: group)
+        }
         let principal: Principal?
         do {
             principal = try await self.principal(request)
@@ -87,7 +102,7 @@ struct Gatekeeper: Sendable {
     }
 
     private func refuse(_ route: RouteDescription, _ context: ServerContext, actor: String, role: String, status: Int) async {
-        logger.warning(
+        logger.notice(
             "request refused",
             metadata: [
                 "http.method": "\(route.method)", "http.route": "\(route.path)", "http.status": "\(status)", "source": "\(context.source)",
@@ -139,6 +154,7 @@ struct GuardedRouter {
         router.on(RouterPath(path), method: method) { request, context in
             let started = ContinuousClock.now
             var context = context
+            context.client = gate.client(request, context)
             var status = 500
             defer { gate.logRequest(route, context, status: status, started: started) }
             do {

@@ -22,6 +22,14 @@ public struct RouteDescription: Sendable, Hashable {
         self.policy = policy
     }
 
+    /// The allowlist group the route belongs to (nil: never address-locked — `/healthz`, for load balancers).
+    public var group: AddressPolicy.Group? {
+        if path == "/healthz" { return nil }
+        if !policy.anonymous { return policy.roles.contains(.siteAgent) ? .agent : .admin }
+        let downloads = ["/api/v1/chunks", "/api/v1/catalog", "/api/v1/templates", "/api/v1/repository"]
+        return downloads.contains { path.hasPrefix($0) } ? .downloads : .web
+    }
+
     public static func == (lhs: RouteDescription, rhs: RouteDescription) -> Bool { lhs.method == rhs.method && lhs.path == rhs.path }
     public func hash(into hasher: inout Hasher) {
         hasher.combine(method)

@@ -1,0 +1,55 @@
+import Access
+import Foundation
+import Server
+import TestSupport
+import Testing
+
+@Suite("IP locks")
+struct AddressLockTests {
+    @Test(
+        "real sockets from 127.0.0.2 (a partner) and 127.0.0.3 (not): admin calls only from the partner, downloads from both; a forged X-Forwarded-For is ignored, a trusted proxy's believed"
+    )
+    func allowlists() async throws {
+        try await withTemporaryDirectory { directory in
+            let server = try await ServerProcess.start(
+                [
+                    "server", "--data", directory.appendingPathComponent("data").path, "--port", "0", "--host", "0.0.0.0",
+                    "--scrub-interval-hours", "0", "--allow", "admin=127.0.0.2/32,2001:db8::/32", "--allow", "agent=127.0.0.2",
+                    "--trusted-proxy", "127.0.0.4",
+                ], environment: ["MCLOUDS_ADMIN_TOKEN": "lock-token"], in: directory)
+            defer { kill(server.pid, SIGKILL) }
+            let port = try #require(URL(string: server.baseURL)?.port)
+            let token = [("Authorization", "Bearer lock-token")]
+            func status(_ source: String, _ method: String, _ path: String, _ headers: [(String, String)] = []) async throws -> Int {
+                try await httpStatus(from: source, to: "127.0.0.1", port: port, method, path, headers: headers)
+            }
+            #expect(try await status("127.0.0.2", "GET", "/api/v1/regions", token) == 200)
+            #expect(try await status("127.0.0.3", "GET", "/api/v1/regions", token) == 403)  // right token, wrong network
+            #expect(try await status("127.0.0.3", "GET", "/api/v1/catalog") == 200)  // downloads are not locked here
+            #expect(try await status("127.0.0.3", "GET", "/healthz") == 200)
+            // A forged header from an untrusted peer changes nothing.
+            #expect(try await status("127.0.0.3", "GET", "/api/v1/regions", token + [("X-Forwarded-For", "127.0.0.2")]) == 403)
+            // The trusted proxy forwards for the partner: admitted; for anyone else: refused.
+            #expect(try await status("127.0.0.4", "GET", "/api/v1/regions", token + [("X-Forwarded-For", "127.0.0.2")]) == 200)
+            #expect(try await status("127.0.0.4", "GET", "/api/v1/regions", token + [("X-Forwarded-For", "127.0.0.3")]) == 403)
+            #expect(try await status("127.0.0.3", "POST", "/api/v1/sites/S-1/report", token) == 403)
+
+            // The CLI on 127.0.0.1 is outside the admin network too, and told why.
+            let audit = try await runMClouds(
+                ["audit", "--server", "http://127.0.0.1:\(port)", "--json"], environment: ["MCLOUDS_TOKEN": "lock-token"])
+            #expect(audit.status == 1 && audit.stderr.contains("not allowed from 127.0.0.1"), "\(audit.stderr)")
+            // Refusals are logged with the client's address (the forwarded one behind the trusted proxy).
+            let refusals = server.stderr.split(separator: "\n").filter { $0.contains("request refused") }
+            #expect(refusals.contains { $0.contains("source=127.0.0.3") } && !refusals.contains { $0.contains("source=127.0.0.4") }, "\(refusals)")
+            await server.stop()
+        }
+    }
+
+    @Test("a bad --allow is refused with the group or network named")
+    func badAllow() async throws {
+        let group = try await runMClouds(["server", "--data", "/tmp/nowhere-\(UUID().uuidString)", "--allow", "admins=10.0.0.0/8"])
+        #expect(group.status != 0 && group.stderr.contains("GROUP one of admin, agent, downloads, web"), "\(group.stderr)")
+        let network = try await runMClouds(["server", "--data", "/tmp/nowhere-\(UUID().uuidString)", "--allow", "admin=10.0.0.0/40"])
+        #expect(network.status != 0 && network.stderr.contains("10.0.0.0/40 is not an address or network"), "\(network.stderr)")
+    }
+}
