@@ -43,9 +43,12 @@ struct DatabaseOptions: ParsableArguments {
         return PostgresStore.Configuration(url: url, password: password, poolSize: databasePoolSize ?? file?.poolSize ?? 10)
     }
 
-    /// The data directory `path` with the database these options choose.
-    func directory(_ path: String, file: ServerConfigurationFile.Database? = nil) throws -> DataDirectory {
-        DataDirectory(path, database: try resolve(file: file))
+    @Option(help: "The key that seals the regions' secret keys (default: keys/secrets.aes256 in --data; keep it outside, mode 0600).")
+    var secretsKey: String?
+
+    /// The data directory `path` with the database and secrets key these options (or the file) choose.
+    func directory(_ path: String, file: ServerConfigurationFile.Database? = nil, secretsKey fileKey: String? = nil) throws -> DataDirectory {
+        DataDirectory(path, database: try resolve(file: file), secretsKey: secretsKey ?? fileKey)
     }
 }
 
@@ -77,6 +80,8 @@ struct ServerConfigurationFile: Decodable, Sendable {
     var dashboard: Dashboard?
     /// Per group of routes (admin, agent, downloads, web), the networks admitted.
     var allow: [String: [String]]?
+    /// The key that seals the regions' secret keys (outside the data directory).
+    var secretsKey: String?
     /// Proxies whose X-Forwarded-For names the client.
     var trustedProxies: [String]?
 }

@@ -80,7 +80,7 @@ struct ServerCommand: AsyncParsableCommand {
         let addresses = try Self.addressPolicy(
             allow: allow.isEmpty ? (file.allow ?? [:]).map { "\($0.key)=\($0.value.joined(separator: ","))" } : allow,
             trustedProxies: trustedProxy.isEmpty ? file.trustedProxies ?? [] : trustedProxy)
-        let directory = try databaseOptions.directory(data, file: file.database)
+        let directory = try databaseOptions.directory(data, file: file.database, secretsKey: file.secretsKey)
         let repository: Repository
         do {
             repository = try await directory.openRepository(catalogValidity: catalogValidityHours * 3600, logger: logger) { key in
@@ -110,6 +110,7 @@ struct ServerCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("Cannot open the region registry in \(data): \(error)")
         }
+        for problem in directory.secretsKeyProblems() { logger.warning("\(problem)") }
         let access: AccessServices
         do {
             access = try await directory.openAccess(logger: logger)

@@ -53,3 +53,38 @@ struct AddressLockTests {
         #expect(network.status != 0 && network.stderr.contains("10.0.0.0/40 is not an address or network"), "\(network.stderr)")
     }
 }
+
+@Suite("Secrets key at rest")
+struct SecretsKeyTests {
+    @Test(
+        "the server warns at start-up when the secrets key lies in the data directory or is readable by others; --secrets-key outside, mode 0600, silences both"
+    )
+    func secretsKeyWarnings() async throws {
+        try await withTemporaryDirectory { directory in
+            let data = directory.appendingPathComponent("data")
+            var server = try await ServerProcess.start(
+                ["server", "--data", data.path, "--port", "0", "--scrub-interval-hours", "0"], in: directory)
+            await server.stop()
+            #expect(server.stderr.contains("lies in the data directory"), "\(server.stderr)")
+            let inside = data.appendingPathComponent("keys/secrets.aes256").path
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: inside)
+            server = try await ServerProcess.start(["server", "--data", data.path, "--port", "0", "--scrub-interval-hours", "0"], in: directory)
+            await server.stop()
+            #expect(server.stderr.contains("is readable by others (mode 644)"), "\(server.stderr)")
+
+            // Kept outside: a new key is made there, mode 0600, and nothing is said.
+            let outside = directory.appendingPathComponent("etc/master.key").path
+            server = try await ServerProcess.start(
+                [
+                    "server", "--data", data.appendingPathComponent("second").path, "--port", "0", "--scrub-interval-hours", "0", "--secrets-key",
+                    outside,
+                ],
+                in: directory)
+            await server.stop()
+            #expect(!server.stderr.contains("secrets key"), "\(server.stderr)")
+            let mode = try FileManager.default.attributesOfItem(atPath: outside)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+            #expect(!FileManager.default.fileExists(atPath: data.appendingPathComponent("second/keys/secrets.aes256").path))
+        }
+    }
+}

@@ -14,14 +14,35 @@ public struct DataDirectory: Sendable {
     public let url: URL
     /// The PostgreSQL database holding the catalog; `nil` for the SQLite file in the directory.
     public let database: PostgresStore.Configuration?
+    /// Where the key that seals the registry's secrets lives, when not in the directory (`keys/secrets.aes256`):
+    /// outside it, a copy of the data directory (or of the database) decrypts nothing.
+    public let secretsKey: String?
 
     /// A data directory holding its SQLite catalog.
     public init(_ path: String) { self.init(path, database: nil) }
 
-    /// A data directory whose catalog is in `database` (PostgreSQL), or in its SQLite file when `nil`.
-    public init(_ path: String, database: PostgresStore.Configuration?) {
+    /// A data directory whose catalog is in `database` (PostgreSQL), or in its SQLite file when `nil`, with the
+    /// secrets key at `secretsKey` (default: inside the directory).
+    public init(_ path: String, database: PostgresStore.Configuration?, secretsKey: String? = nil) {
         url = URL(fileURLWithPath: path, isDirectory: true)
         self.database = database
+        self.secretsKey = secretsKey
+    }
+
+    /// What is wrong with where the secrets key is kept, in words an operator acts on (nil: nothing). Checked at
+    /// start-up: a key beside the data it seals, or readable by others than its owner.
+    public func secretsKeyProblems() -> [String] {
+        var problems: [String] = []
+        let path = secretsKeyPath
+        if secretsKey == nil || path.hasPrefix(url.path + "/") {
+            problems.append(
+                "the secrets key \(path) lies in the data directory, so a copy of the directory decrypts every region's secret key: "
+                    + "move it out (e.g. /etc/mclouds/master.key, mode 0600) and start with --secrets-key")
+        }
+        if let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int, mode & 0o077 != 0 {
+            problems.append("the secrets key \(path) is readable by others (mode \(String(mode, radix: 8))): chmod 600 \(path)")
+        }
+        return problems
     }
 
     /// The catalog database: PostgreSQL when configured, else the directory's SQLite file.
@@ -77,7 +98,7 @@ public struct DataDirectory: Sendable {
     }
 
     /// The key that seals the registry's secrets (`keys/secrets.aes256`, made on first use).
-    public var secretsKeyPath: String { url.appendingPathComponent("keys/secrets.aes256").path }
+    public var secretsKeyPath: String { secretsKey ?? url.appendingPathComponent("keys/secrets.aes256").path }
 
     /// Opens the federation's region registry kept here. With `.existing` nothing is created (a registry
     /// without a secrets key lists its regions but cannot use their secrets); with `.creating` the directory,
