@@ -3,7 +3,9 @@ import Core
 import Federation
 import Foundation
 import Logging
+import NIOHTTP1
 import Server
+import TemplateRepository
 
 /// `mclouds region …`: the federation's region registry, and `region sync` to bring every installation's
 /// regions table in line with it.
@@ -24,13 +26,28 @@ struct RegionCommand: AsyncParsableCommand {
 
     struct Location: ParsableArguments {
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The server's data directory.") var data: String
+        @Option(help: "An mClouds server to make the change through (authorised and audited; the token from --token-file or MCLOUDS_TOKEN).")
+        var server: String?
+        @Option(help: "A file holding the token for --server (or set MCLOUDS_TOKEN).") var tokenFile: String?
+        @Option(help: "The server's data directory, for offline bootstrap (no authorisation, no audit).") var data: String?
         @OptionGroup var databaseOptions: DatabaseOptions
+
+        func validate() throws {
+            guard (data == nil) != (server == nil) else { throw ValidationError("Give either --server URL (with a token) or --data DIR.") }
+            if let server { try URLOption.validate(server, option: "--server") }
+            try TokenSource.validate(file: tokenFile)
+        }
+
+        /// The server's client when `--server` is given.
+        var client: RepositoryClient? { server.map { RepositoryClient(baseURL: $0, token: TokenSource.read(file: tokenFile)) } }
+
+        /// How to name this place in a hint (`--server URL` or `--data DIR`).
+        var hint: String { server.map { "--server \($0)" } ?? "--data \(data ?? "")" }
 
         /// The registry of `--data`. Only `region add` (`.creating`) may make the directory and the secrets key.
         func open(_ opening: DataDirectory.Opening = .existing, label: String = "mclouds.region") async throws -> (RegionRegistry, Logger) {
             let logger = global.makeLogger(label: label)
-            let registry = try await databaseOptions.directory(data).openRegistry(opening, logger: logger) { path in
+            let registry = try await databaseOptions.directory(data ?? "").openRegistry(opening, logger: logger) { path in
                 Console.error("Created the secrets key \(path), which seals the regions' secret keys: back it up with the database.")
             }
             return (registry, logger)
@@ -65,12 +82,17 @@ struct RegionCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let secret = try RegionCommand.secret(file: secretKeyFile, required: true)!
-                let (registry, _) = try await location.open(.creating)
-                try await registry.add(
-                    FederationRegion(
-                        id: id, name: name, endpoint: endpoint, portableIPEnabled: portableIp, gslbEnabled: !noGslb, apiKey: apiKey, contact: contact,
-                        notes: notes), secretKey: secret)
-                Console.line("Registered region \(id) \(name). Run `mclouds region sync --data \(location.data)` to tell every installation.")
+                let region = FederationRegion(
+                    id: id, name: name, endpoint: endpoint, portableIPEnabled: portableIp, gslbEnabled: !noGslb, apiKey: apiKey, contact: contact,
+                    notes: notes)
+                if let client = location.client {
+                    let body = NewRegionRequest(region: region, secretKey: secret)
+                    _ = try await client.call(.POST, "/api/v1/regions", body: body, as: FederationRegion.self)
+                } else {
+                    let (registry, _) = try await location.open(.creating)
+                    try await registry.add(region, secretKey: secret)
+                }
+                Console.line("Registered region \(id) \(name). Run `mclouds region sync \(location.hint)` to tell every installation.")
             }
         }
     }
@@ -82,7 +104,12 @@ struct RegionCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let regions = try await location.open().0.list()
+                let regions =
+                    if let client = location.client {
+                        try await client.call(.GET, "/api/v1/regions", as: [FederationRegion].self)
+                    } else {
+                        try await location.open().0.list()
+                    }
                 if json { return try printJSON(regions) }
                 var rows = [["ID", "NAME", "ENDPOINT", "PORTABLE IP", "GSLB", "CONTACT"]]
                 for r in regions {
@@ -101,7 +128,20 @@ struct RegionCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let r = try await location.open().0.region(region)
+                let r: FederationRegion
+                if let client = location.client {
+                    if let id = Int(region) {
+                        r = try await client.call(.GET, "/api/v1/regions/\(id)", as: FederationRegion.self)
+                    } else {
+                        let all = try await client.call(.GET, "/api/v1/regions", as: [FederationRegion].self)
+                        guard let found = all.first(where: { $0.name == region }) else {
+                            throw CLIError("No region named \(Console.escaped(region)).")
+                        }
+                        r = found
+                    }
+                } else {
+                    r = try await location.open().0.region(region)
+                }
                 if json { return try printJSON(r) }
                 Console.line("region \(r.id): \(r.name)")
                 Console.line("  endpoint:      \(r.endpoint)")
@@ -133,12 +173,16 @@ struct RegionCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let secret = secretKeyFile != nil || newSecret ? try RegionCommand.secret(file: secretKeyFile, required: true) : nil
-                let updated = try await location.open().0.update(
-                    id,
-                    .init(
-                        name: name, endpoint: endpoint, portableIPEnabled: portableIp, gslbEnabled: gslb, apiKey: apiKey, secretKey: secret,
-                        contact: contact, notes: notes))
-                Console.line("Updated region \(updated.id) \(updated.name). Run `mclouds region sync` to tell every installation.")
+                let changes = RegionRegistry.Changes(
+                    name: name, endpoint: endpoint, portableIPEnabled: portableIp, gslbEnabled: gslb, apiKey: apiKey, secretKey: secret,
+                    contact: contact, notes: notes)
+                let updated =
+                    if let client = location.client {
+                        try await client.call(.PATCH, "/api/v1/regions/\(id)", body: changes, as: FederationRegion.self)
+                    } else {
+                        try await location.open().0.update(id, changes)
+                    }
+                Console.line("Updated region \(updated.id) \(updated.name). Run `mclouds region sync \(location.hint)` to tell every installation.")
             }
         }
     }
@@ -150,8 +194,12 @@ struct RegionCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                try await location.open().0.remove(id)
-                Console.line("Removed region \(id). Run `mclouds region sync` to remove it from every installation.")
+                if let client = location.client {
+                    try await client.perform(.DELETE, "/api/v1/regions/\(id)")
+                } else {
+                    try await location.open().0.remove(id)
+                }
+                Console.line("Removed region \(id). Run `mclouds region sync \(location.hint)` to remove it from every installation.")
             }
         }
     }
@@ -169,8 +217,14 @@ struct RegionCommand: AsyncParsableCommand {
         func run() async throws {
             var failed = false
             try await reportingErrors {
-                let (registry, logger) = try await location.open()
-                let reports = try await RegionReconciler(registry: registry, logger: logger).run(dryRun: dryRun, allowRemovals: allowRemovals)
+                let reports: [RegionReconciler.Report]
+                if let client = location.client {
+                    reports = try await client.call(
+                        .POST, "/api/v1/regions/sync?dryRun=\(dryRun)&allowRemovals=\(allowRemovals)", as: [RegionReconciler.Report].self)
+                } else {
+                    let (registry, logger) = try await location.open()
+                    reports = try await RegionReconciler(registry: registry, logger: logger).run(dryRun: dryRun, allowRemovals: allowRemovals)
+                }
                 failed = reports.contains { !$0.ok }
                 if json { return try printJSON(reports) }
                 for report in reports { RegionCommand.print(report, dryRun: dryRun, allowRemovals: allowRemovals) }
@@ -205,5 +259,26 @@ struct RegionCommand: AsyncParsableCommand {
         }
         for failure in report.failures { Console.line("  error: \(failure)") }
         for drift in report.drift { Console.line("  drift: \(drift)") }
+    }
+}
+
+/// The body of `POST /api/v1/regions`: the region and its secret key (sealed by the server, never returned).
+struct NewRegionRequest: Encodable {
+    var region: FederationRegion
+    var secretKey: String
+
+    enum CodingKeys: String, CodingKey { case id, name, endpoint, portableIPEnabled, gslbEnabled, apiKey, secretKey, contact, notes }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(region.id, forKey: .id)
+        try container.encode(region.name, forKey: .name)
+        try container.encode(region.endpoint, forKey: .endpoint)
+        try container.encode(region.portableIPEnabled, forKey: .portableIPEnabled)
+        try container.encode(region.gslbEnabled, forKey: .gslbEnabled)
+        try container.encode(region.apiKey, forKey: .apiKey)
+        try container.encode(secretKey, forKey: .secretKey)
+        try container.encodeIfPresent(region.contact, forKey: .contact)
+        try container.encodeIfPresent(region.notes, forKey: .notes)
     }
 }
