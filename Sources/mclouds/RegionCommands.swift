@@ -14,13 +14,15 @@ struct RegionCommand: AsyncParsableCommand {
         commandName: "region",
         abstract: "The federation's region registry, and its sync to every installation's regions table.",
         discussion: """
-            The registry lives in the server's data directory. Secret keys never go on the command line: give them in \
-            MCLOUDS_REGION_SECRET or with --secret-key-file; they are stored encrypted (keys/secrets.aes256).
+            Changes go through a running server (--server URL, a federation admin's token in MCLOUDS_TOKEN or \
+            --token-file), which authorises and audits them; --data DIR writes the registry directly, for offline \
+            bootstrap. Secret keys never go on the command line: give them in MCLOUDS_REGION_SECRET or with \
+            --secret-key-file; they are stored encrypted.
 
-              MCLOUDS_REGION_SECRET=… mclouds region add --data /var/lib/mclouds \\
+              MCLOUDS_REGION_SECRET=… mclouds region add --server https://mclouds.org \\
                   --id 6 --name MECA-TUS --api-key … \\
                   --endpoint https://cloud.tus.example/client/api
-              mclouds region sync --data /var/lib/mclouds --dry-run
+              mclouds region sync --server https://mclouds.org --dry-run
             """,
         subcommands: [Add.self, List.self, Show.self, Update.self, Remove.self, Sync.self])
 
