@@ -8,7 +8,7 @@ import Testing
 
 /// Many writers at once against one server on its SQLite store, and on PostgreSQL: every request answers success or a clear
 /// conflict, none a 500, and nothing is lost.
-@Suite("Concurrent writes on SQLite and PostgreSQL")
+@Suite("Concurrent writes on SQLite and PostgreSQL", .serialized)
 struct ConcurrentWriteTests {
     static let admin = [("Authorization", "Bearer admin-token")]
 

@@ -50,7 +50,8 @@ struct ConsoleTests {
             #expect(result.status == 0, "\(result.stdout)")
             let lines = Self.visibleLines(result.stdout)
             let logs = lines.filter { $0.contains(" mclouds.template: ") }
-            #expect(logs.count > 5)
+            // The repository's own debug lines (the database drivers' statements are no longer logged: they carry bound values).
+            #expect(logs.count >= 2, "\(lines)")
             for line in logs {
                 #expect(
                     line.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} (trace|debug|info|notice|warning|error|critical) .*/) != nil,
