@@ -9,6 +9,10 @@ public enum HTTPClients {
         var configuration = HTTPClient.Configuration()
         configuration.timeout.connect = .seconds(10)
         configuration.connectionPool.retryConnectionEstablishment = false
+        // AsyncHTTPClient bounds the wait for a pooled connection by the connect timeout: with its default of 8
+        // connections per host, 20 publishes at once to one slow server queued past 10 s and failed
+        // (getConnectionFromPoolTimeout) though nothing was wrong. A site agent or publisher talks to one host.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 }
