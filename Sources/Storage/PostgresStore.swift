@@ -174,6 +174,20 @@ public final class PostgresStore: SQLStore {
         try await admin.withDatabase { db in try await db.raw("CREATE DATABASE \(ident: name)").run() }
     }
 
+    /// Makes a new, empty database named `prefix` + a random suffix on the server `adminURL` names, and returns
+    /// its URL (the admin URL with the new database's name as its path).
+    public static func createUniqueDatabase(prefix: String, adminURL: String, logger: Logger = Logger(label: "mclouds.storage")) async throws
+        -> String
+    {
+        guard var components = URLComponents(string: adminURL) else {
+            throw StorageError(path: redacted(adminURL), reason: "not a PostgreSQL URL (postgres://user@host:5432/database)")
+        }
+        let name = prefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        try await createDatabase(name, adminURL: adminURL, logger: logger)
+        components.path = "/" + name
+        return components.string!
+    }
+
     /// The URL without its password, for messages.
     public static func redacted(_ url: String) -> String {
         guard var components = URLComponents(string: url), components.password != nil else { return url }

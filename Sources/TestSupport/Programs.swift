@@ -94,6 +94,21 @@ public final class ServerProcess: @unchecked Sendable {
         throw ServerProcessError(description: "mclouds \(arguments.first ?? "") did not start listening: \(stderr)")
     }
 
+    /// Starts `count` `mclouds server` processes on one data directory (and `database`, a PostgreSQL URL, if
+    /// given), each on a free port, with `token` as the bootstrap admin token and no scheduled scrub.
+    public static func servers(
+        _ count: Int, data: URL, database: String?, token: String, in directory: URL, _ extra: [String] = []
+    ) async throws -> [ServerProcess] {
+        var servers: [ServerProcess] = []
+        for _ in 0..<count {
+            let arguments =
+                ["server", "--data", data.path, "--port", "0", "--scrub-interval-hours", "0"] + (database.map { ["--database-url", $0] } ?? [])
+                + extra
+            servers.append(try await start(arguments, environment: ["MCLOUDS_ADMIN_TOKEN": token], in: directory))
+        }
+        return servers
+    }
+
     /// SIGTERM (a graceful stop), then waits for the exit without blocking a thread.
     public func stop() async {
         kill(pid, SIGTERM)

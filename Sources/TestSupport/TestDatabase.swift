@@ -40,10 +40,6 @@ public enum TestDatabase: String, CaseIterable, Sendable, CustomStringConvertibl
         guard let admin = postgresURL else {
             throw StorageError(path: "MCLOUDS_TEST_POSTGRES_URL", reason: "scripts/test requires PostgreSQL and none was started")
         }
-        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        try await PostgresStore.createDatabase(name, adminURL: admin)
-        var components = URLComponents(string: admin)!
-        components.path = "/" + name
-        return components.string!
+        return try await PostgresStore.createUniqueDatabase(prefix: "t_", adminURL: admin)
     }
 }

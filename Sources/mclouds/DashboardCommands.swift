@@ -12,24 +12,10 @@ struct DashboardCommand: AsyncParsableCommand {
         abstract: "The federation at a glance: totals and every region's health and figures, from an mClouds server.",
         subcommands: [Show.self, Collect.self], defaultSubcommand: Show.self)
 
-    struct Server: ParsableArguments {
-        @Option(help: "The mClouds server.") var server = "http://127.0.0.1:8080"
-        @Option(help: "A file holding the token for collect (or set MCLOUDS_TOKEN).") var tokenFile: String?
-
-        func validate() throws {
-            try URLOption.validate(server, option: "--server")
-            try TokenSource.validate(file: tokenFile)
-        }
-
-        var client: RepositoryClient {
-            RepositoryClient(baseURL: server, token: TokenSource.read(file: tokenFile))
-        }
-    }
-
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the federation summary.")
         @OptionGroup var global: GlobalOptions
-        @OptionGroup var server: Server
+        @OptionGroup var server: ServerConnection
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
@@ -44,7 +30,7 @@ struct DashboardCommand: AsyncParsableCommand {
     struct Collect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Collect every region now (needs the admin token), then print the summary.")
         @OptionGroup var global: GlobalOptions
-        @OptionGroup var server: Server
+        @OptionGroup var server: ServerConnection
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {

@@ -23,25 +23,12 @@ struct NegotiationBench: AsyncParsableCommand {
     func run() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mclouds-negotiate-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        guard let port = LoopbackPorts.free() else { throw CLIError("No free port on 127.0.0.1 for the server under test.") }
-        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: serverExecutable ?? CommandLine.arguments[0])
-        server.arguments = ["server", "--data", directory.path, "--port", String(port), "--collect-interval-minutes", "100000"]
-        server.environment = ProcessInfo.processInfo.environment.merging(["MCLOUDS_ADMIN_TOKEN": token]) { $1 }
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        defer {
-            server.terminate()
-            server.waitUntilExit()
-        }
-        let base = "http://127.0.0.1:\(port)"
-        for _ in 0..<600 {
-            if (try? await HTTPClients.shared.execute(.init(url: base + "/healthz"), timeout: .seconds(1)))?.status == .ok { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let idleRSS = Self.memory(of: server.processIdentifier).rss
+        let token = BenchServer.randomToken()
+        let server = try await BenchServer(
+            executable: serverExecutable, arguments: ["--data", directory.path, "--collect-interval-minutes", "100000"], token: token)
+        defer { server.stop() }
+        let base = server.baseURL
+        let idleRSS = Self.memory(of: server.process.processIdentifier).rss
         let all = (0..<digests).map { _ in (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined() }
         let page = single ? digests : MissingChunksRequest.pageLimit
         Console.line("\(digests) digests, \(parallel) negotiation(s) at once, \(single ? "one request each" : "pages of \(page)")")
@@ -83,7 +70,7 @@ struct NegotiationBench: AsyncParsableCommand {
         done.withLock { $0 = true }
         _ = await prober.result
         try await Task.sleep(for: .seconds(2))
-        let memory = Self.memory(of: server.processIdentifier)
+        let memory = Self.memory(of: server.process.processIdentifier)
         Console.line(
             String(
                 format: "answers: %@; %.2f s; server RSS idle %d MiB, peak %d MiB, %d MiB two seconds after; slowest /healthz meanwhile %.3f s",

@@ -66,43 +66,21 @@ struct StorageBench: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: directory) }
         var database: [String] = []
         if setup.postgres, let admin = postgresUrl {
-            let name = "bench_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-            try await PostgresStore.createDatabase(name, adminURL: admin)
-            var components = URLComponents(string: admin)!
-            components.path = "/" + name
-            database = ["--database-url", components.string!]
+            database = ["--database-url", try await PostgresStore.createUniqueDatabase(prefix: "bench_", adminURL: admin)]
         }
-        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-        var servers: [(process: Process, base: String)] = []
-        defer {
-            for server in servers {
-                server.process.terminate()
-                server.process.waitUntilExit()
-            }
-        }
+        let token = BenchServer.randomToken()
+        var servers: [BenchServer] = []
+        defer { for server in servers { server.stop() } }
         for _ in 0..<setup.instances {
-            guard let port = LoopbackPorts.free() else { throw CLIError("No free port on 127.0.0.1 for a server under test.") }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-            process.arguments =
-                [
-                    "server", "--data", directory.appendingPathComponent("data").path, "--port", String(port), "--collect-interval-minutes", "100000",
-                    "--region-timeout-seconds", "1", "--scrub-interval-hours", "0", "--log-level", "error",
-                ] + database
-            process.environment = ProcessInfo.processInfo.environment.merging(["MCLOUDS_ADMIN_TOKEN": token]) { $1 }
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let base = "http://127.0.0.1:\(port)"
-            servers.append((process, base))
-            var up = false
-            for _ in 0..<600 where !up {
-                up = (try? await HTTPClients.shared.execute(.init(url: base + "/healthz"), timeout: .seconds(1)))?.status == .ok
-                if !up { try await Task.sleep(for: .milliseconds(50)) }
-            }
-            guard up else { throw CLIError("A server under test did not start (\(setup.name)).") }
+            servers.append(
+                try await BenchServer(
+                    arguments: [
+                        "--data", directory.appendingPathComponent("data").path, "--collect-interval-minutes", "100000", "--region-timeout-seconds",
+                        "1",
+                        "--scrub-interval-hours", "0", "--log-level", "error",
+                    ] + database, token: token))
         }
-        let bases = servers.map(\.base)
+        let bases = servers.map(\.baseURL)
         // The registry (regions whose endpoints refuse at once), one collection, one published template.
         for id in 1...regions {
             let body = #"{"id": \#(id), "name": "R-\#(id)", "endpoint": "http://127.0.0.1:9/client/api", "apiKey": "K", "secretKey": "S"}"#

@@ -18,18 +18,6 @@ struct MultiInstanceTests {
     static let token = "multi-instance-admin-token"
     static let admin = [("Authorization", "Bearer \(token)")]
 
-    /// Starts `count` servers on the data directory `data` (and `database`, a PostgreSQL URL, if given).
-    static func start(_ count: Int, data: URL, database: String?, in directory: URL, _ extra: [String] = []) async throws -> [ServerProcess] {
-        var servers: [ServerProcess] = []
-        for _ in 0..<count {
-            let arguments =
-                ["server", "--data", data.path, "--port", "0", "--scrub-interval-hours", "0"] + (database.map { ["--database-url", $0] } ?? [])
-                + extra
-            servers.append(try await ServerProcess.start(arguments, environment: ["MCLOUDS_ADMIN_TOKEN": token], in: directory))
-        }
-        return servers
-    }
-
     @Test(
         "two servers on one PostgreSQL with three regions: each region collected once per period; kill -9 of the lease holder → the other collects within one lease time",
         .enabled(if: TestDatabase.available.contains(.postgres)), .timeLimit(.minutes(3)))
@@ -54,8 +42,8 @@ struct MultiInstanceTests {
                                 ], environment: ["MCLOUDS_REGION_SECRET": region.adminKeys.secretkey!])
                             #expect(added.status == 0, "\(added.stderr)")
                         }
-                        let servers = try await Self.start(
-                            2, data: data, database: url, in: directory,
+                        let servers = try await ServerProcess.servers(
+                            2, data: data, database: url, token: Self.token, in: directory,
                             ["--collect-interval-minutes", "\(interval / 60)", "--region-timeout-seconds", "\(regionTimeout)"])
                         defer { for server in servers { kill(server.pid, SIGKILL) } }
                         let watched = ContinuousClock.now
@@ -221,7 +209,8 @@ struct MultiInstanceTests {
     func mixedLoadOnPostgres() async throws {
         try await withTemporaryDirectory { directory in
             let url = try await TestDatabase.newPostgresDatabase()
-            let servers = try await Self.start(2, data: directory.appendingPathComponent("data"), database: url, in: directory)
+            let servers = try await ServerProcess.servers(
+                2, data: directory.appendingPathComponent("data"), database: url, token: Self.token, in: directory)
             defer { for server in servers { kill(server.pid, SIGKILL) } }
             try await Self.mixedLoad(servers.map(\.baseURL), directory: directory)
             for server in servers { await server.stop() }
@@ -231,7 +220,8 @@ struct MultiInstanceTests {
     @Test("the same 50 concurrent requests against one server on SQLite: none fails, none waits for the busy timeout", .timeLimit(.minutes(3)))
     func mixedLoadOnSQLite() async throws {
         try await withTemporaryDirectory { directory in
-            let servers = try await Self.start(1, data: directory.appendingPathComponent("data"), database: nil, in: directory)
+            let servers = try await ServerProcess.servers(
+                1, data: directory.appendingPathComponent("data"), database: nil, token: Self.token, in: directory)
             defer { for server in servers { kill(server.pid, SIGKILL) } }
             try await Self.mixedLoad(servers.map(\.baseURL), directory: directory)
             await servers[0].stop()

@@ -74,17 +74,9 @@ struct KillTests {
             try await proxy.withRunning { centralURL in
                 try await Simulator.withRunning(configuration, logger: quietLogger) { simulator in
                     let keys = simulator.adminKeys
-                    let agentDirectory = directory.appendingPathComponent("agent")
+                    let (file, agentDirectory) = try writeSlowAgentConfiguration(
+                        central: centralURL, trustedKey: repository.key.publicKey.base64, simulator: simulator, in: directory)
                     let images = agentDirectory.appendingPathComponent("images")
-                    let yaml = """
-                        central: {url: "\(centralURL)", trustedKeys: ["\(repository.key.publicKey.base64)"]}
-                        cloudstack: {endpoint: "\(simulator.endpoint)", apiKey: "\(keys.apikey!)"}
-                        directory: \(agentDirectory.path)
-                        parallelDownloads: 2
-                        bandwidthLimitMbit: 40
-                        """
-                    let file = directory.appendingPathComponent("agent.yaml")
-                    try Data(yaml.utf8).write(to: file)
                     let environment = ProcessInfo.processInfo.environment.merging(["MCLOUDS_CLOUDSTACK_SECRET": keys.secretkey!]) { $1 }
                     let client = CloudStackClient(
                         configuration: .init(endpoint: simulator.endpoint, apiKey: keys.apikey!, secretKey: keys.secretkey!, region: "Kill-Site"))

@@ -104,13 +104,7 @@ struct LoadBalancerTests {
         try await withTemporaryDirectory { directory in
             let url = try await TestDatabase.newPostgresDatabase()
             let data = directory.appendingPathComponent("data")
-            var servers: [ServerProcess] = []
-            for _ in 0..<2 {
-                servers.append(
-                    try await ServerProcess.start(
-                        ["server", "--data", data.path, "--port", "0", "--database-url", url, "--scrub-interval-hours", "0"],
-                        environment: ["MCLOUDS_ADMIN_TOKEN": "lb-admin-token"], in: directory))
-            }
+            let servers = try await ServerProcess.servers(2, data: data, database: url, token: "lb-admin-token", in: directory)
             defer { for server in servers { kill(server.pid, SIGKILL) } }
             let nginxDirectory = directory.appendingPathComponent("nginx")
             try FileManager.default.createDirectory(at: nginxDirectory, withIntermediateDirectories: true)
@@ -131,16 +125,8 @@ struct LoadBalancerTests {
             configuration.jobDurationMilliseconds = 50
             try await Simulator.withRunning(configuration, logger: quietLogger) { simulator in
                 let keys = simulator.adminKeys
-                let agentDirectory = directory.appendingPathComponent("agent")
-                let yaml = """
-                    central: {url: "\(nginx.baseURL)", trustedKeys: ["\(publisherKey)"]}
-                    cloudstack: {endpoint: "\(simulator.endpoint)", apiKey: "\(keys.apikey!)"}
-                    directory: \(agentDirectory.path)
-                    parallelDownloads: 2
-                    bandwidthLimitMbit: 40
-                    """
-                let file = directory.appendingPathComponent("agent.yaml")
-                try Data(yaml.utf8).write(to: file)
+                let (file, agentDirectory) = try writeSlowAgentConfiguration(
+                    central: nginx.baseURL, trustedKey: publisherKey, simulator: simulator, in: directory)
                 let chunkLines = { nginx.accessLog.filter { $0.hasPrefix("GET /api/v1/chunks/") } }
                 let sync = Task {
                     try await runMClouds(["agent", "sync", "--config", file.path], environment: ["MCLOUDS_CLOUDSTACK_SECRET": keys.secretkey!])

@@ -1,4 +1,6 @@
 import AsyncHTTPClient
+import CloudStack
+import CloudStackSimulator
 import Core
 import Foundation
 import HTTPTypes
@@ -201,4 +203,21 @@ func siteFetcher(mirrors: [String], in directory: URL, policy: ChunkFetcher.Poli
     ChunkFetcher(
         mirrors: mirrors, images: try ImageCache(directory: directory.appendingPathComponent("site/images")),
         partialDirectory: directory.appendingPathComponent("site/partial"), policy: policy, logger: quietLogger)
+}
+
+/// An `agent.yaml` in `directory` for syncs from `central` into `simulator`'s cloud, two downloads at once at
+/// 40 Mbit/s (slow enough for a test to act during a sync), the agent's files in `directory/agent`.
+/// - Returns: the configuration file and the agent's directory.
+func writeSlowAgentConfiguration(central: String, trustedKey: String, simulator: Simulator, in directory: URL) throws -> (file: URL, agent: URL) {
+    let agentDirectory = directory.appendingPathComponent("agent")
+    let yaml = """
+        central: {url: "\(central)", trustedKeys: ["\(trustedKey)"]}
+        cloudstack: {endpoint: "\(simulator.endpoint)", apiKey: "\(simulator.adminKeys.apikey!)"}
+        directory: \(agentDirectory.path)
+        parallelDownloads: 2
+        bandwidthLimitMbit: 40
+        """
+    let file = directory.appendingPathComponent("agent.yaml")
+    try Data(yaml.utf8).write(to: file)
+    return (file, agentDirectory)
 }
