@@ -116,7 +116,7 @@ struct StorageBench: AsyncParsableCommand {
                                 switch operation {
                                 case "publish": try await publishOne(base)
                                 case "catalog": _ = try await Self.send(.GET, base + "/api/v1/catalog")
-                                case "regions": _ = try await Self.send(.GET, base + "/api/v1/regions")
+                                case "regions": _ = try await Self.send(.GET, base + "/api/v1/regions", token: token)  // admins only
                                 default: _ = try await Self.send(.GET, base + "/api/v1/dashboard")
                                 }
                                 counts.completed.add(1, ordering: .relaxed)
