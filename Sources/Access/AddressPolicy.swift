@@ -90,6 +90,8 @@ public struct AddressPolicy: Sendable, Hashable {
         case downloads
         /// The web dashboard, its JSON and `/metrics`.
         case web
+        /// The web login, logout and account pages.
+        case login
     }
 
     /// Per group, the networks admitted; a group without a list admits every address.

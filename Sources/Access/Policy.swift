@@ -22,6 +22,8 @@ public struct Policy: Sendable, Hashable, CustomStringConvertible {
     public static let admins = Policy(anonymous: false, roles: [.federationAdmin, .partnerAdmin])
     /// Any authenticated principal.
     public static let authenticated = Policy(anonymous: false, roles: Set(Role.allCases))
+    /// Any person (every role but the site agents, which are tokens).
+    public static let people = Policy(anonymous: false, roles: [.federationAdmin, .partnerAdmin, .teacher, .student])
 
     /// Federation admins, and the site agent of the site the route's `parameter` names.
     public static func siteAgent(parameter: String) -> Policy {

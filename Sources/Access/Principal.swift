@@ -1,6 +1,6 @@
 /// Who may do what in the federation. A role says what kind of caller it is; a scope narrows a partner admin to
 /// one region and a site agent to one site.
-public enum Role: String, Sendable, Codable, CaseIterable, Comparable {
+public enum Role: String, Sendable, Codable, CaseIterable, Comparable, CustomStringConvertible {
     case federationAdmin = "federation-admin"
     case partnerAdmin = "partner-admin"
     case teacher
@@ -10,6 +10,8 @@ public enum Role: String, Sendable, Codable, CaseIterable, Comparable {
     public static func < (lhs: Role, rhs: Role) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
+
+    public var description: String { rawValue }
 
     /// Whether a principal of this role needs a scope (a partner admin's region, an agent's site).
     public var needsScope: Bool { self == .partnerAdmin || self == .siteAgent }

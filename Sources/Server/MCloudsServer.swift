@@ -70,7 +70,7 @@ public final class MCloudsServer: Service, Sendable {
 
     /// Every route the server answers, for the OpenAPI check.
     public static var routes: [RouteDescription] {
-        RepositoryAPI.routes + FederationAPI.routes + AccessAPI.routes + [
+        RepositoryAPI.routes + FederationAPI.routes + AccessAPI.routes + UsersAPI.routes + AccountPages.routes + [
             .init(method: "GET", path: "/openapi.yaml", policy: .public), .init(method: "GET", path: "/healthz", policy: .public),
         ]
     }
@@ -84,7 +84,11 @@ public final class MCloudsServer: Service, Sendable {
         if let federation {
             FederationAPI(services: federation, repository: repository).register(on: router)
         }
-        if let access { AccessAPI(access: access).register(on: router) }
+        if let access {
+            AccessAPI(access: access).register(on: router)
+            UsersAPI(administration: UserAdministration(users: access.users)).register(on: router)
+            AccountPages(access: access, users: access.users, logger: logger).register(on: router)
+        }
         router.get("/openapi.yaml") { [configuration, listening] request, _ in
             let url = configuration.publicURL ?? Self.requestURL(request) ?? "http://\(configuration.host):\(listening.port ?? configuration.port)"
             let text = OpenAPIDocument.text(serverURL: url)

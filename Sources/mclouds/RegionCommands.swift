@@ -47,9 +47,14 @@ struct RegionCommand: AsyncParsableCommand {
         var hint: String { server.map { "--server \($0)" } ?? "--data \(data ?? "")" }
 
         /// The registry of `--data`. Only `region add` (`.creating`) may make the directory and the secrets key.
-        func open(_ opening: DataDirectory.Opening = .existing, label: String = "mclouds.region") async throws -> (RegionRegistry, Logger) {
+        /// A change (`writes`) is refused while a server runs on the directory.
+        func open(_ opening: DataDirectory.Opening = .existing, writes: Bool = false, label: String = "mclouds.region") async throws -> (
+            RegionRegistry, Logger
+        ) {
             let logger = global.makeLogger(label: label)
-            let registry = try await databaseOptions.directory(data ?? "").openRegistry(opening, logger: logger) { path in
+            let directory = try databaseOptions.directory(data ?? "")
+            if writes { try OfflineChange.hold(directory) }
+            let registry = try await directory.openRegistry(opening, logger: logger) { path in
                 Console.error("Created the secrets key \(path), which seals the regions' secret keys: back it up with the database.")
             }
             return (registry, logger)
@@ -91,7 +96,7 @@ struct RegionCommand: AsyncParsableCommand {
                     let body = NewRegionRequest(region: region, secretKey: secret)
                     _ = try await client.call(.POST, "/api/v1/regions", body: body, as: FederationRegion.self)
                 } else {
-                    let (registry, _) = try await location.open(.creating)
+                    let (registry, _) = try await location.open(.creating, writes: true)
                     try await registry.add(region, secretKey: secret)
                 }
                 Console.line("Registered region \(id) \(name). Run `mclouds region sync \(location.hint)` to tell every installation.")
@@ -182,7 +187,7 @@ struct RegionCommand: AsyncParsableCommand {
                     if let client = location.client {
                         try await client.call(.PATCH, "/api/v1/regions/\(id)", body: changes, as: FederationRegion.self)
                     } else {
-                        try await location.open().0.update(id, changes)
+                        try await location.open(writes: true).0.update(id, changes)
                     }
                 Console.line("Updated region \(updated.id) \(updated.name). Run `mclouds region sync \(location.hint)` to tell every installation.")
             }
@@ -199,7 +204,7 @@ struct RegionCommand: AsyncParsableCommand {
                 if let client = location.client {
                     try await client.perform(.DELETE, "/api/v1/regions/\(id)")
                 } else {
-                    try await location.open().0.remove(id)
+                    try await location.open(writes: true).0.remove(id)
                 }
                 Console.line("Removed region \(id). Run `mclouds region sync \(location.hint)` to remove it from every installation.")
             }
@@ -224,7 +229,7 @@ struct RegionCommand: AsyncParsableCommand {
                     reports = try await client.call(
                         .POST, "/api/v1/regions/sync?dryRun=\(dryRun)&allowRemovals=\(allowRemovals)", as: [RegionReconciler.Report].self)
                 } else {
-                    let (registry, logger) = try await location.open()
+                    let (registry, logger) = try await location.open(writes: !dryRun)
                     reports = try await RegionReconciler(registry: registry, logger: logger).run(dryRun: dryRun, allowRemovals: allowRemovals)
                 }
                 failed = reports.contains { !$0.ok }

@@ -81,6 +81,9 @@ struct ServerCommand: AsyncParsableCommand {
             allow: allow.isEmpty ? (file.allow ?? [:]).map { "\($0.key)=\($0.value.joined(separator: ","))" } : allow,
             trustedProxies: trustedProxy.isEmpty ? file.trustedProxies ?? [] : trustedProxy)
         let directory = try databaseOptions.directory(data, file: file.database, secretsKey: file.secretsKey)
+        // Held while the server runs: offline changes (`--data`) are refused meanwhile.
+        let hold = try ServerHold.server(directory)
+        defer { withExtendedLifetime(hold) {} }
         let repository: Repository
         do {
             repository = try await directory.openRepository(catalogValidity: catalogValidityHours * 3600, logger: logger) { key in

@@ -1,3 +1,4 @@
+import Access
 import ArgumentParser
 import Core
 import Federation
@@ -5,6 +6,7 @@ import Foundation
 import Logging
 import Server
 import Storage
+import Synchronization
 import TemplateRepository
 
 /// `mclouds template …`: publish and manage templates in a repository (a local data directory or a server).
@@ -40,7 +42,10 @@ struct RepositoryLocation: ParsableArguments {
     /// The repository of `--data`. Only a publish (`.creating`) may make the directory and its key; every other
     /// command needs an existing repository and changes nothing when there is none.
     func openLocal(_ opening: DataDirectory.Opening = .existing, keyPath: String? = nil, logger: Logger) async throws -> Repository {
-        try await databaseOptions.directory(data!).openRepository(opening, keyPath: keyPath, logger: logger) { key in
+        let directory = try databaseOptions.directory(data!)
+        // A publish (or withdrawal) into the directory is refused while a server runs on it.
+        if opening == .creating { try OfflineChange.hold(directory) }
+        return try await directory.openRepository(opening, keyPath: keyPath, logger: logger) { key in
             Console.error("Created a publisher key in \(DataDirectory(data!).keyPath)")
             Console.error("Its public key (give it to readers as a trusted key): \(key.publicKey.base64)")
         }
@@ -82,6 +87,22 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
     } catch let error as FederationError {
         Console.error("error: \(error)")
         throw ExitCode(1)
+    } catch let error as AccessError {
+        Console.error("error: \(error)")
+        throw ExitCode(1)
+    } catch let error as APIError {
+        Console.error("error: \(error)")
+        throw ExitCode(1)
+    }
+}
+
+/// The holds of offline changes, kept until the command's process ends.
+enum OfflineChange {
+    private static let holds = Mutex<[ServerHold]>([])
+
+    /// Refuses (throws) while a server runs on `directory`; else keeps servers from starting on it until exit.
+    static func hold(_ directory: DataDirectory) throws {
+        if let hold = try ServerHold.offline(directory) { holds.withLock { $0.append(hold) } }
     }
 }
 

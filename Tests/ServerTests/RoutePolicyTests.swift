@@ -33,7 +33,9 @@ struct RoutePolicyTests {
                 name: "expired", role: .federationAdmin, scope: nil, expires: Date().addingTimeInterval(1), now: Date().addingTimeInterval(-10))
             try await Task.sleep(for: .milliseconds(1100))
 
-            let values = ["name": "ubuntu", "version": "1", "digest": String(repeating: "0", count: 64), "site": "S-1", "id": "6"]
+            let values = [
+                "name": "ubuntu", "version": "1", "digest": String(repeating: "0", count: 64), "site": "S-1", "id": "6", "username": "nobody",
+            ]
             var checked = 0
             for route in MCloudsServer.routes {
                 // The path with its parameters filled in (the scoped ones as the in-scope callers have them).
@@ -46,9 +48,15 @@ struct RoutePolicyTests {
                     let headers = caller.secret.map { [("Authorization", "Bearer \($0)")] } ?? []
                     let answer = try await http(HTTPMethod(rawValue: route.method), server.baseURL + path, headers: headers, body: Array("{}".utf8))
                     let context = "\(route.method) \(route.path) as \(caller.name) (policy: \(route.policy)): \(answer.status)"
+                    // A page asked for without credentials sends the browser to the login form.
+                    let unauthenticated = route.isPage && route.method == "GET" ? 303 : 401
                     switch route.policy.decide(caller.principal, parameters: parameters) {
+                    case .allow where route.method == "POST" && route.path == "/login":
+                        // Open to all, but it answers 401 to a wrong password and 403 to a form without its CSRF
+                        // cookie, 429 once its tries from one address are spent (WebLoginTests).
+                        #expect([401, 403, 429].contains(answer.status), "\(context)")
                     case .allow: #expect(answer.status != 401 && answer.status != 403, "\(context)")
-                    case .unauthenticated: #expect(answer.status == 401, "\(context)")
+                    case .unauthenticated: #expect(answer.status == unauthenticated, "\(context)")
                     case .forbidden: #expect(answer.status == 403, "\(context)")
                     }
                     checked += 1
@@ -58,7 +66,8 @@ struct RoutePolicyTests {
                     let answer = try await http(
                         HTTPMethod(rawValue: route.method), server.baseURL + path, headers: [("Authorization", "Bearer \(secret)")],
                         body: Array("{}".utf8))
-                    #expect(answer.status == 401, "\(route.method) \(route.path) with an invalid token: \(answer.status)")
+                    let refused = route.isPage && route.method == "GET" ? 303 : 401
+                    #expect(answer.status == refused, "\(route.method) \(route.path) with an invalid token: \(answer.status)")
                 }
             }
             #expect(checked == MCloudsServer.routes.count * callers.count)

@@ -1,3 +1,4 @@
+import Access
 import AsyncHTTPClient
 import CloudStack
 import CloudStackSimulator
@@ -34,7 +35,7 @@ func bytes(_ count: Int, seed: UInt64) -> [UInt8] {
 /// With `backend` `.postgres`, the catalog, registry and dashboard are in a new database of the test cluster.
 func withServer<T: Sendable>(
     tokens: [String] = ["admin-token"], idleTimeout: Duration? = .seconds(60), on backend: TestDatabase = .sqlite,
-    _ body: (MCloudsServer, Repository, URL) async throws -> T
+    users: UserStore.Settings = fastUsers, _ body: (MCloudsServer, Repository, URL) async throws -> T
 ) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -46,7 +47,7 @@ func withServer<T: Sendable>(
     var collection = DashboardCollector.Configuration()
     collection.regionTimeout = .seconds(10)
     let federation = try await data.openFederation(collector: collection, logger: logger)
-    let access = try await data.openAccess(logger: logger)
+    let access = try await data.openAccess(users: users, logger: logger)
     return try await MCloudsServer.withRunning(
         .init(port: 0, adminTokens: tokens, idleTimeout: idleTimeout), repository: repository, federation: federation, access: access,
         logger: logger
@@ -55,6 +56,13 @@ func withServer<T: Sendable>(
         try await body(server, repository, directory)
     }
 }
+
+/// User settings for tests that are not about bcrypt's cost: the lowest cost, so logins take milliseconds.
+let fastUsers: UserStore.Settings = {
+    var settings = UserStore.Settings()
+    settings.bcryptCost = 4
+    return settings
+}()
 
 /// A raw HTTP exchange: status, headers and body.
 struct Exchange {
@@ -73,9 +81,56 @@ func http(
     request.method = method
     for (name, value) in headers { request.headers.add(name: name, value: value) }
     if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-    let response = try await HTTPClients.shared.execute(request, timeout: .seconds(30))
+    let response = try await testClient.execute(request, timeout: .seconds(30))
     let collected = try await response.body.collect(upTo: 64 << 20)
     return Exchange(status: Int(response.status.code), headers: response.headers, body: Array(collected.readableBytesView))
+}
+
+/// The tests' client: like a browser's first step, it shows a redirect instead of following it.
+let testClient: HTTPClient = {
+    var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+    configuration.timeout.connect = .seconds(10)
+    configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+    return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+}()
+
+/// A browser's part of a conversation with the server: it keeps the cookies it is given and sends them back,
+/// and posts forms.
+struct Browser {
+    let base: String
+    var cookies: [String: String] = [:]
+
+    init(_ base: String) { self.base = base }
+
+    mutating func send(
+        _ method: HTTPMethod, _ path: String, form: [(String, String)]? = nil, json: String? = nil, headers: [(String, String)] = []
+    ) async throws -> Exchange {
+        var headers = headers
+        if !cookies.isEmpty { headers.append(("Cookie", cookies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "; "))) }
+        var body: [UInt8]?
+        if let form {
+            let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+            body = Array(form.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&").utf8)
+            headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+        } else if let json {
+            body = Array(json.utf8)
+            headers.append(("Content-Type", "application/json"))
+        }
+        let answer = try await http(method, base + path, headers: headers, body: body)
+        for header in answer.headers["Set-Cookie"] {
+            let pair = header.split(separator: ";")[0].split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(pair[0])
+            if header.contains("Max-Age=0") { cookies[name] = nil } else { cookies[name] = pair.count == 2 ? String(pair[1]) : "" }
+        }
+        return answer
+    }
+
+    /// The value of a hidden `csrf` field in a page.
+    static func csrf(in page: Exchange) -> String? {
+        let text = String(decoding: page.body, as: UTF8.self)
+        guard let range = text.range(of: #"name="csrf" value=""#) else { return nil }
+        return String(text[range.upperBound...].prefix { $0 != "\"" })
+    }
 }
 
 /// Writes `bytes` to a new file in `directory`.

@@ -35,6 +35,13 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     static func forbidden(_ policy: Policy) -> APIError {
         APIError(status: 403, "This token may not make this call: it is for \(policy); ask a federation admin for a token of that role and scope.")
     }
+    static func forgery(page: Bool) -> APIError {
+        APIError(
+            status: 403,
+            page
+                ? "This form is out of date or did not come from this site: reload the page and send it again."
+                : "A change made with a session cookie needs the session's X-CSRF-Token header (or use a token: Authorization: Bearer …).")
+    }
     static func publishingDisabled() -> APIError {
         APIError(
             status: 403,
@@ -72,6 +79,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             var response = JSONResponse.make(ErrorBody(error: detail), status: detail.status)
             if detail.status == 401 { response.headers[.wwwAuthenticate] = "Bearer" }
+            if let seconds = (error as? AccessError)?.retryAfter { response.headers[.retryAfter] = String(seconds) }
             return response
         }
     }
@@ -99,6 +107,18 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case .conflict: status = 409
             case .secret: status = 500
             }
+            return .init(status: status, message: error.description)
+        case let error as AccessError:
+            let status =
+                switch error.category {
+                case .invalid: 400
+                case .unauthenticated: 401
+                case .forbidden: 403
+                case .notFound: 404
+                case .conflict: 409
+                case .throttled: 429
+                case .broken: 500
+                }
             return .init(status: status, message: error.description)
         case is DecodingError:
             return .init(status: 400, message: "The request body is not valid JSON for this call: \(error).")

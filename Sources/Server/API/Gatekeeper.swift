@@ -15,6 +15,10 @@ public struct ServerContext: RequestContext, RemoteAddressRequestContext {
     public var principal: Principal?
     /// The client's address: the peer's, or the one a trusted proxy forwarded (set before the handler runs).
     public var client: String?
+    /// The web session the request came with (set before the handler runs; nil for tokens and anonymous callers).
+    var session: WebSession?
+    /// A web form's fields, read (and its CSRF token checked) before the handler runs.
+    var form: [String: String] = [:]
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -27,20 +31,26 @@ public struct ServerContext: RequestContext, RemoteAddressRequestContext {
     var source: String { client ?? peer }
 }
 
-/// The identities and records behind the API's policies: the tokens issued (``TokenStore``) and the audit log.
+/// The identities and records behind the API's policies: the tokens issued (``TokenStore``), the people and
+/// their web sessions (``UserStore``), and the audit log.
 public struct AccessServices: Sendable {
     public let tokens: TokenStore
+    public let users: UserStore
     public let audit: AuditLog
 
-    public init(tokens: TokenStore, audit: AuditLog) {
+    public init(tokens: TokenStore, users: UserStore, audit: AuditLog) {
         self.tokens = tokens
+        self.users = users
         self.audit = audit
     }
 }
 
-/// Admits or refuses each request by its route's policy, from `Authorization: Bearer …`: a bootstrap admin
-/// token (`MCLOUDS_ADMIN_TOKEN` / `--admin-token-file`, a federation admin) or a token of the ``TokenStore``.
-/// Refusals are logged with the source address and audited; every change is audited with its result.
+/// Admits or refuses each request by its route's policy, from `Authorization: Bearer …` — a bootstrap admin
+/// token (`MCLOUDS_ADMIN_TOKEN` / `--admin-token-file`, a federation admin) or a token of the ``TokenStore`` —
+/// or else from a web session cookie. A change made with a session cookie must carry the session's CSRF token
+/// (an `X-CSRF-Token` header for the JSON API, a `csrf` field for a form), and an anonymous form (login) the
+/// value of its own cookie. Refusals are logged with the source address and audited; every change is audited
+/// with its result.
 struct Gatekeeper: Sendable {
     let bootstrap: [[UInt8]]
     let access: AccessServices?
@@ -59,7 +69,18 @@ struct Gatekeeper: Sendable {
         addresses.client(peer: context.peer, forwardedFor: request.headers[HTTPField.Name("X-Forwarded-For")!])
     }
 
-    /// The principal the request's credentials stand for; nil without credentials.
+    /// The principal the request's credentials stand for, and its web session; nil without credentials (an ended
+    /// session's cookie counts as none).
+    /// - Throws: 401 for a bearer credential that is not a valid token (unknown, expired, revoked, malformed).
+    func credentials(_ request: Request) async throws -> (Principal?, WebSession?) {
+        guard request.headers[.authorization] == nil else { return (try await principal(request), nil) }
+        guard let users = access?.users, let cookie = request.cookies[WebPage.sessionCookie]?.value, !cookie.isEmpty,
+            let (user, csrf) = try await users.authenticate(session: cookie)
+        else { return (nil, nil) }
+        return (user.principal, WebSession(user: user, csrf: csrf, secret: cookie))
+    }
+
+    /// The principal a bearer token stands for; nil without one.
     /// - Throws: 401 for credentials that are not a valid token (unknown, expired, revoked, malformed).
     func principal(_ request: Request) async throws -> Principal? {
         guard let header = request.headers[.authorization] else { return nil }
@@ -74,15 +95,16 @@ struct Gatekeeper: Sendable {
         throw APIError.unauthorized()
     }
 
-    /// The principal admitted to `route`, or the error that refuses it (logged and audited).
-    func admit(_ route: RouteDescription, _ request: Request, _ context: ServerContext) async throws -> Principal? {
+    /// The principal admitted to `route` and its web session, or the error that refuses it (logged and audited).
+    func admit(_ route: RouteDescription, _ request: Request, _ context: ServerContext) async throws -> (Principal?, WebSession?) {
         if let group = route.group, !addresses.admits(context.source, to: group) {
             await refuse(route, context, actor: "anonymous", role: "-", status: 403)
             throw APIError.addressNotAllowed(context.source, group: group)
         }
         let principal: Principal?
+        let session: WebSession?
         do {
-            principal = try await self.principal(request)
+            (principal, session) = try await credentials(request)
         } catch {
             await refuse(route, context, actor: "anonymous", role: "-", status: 401)
             throw error
@@ -90,7 +112,7 @@ struct Gatekeeper: Sendable {
         let parameters = route.policy.scopeParameter.flatMap { name in context.parameters.get(name).map { [name: $0] } } ?? [:]
         switch route.policy.decide(principal, parameters: parameters) {
         case .allow:
-            return principal
+            return (principal, session)
         case .unauthenticated:
             await refuse(route, context, actor: "anonymous", role: "-", status: bootstrap.isEmpty && access == nil ? 403 : 401)
             // A server with no way to authenticate anyone has changes turned off.
@@ -99,6 +121,38 @@ struct Gatekeeper: Sendable {
             await refuse(route, context, actor: principal?.id ?? "anonymous", role: principal?.role.rawValue ?? "-", status: 403)
             throw APIError.forbidden(route.policy)
         }
+    }
+
+    /// Checks that a change made from a browser carries its CSRF token (see the type's description); reads a
+    /// form's fields. Changes made with a bearer token need none: a token is never sent by a browser on its own.
+    func checkForgery(_ route: RouteDescription, _ request: Request, _ context: ServerContext) async throws -> [String: String] {
+        let changes = route.method != "GET" && route.method != "HEAD"
+        guard changes else { return [:] }
+        if route.isPage {
+            let form = try await WebPage.form(request)
+            if request.headers[.authorization] != nil, context.principal != nil { return form }
+            let expected = context.session?.csrf ?? request.cookies[WebPage.loginCookie]?.value ?? ""
+            guard !expected.isEmpty, Self.same(form["csrf"] ?? "", expected) else {
+                await refuse(route, context, actor: context.principal?.id ?? "anonymous", role: context.principal?.role.rawValue ?? "-", status: 403)
+                throw APIError.forgery(page: true)
+            }
+            return form
+        }
+        if let session = context.session {
+            guard Self.same(request.headers[HTTPField.Name("X-CSRF-Token")!] ?? "", session.csrf) else {
+                await refuse(route, context, actor: context.principal?.id ?? "anonymous", role: context.principal?.role.rawValue ?? "-", status: 403)
+                throw APIError.forgery(page: false)
+            }
+        }
+        return [:]
+    }
+
+    /// Compares two secrets in time that does not depend on where they differ.
+    static func same(_ given: String, _ expected: String) -> Bool {
+        let a = Array(given.utf8)
+        let b = Array(expected.utf8)
+        guard a.count == b.count else { return false }
+        return zip(a, b).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
     private func refuse(_ route: RouteDescription, _ context: ServerContext, actor: String, role: String, status: Int) async {
@@ -158,9 +212,16 @@ struct GuardedRouter {
             var status = 500
             defer { gate.logRequest(route, context, status: status, started: started) }
             do {
-                context.principal = try await gate.admit(route, request, context)
+                (context.principal, context.session) = try await gate.admit(route, request, context)
+                context.form = try await gate.checkForgery(route, request, context)
             } catch {
                 status = JSONErrorMiddleware<ServerContext>.detail(for: error).status
+                // A page asked for without a session goes to the login form and comes back after it.
+                if route.isPage, route.method == "GET", status == 401 {
+                    status = 303
+                    return WebPage.redirect("/login?next=" + (request.uri.path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"))
+                }
+                if route.isPage { return WebPage.error(status, JSONErrorMiddleware<ServerContext>.detail(for: error).message, context: context) }
                 throw error
             }
             let actor = context.principal?.id ?? "anonymous"
@@ -171,8 +232,13 @@ struct GuardedRouter {
                 if method != .get && method != .head { await gate.record(route, context, actor: actor, role: role, result: "\(status)") }
                 return response
             } catch {
-                status = JSONErrorMiddleware<ServerContext>.detail(for: error).status
+                let detail = JSONErrorMiddleware<ServerContext>.detail(for: error)
+                status = detail.status
                 if method != .get && method != .head { await gate.record(route, context, actor: actor, role: role, result: "\(status)") }
+                if route.isPage {
+                    if status >= 500 { gate.logger.error("page failed", metadata: ["http.route": "\(route.path)", "error": "\(error)"]) }
+                    return WebPage.error(status, detail.message, context: context)
+                }
                 throw error
             }
         }

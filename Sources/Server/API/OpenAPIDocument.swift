@@ -83,6 +83,19 @@ enum OpenAPIDocument {
                 expires: {type: string}
                 lastUsed: {type: string}
                 revoked: {type: string}
+            User:
+              type: object
+              required: [username, role]
+              properties:
+                username: {type: string}
+                displayName: {type: string}
+                email: {type: string}
+                role: {type: string}
+                scope: {type: string, description: A partner admin's region id; a teacher's or student's home region.}
+                created: {type: string}
+                passwordChanged: {type: string}
+                disabled: {type: string}
+                lastLogin: {type: string}
             Error:
               type: object
               required: [error]
@@ -527,6 +540,236 @@ enum OpenAPIDocument {
                       schema: {type: array, items: {type: object}}
                 '401': {$ref: '#/components/responses/Error'}
                 '403': {$ref: '#/components/responses/Error'}
+          /api/v1/me:
+            get:
+              summary: Who the credentials stand for (id, role, scope).
+              security: [{adminToken: []}]
+              responses:
+                '200':
+                  description: The principal.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [id, role]
+                        properties:
+                          id: {type: string}
+                          role: {type: string}
+                          scope: {type: string}
+                '401': {$ref: '#/components/responses/Error'}
+          /api/v1/users:
+            get:
+              summary: The users (admins; a partner admin sees its region's).
+              security: [{adminToken: []}]
+              responses:
+                '200':
+                  description: The users, by name (never a password hash).
+                  content:
+                    application/json:
+                      schema: {type: array, items: {$ref: '#/components/schemas/User'}}
+                '401': {$ref: '#/components/responses/Error'}
+                '403': {$ref: '#/components/responses/Error'}
+            post:
+              summary: Add a user (a partner admin adds teachers and students of its region).
+              security: [{adminToken: []}]
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      required: [username, role, password]
+                      properties:
+                        username: {type: string, pattern: '^[a-z0-9][a-z0-9._-]{0,63}$'}
+                        displayName: {type: string, maxLength: 128}
+                        email: {type: string, maxLength: 254}
+                        role: {type: string, enum: [federation-admin, partner-admin, teacher, student]}
+                        region: {type: string, description: A partner admin's region id; a teacher's or student's home region.}
+                        password: {type: string, minLength: 12, description: At most 72 bytes.}
+              responses:
+                '201':
+                  description: The user.
+                  content:
+                    application/json:
+                      schema: {$ref: '#/components/schemas/User'}
+                '400': {$ref: '#/components/responses/Error'}
+                '401': {$ref: '#/components/responses/Error'}
+                '403': {$ref: '#/components/responses/Error'}
+                '409': {$ref: '#/components/responses/Error'}
+          /api/v1/users/{username}/disable:
+            post:
+              summary: 'Disable a user: its sessions end at once.'
+              security: [{adminToken: []}]
+              parameters:
+                - {name: username, in: path, required: true, schema: {type: string}}
+              responses:
+                '204': {description: Done.}
+                '401': {$ref: '#/components/responses/Error'}
+                '403': {$ref: '#/components/responses/Error'}
+                '404': {$ref: '#/components/responses/Error'}
+          /api/v1/users/{username}/enable:
+            post:
+              summary: Enable a user again.
+              security: [{adminToken: []}]
+              parameters:
+                - {name: username, in: path, required: true, schema: {type: string}}
+              responses:
+                '204': {description: Done.}
+                '401': {$ref: '#/components/responses/Error'}
+                '403': {$ref: '#/components/responses/Error'}
+                '404': {$ref: '#/components/responses/Error'}
+          /api/v1/users/{username}/password:
+            post:
+              summary: Set a user's password (ends its sessions, lifts a login lock).
+              security: [{adminToken: []}]
+              parameters:
+                - {name: username, in: path, required: true, schema: {type: string}}
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      required: [password]
+                      properties:
+                        password: {type: string, minLength: 12}
+              responses:
+                '204': {description: Done.}
+                '400': {$ref: '#/components/responses/Error'}
+                '401': {$ref: '#/components/responses/Error'}
+                '403': {$ref: '#/components/responses/Error'}
+                '404': {$ref: '#/components/responses/Error'}
+          /login:
+            get:
+              summary: 'The login form (sets the form''s CSRF cookie).'
+              responses:
+                '200':
+                  description: The page.
+                  content:
+                    text/html: {schema: {type: string}}
+                '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+            post:
+              summary: 'Log in (form: username, password, csrf, next): sets the session cookie and redirects; 401 wrong, 429 throttled or locked.'
+              requestBody:
+                required: true
+                content:
+                  application/x-www-form-urlencoded: {schema: {type: object}}
+              responses:
+                '303': {description: 'Done: on to the next page.'}
+                '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+          /logout:
+            post:
+              summary: 'End the session (form: csrf).'
+              requestBody:
+                required: true
+                content:
+                  application/x-www-form-urlencoded: {schema: {type: object}}
+              responses:
+                '303': {description: 'Done: on to the next page.'}
+                '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+          /account:
+            get:
+              summary: 'One''s account: role, region, the password form.'
+              responses:
+                '200':
+                  description: The page.
+                  content:
+                    text/html: {schema: {type: string}}
+                '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+          /account/password:
+            post:
+              summary: 'Change one''s password (form: current, new, repeat, csrf); ends every session of the user.'
+              requestBody:
+                required: true
+                content:
+                  application/x-www-form-urlencoded: {schema: {type: object}}
+              responses:
+                '303': {description: 'Done: on to the next page.'}
+                '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+          /admin/users:
+            get:
+              summary: 'The users page (admins; a partner admin sees its region''s).'
+              responses:
+                '200':
+                  description: The page.
+                  content:
+                    text/html: {schema: {type: string}}
+                '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+            post:
+              summary: 'Add a user (form).'
+              requestBody:
+                required: true
+                content:
+                  application/x-www-form-urlencoded: {schema: {type: object}}
+              responses:
+                '201':
+                  description: The page.
+                  content:
+                    text/html: {schema: {type: string}}
+                '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+          /admin/users/{username}/disable:
+            post:
+              summary: 'Disable a user (form: csrf).'
+              parameters:
+                - {name: username, in: path, required: true, schema: {type: string}}
+              requestBody:
+                required: true
+                content:
+                  application/x-www-form-urlencoded: {schema: {type: object}}
+              responses:
+                '200':
+                  description: The page.
+                  content:
+                    text/html: {schema: {type: string}}
+                '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+          /admin/users/{username}/enable:
+            post:
+              summary: 'Enable a user again (form: csrf).'
+              parameters:
+                - {name: username, in: path, required: true, schema: {type: string}}
+              requestBody:
+                required: true
+                content:
+                  application/x-www-form-urlencoded: {schema: {type: object}}
+              responses:
+                '200':
+                  description: The page.
+                  content:
+                    text/html: {schema: {type: string}}
+                '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+          /admin/tokens:
+            get:
+              summary: 'The tokens page.'
+              responses:
+                '200':
+                  description: The page.
+                  content:
+                    text/html: {schema: {type: string}}
+                '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+          /admin/tokens/{id}/revoke:
+            post:
+              summary: 'Revoke a token (form: csrf).'
+              parameters:
+                - {name: id, in: path, required: true, schema: {type: string}}
+              requestBody:
+                required: true
+                content:
+                  application/x-www-form-urlencoded: {schema: {type: object}}
+              responses:
+                '200':
+                  description: The page.
+                  content:
+                    text/html: {schema: {type: string}}
+                '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+          /admin/audit:
+            get:
+              summary: 'The audit log page (latest 200 entries, chain verified).'
+              responses:
+                '200':
+                  description: The page.
+                  content:
+                    text/html: {schema: {type: string}}
+                '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
           /api/v1/templates:
             get:
               summary: Every template and its versions (withdrawn ones marked).

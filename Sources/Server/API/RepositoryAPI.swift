@@ -22,9 +22,13 @@ public struct RouteDescription: Sendable, Hashable {
         self.policy = policy
     }
 
+    /// A server-rendered page (errors answered as HTML, a missing session sent to the login form), not the JSON API.
+    public var isPage: Bool { !path.hasPrefix("/api/") && !["/openapi.yaml", "/healthz", "/metrics"].contains(path) }
+
     /// The allowlist group the route belongs to (nil: never address-locked — `/healthz`, for load balancers).
     public var group: AddressPolicy.Group? {
         if path == "/healthz" { return nil }
+        if ["/login", "/logout", "/account"].contains(where: { path.hasPrefix($0) }) { return .login }
         if !policy.anonymous { return policy.roles.contains(.siteAgent) ? .agent : .admin }
         let downloads = ["/api/v1/chunks", "/api/v1/catalog", "/api/v1/templates", "/api/v1/repository"]
         return downloads.contains { path.hasPrefix($0) } ? .downloads : .web

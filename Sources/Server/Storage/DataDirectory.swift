@@ -115,10 +115,14 @@ public struct DataDirectory: Sendable {
     }
 
     /// The tokens issued and the audit log, in the catalog database.
-    public func openAccess(logger: Logger = Logger(label: "mclouds.access")) async throws -> AccessServices {
+    public func openAccess(users settings: UserStore.Settings = .init(), logger: Logger = Logger(label: "mclouds.access")) async throws
+        -> AccessServices
+    {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         let database = try await openStore(migrations: [], logger: logger)
-        return AccessServices(tokens: try await TokenStore.open(database: database), audit: try await AuditLog.open(database: database))
+        return AccessServices(
+            tokens: try await TokenStore.open(database: database), users: try await UserStore.open(database: database, settings: settings),
+            audit: try await AuditLog.open(database: database))
     }
 
     /// The registry, the dashboard's snapshot store and collector, and the Prometheus registry its gauges

@@ -104,6 +104,11 @@ public struct RepositoryClient: Sendable {
         _ = try await send(method, path)
     }
 
+    /// A call with a JSON body whose answer has no body to read (a `204`).
+    public func perform(_ method: HTTPMethod, _ path: String, body: some Encodable) async throws {
+        _ = try await send(method, path, body: try OrderedJSONEncoder().encode(body).serializedBytes(), contentType: "application/json")
+    }
+
     private func json<T: Decodable>(_ method: HTTPMethod, _ path: String) async throws -> T {
         try decode(try await send(method, path).body, path: path)
     }
