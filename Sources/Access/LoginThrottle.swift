@@ -18,8 +18,14 @@ public struct LoginThrottle: Sendable, Hashable {
     public var maximumDelay: TimeInterval
     /// After this long without a failure, the count starts again.
     public var forgetAfter: TimeInterval
+    /// The wait after the first failure that costs one (doubling from there).
+    public var firstDelay: TimeInterval
 
-    public init(freeFailures: Int, lockAfter: Int, lockDuration: TimeInterval, maximumDelay: TimeInterval = 300, forgetAfter: TimeInterval = 3600) {
+    public init(
+        freeFailures: Int, lockAfter: Int, lockDuration: TimeInterval, maximumDelay: TimeInterval = 300, forgetAfter: TimeInterval = 3600,
+        firstDelay: TimeInterval = 1
+    ) {
+        self.firstDelay = firstDelay
         self.freeFailures = freeFailures
         self.lockAfter = lockAfter
         self.lockDuration = lockDuration
@@ -43,7 +49,7 @@ public struct LoginThrottle: Sendable, Hashable {
     /// The wait that follows the `failures`-th failure.
     public func delay(afterFailures failures: Int) -> TimeInterval {
         guard failures > freeFailures else { return 0 }
-        return min(maximumDelay, pow(2, Double(failures - freeFailures - 1)))
+        return min(maximumDelay, firstDelay * pow(2, Double(failures - freeFailures - 1)))
     }
 
     /// Whether an attempt may go ahead now.
@@ -52,7 +58,7 @@ public struct LoginThrottle: Sendable, Hashable {
         guard let lastFailure, lockedUntil == nil, now.timeIntervalSince(lastFailure) < forgetAfter else { return .allowed }
         let remaining = lastFailure.addingTimeInterval(delay(afterFailures: failures)).timeIntervalSince(now)
         // A millisecond's grace: times come back from the database through floating point.
-        return remaining > 0.001 ? .wait(seconds: max(1, Int(remaining.rounded(.up)))) : .allowed
+        return remaining > 0.001 ? .wait(seconds: max(1, Int((remaining - 0.001).rounded(.up)))) : .allowed
     }
 
     /// The record after one more failure at `now`: the count (restarted after a lock ran out or a long quiet), and

@@ -2,6 +2,7 @@ import Access
 import Core
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -28,12 +29,18 @@ public final class MCloudsServer: Service, Sendable {
         public var idleTimeout: Duration?
         /// Which networks may reach which routes, and which proxies' `X-Forwarded-For` is believed.
         public var addresses: AddressPolicy
+        /// HTTPS with this certificate and key (reloadable); nil: plain HTTP (behind a TLS-terminating proxy).
+        public var tls: TLSIdentity?
+        /// With ``tls``: a plain-HTTP port that answers every request with a permanent redirect to HTTPS.
+        public var redirectHTTPPort: Int?
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, adminTokens: [String] = [], publicURL: String? = nil, idleTimeout: Duration? = .seconds(60),
-            addresses: AddressPolicy = AddressPolicy()
+            addresses: AddressPolicy = AddressPolicy(), tls: TLSIdentity? = nil, redirectHTTPPort: Int? = nil
         ) {
             self.addresses = addresses
+            self.tls = tls
+            self.redirectHTTPPort = redirectHTTPPort
             self.host = host
             self.port = port
             self.adminTokens = adminTokens
@@ -50,6 +57,7 @@ public final class MCloudsServer: Service, Sendable {
     public let access: AccessServices?
     let logger: Logger
     private let listening = ListeningPort()
+    private let redirecting = ListeningPort()
 
     public init(
         configuration: Configuration, repository: Repository, federation: FederationServices? = nil, access: AccessServices? = nil,
@@ -65,8 +73,14 @@ public final class MCloudsServer: Service, Sendable {
     /// Waits until the server listens and returns its port (0 if it stopped before listening).
     public func waitUntilRunning() async -> Int { await listening.wait() }
 
-    /// `http://host:port` once running.
-    public var baseURL: String { "http://\(configuration.host):\(listening.port ?? configuration.port)" }
+    /// `http(s)://host:port` once running.
+    public var baseURL: String { "\(scheme)://\(configuration.host):\(listening.port ?? configuration.port)" }
+
+    /// `https` with TLS, else `http`.
+    public var scheme: String { configuration.tls == nil ? "http" : "https" }
+
+    /// The redirect listener's port once running (with ``Configuration/redirectHTTPPort``).
+    public func waitUntilRedirecting() async -> Int { await redirecting.wait() }
 
     /// Every route the server answers, for the OpenAPI check.
     public static var routes: [RouteDescription] {
@@ -90,7 +104,10 @@ public final class MCloudsServer: Service, Sendable {
             AccountPages(access: access, users: access.users, logger: logger).register(on: router)
         }
         router.get("/openapi.yaml") { [configuration, listening] request, _ in
-            let url = configuration.publicURL ?? Self.requestURL(request) ?? "http://\(configuration.host):\(listening.port ?? configuration.port)"
+            let scheme = configuration.tls == nil ? "http" : "https"
+            let url =
+                configuration.publicURL ?? Self.requestURL(request, scheme: scheme)
+                ?? "\(scheme)://\(configuration.host):\(listening.port ?? configuration.port)"
             let text = OpenAPIDocument.text(serverURL: url)
             return Response(
                 status: .ok, headers: [.contentType: "application/yaml", .contentLength: String(text.utf8.count)],
@@ -102,11 +119,16 @@ public final class MCloudsServer: Service, Sendable {
 
     /// `http://HOST` from the request's `Host` header when it is a plain host name or address with an optional port
     /// (anything else, a forged or odd header, is not echoed into the document).
-    static func requestURL(_ request: Request) -> String? {
+    static func requestURL(_ request: Request, scheme: String = "http") -> String? {
+        requestHost(request).map { "\(scheme)://\($0)" }
+    }
+
+    /// The request's `Host` when it is a plain host name or address with an optional port.
+    static func requestHost(_ request: Request) -> String? {
         guard let host = request.head.authority, !host.isEmpty, host.count <= 262,
             host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) })
         else { return nil }
-        return "http://\(host)"
+        return host
     }
 
     /// Runs a server for the duration of `body` (tests, demos) and stops it gracefully afterwards.
@@ -121,12 +143,56 @@ public final class MCloudsServer: Service, Sendable {
     }
 
     public func run() async throws {
-        try await HTTPService.run(
-            router: HTTPConventions(router: makeRouter(), routes: Self.routes), host: configuration.host, port: configuration.port,
-            serverName: "mclouds", listening: listening, idleTimeout: configuration.idleTimeout, logger: logger
-        ) { port in
-            self.logger.info("mclouds server listening", metadata: ["url": "http://\(self.configuration.host):\(port)"])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await HTTPService.run(
+                    router: HTTPConventions(router: self.makeRouter(), routes: Self.routes), host: self.configuration.host,
+                    port: self.configuration.port, serverName: "mclouds", listening: self.listening, idleTimeout: self.configuration.idleTimeout,
+                    tls: self.configuration.tls, logger: self.logger
+                ) { port in
+                    self.logger.info("mclouds server listening", metadata: ["url": "\(self.scheme)://\(self.configuration.host):\(port)"])
+                }
+            }
+            if let redirectPort = configuration.redirectHTTPPort, configuration.tls != nil {
+                group.addTask { try await self.runRedirect(port: redirectPort) }
+            }
+            try await group.next()
+            group.cancelAll()
         }
+    }
+
+    /// Plain HTTP that sends every request to the same path over HTTPS (308: the method and body are kept).
+    func runRedirect(port: Int) async throws {
+        let router = Router()
+        let listening = listening
+        let configuration = configuration
+        router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
+        let redirect: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            let target: String
+            if let host = Self.requestHost(request) {
+                // The host without its port, then the HTTPS port.
+                let name =
+                    host.hasPrefix("[")
+                    ? String(host[...(host.firstIndex(of: "]") ?? host.startIndex)]) : String(host.split(separator: ":").first ?? "")
+                let httpsPort = listening.port ?? configuration.port
+                target = "https://\(name)\(httpsPort == 443 ? "" : ":\(httpsPort)")"
+            } else if let publicURL = configuration.publicURL {
+                target = publicURL
+            } else {
+                throw HTTPError(.badRequest, message: "A request without a usable Host header cannot be redirected to HTTPS.")
+            }
+            return Response(status: .permanentRedirect, headers: [.location: target + request.uri.description, .contentLength: "0"])
+        }
+        router.on("**", method: .get, use: redirect)
+        router.on("**", method: .head, use: redirect)
+        router.on("**", method: .post, use: redirect)
+        router.on("**", method: .put, use: redirect)
+        router.on("**", method: .delete, use: redirect)
+        router.on("/", method: .get, use: redirect)
+        try await HTTPService.run(
+            router: router, host: configuration.host, port: port, serverName: "mclouds", listening: redirecting,
+            idleTimeout: configuration.idleTimeout,
+            tls: nil, logger: logger)
     }
 }
 
@@ -134,15 +200,23 @@ public final class MCloudsServer: Service, Sendable {
 /// stops or never starts, so nobody waits forever).
 enum HTTPService {
     static func run<Context: RequestContext, Builder: HTTPResponderBuilder>(
-        router: Builder, host: String, port: Int, serverName: String, listening: ListeningPort, idleTimeout: Duration?, logger: Logger,
-        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+        router: Builder, host: String, port: Int, serverName: String, listening: ListeningPort, idleTimeout: Duration?, tls: TLSIdentity? = nil,
+        logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws where Context.Source == ApplicationRequestContextSource, Builder.Responder.Context == Context {
         // Idle (and half-open) connections are closed after `idleTimeout`, so that they cannot use up the
         // descriptors; CONNECT gets a complete answer and a closed connection.
         let idle = idleTimeout.map(TimeAmount.init)
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ConnectRefusal()], idleTimeout: idle)
+        // With TLS, each new connection takes the identity's context of the moment (reloads reach new connections only).
+        let server: HTTPServerBuilder =
+            tls.map { identity in
+                HTTPServerBuilder { responder in
+                    ReloadableTLSChannel(base: HTTP1Channel(responder: responder, configuration: http1), identity: identity)
+                }
+            } ?? .http1(configuration: http1)
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectRefusal()], idleTimeout: idle)),
+            server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: serverName),
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? 0

@@ -78,7 +78,9 @@ struct UserCommandTests {
             #expect(!audit.stdout.contains("passphrase"))
             await server.stop()
             // Stopped: the directory is free for offline bootstrap again.
-            let after = try await runMClouds(["admin", "create", "--data", data.path, "--username", "second", "--password-file", studentPassword.path])
+            let after = try await runMClouds([
+                "admin", "create", "--data", data.path, "--username", "second", "--password-file", studentPassword.path,
+            ])
             #expect(after.status == 0, "\(after.stderr)")
         }
     }

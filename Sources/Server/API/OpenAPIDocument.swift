@@ -648,6 +648,7 @@ enum OpenAPIDocument {
                   content:
                     text/html: {schema: {type: string}}
                 '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+                '303': {description: 'Not signed in: on to /login?next=….'}
             post:
               summary: 'Log in (form: username, password, csrf, next): sets the session cookie and redirects; 401 wrong, 429 throttled or locked.'
               requestBody:
@@ -657,6 +658,10 @@ enum OpenAPIDocument {
               responses:
                 '303': {description: 'Done: on to the next page.'}
                 '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+                '400': {description: 'A field is wrong (the page says which).'}
+                '401': {description: 'Not signed in, or a wrong password (an HTML page).'}
+                '404': {description: 'No such user or token (an HTML page).'}
+                '429': {description: 'Too many failed logins: wait (Retry-After), or locked.'}
           /logout:
             post:
               summary: 'End the session (form: csrf).'
@@ -667,6 +672,10 @@ enum OpenAPIDocument {
               responses:
                 '303': {description: 'Done: on to the next page.'}
                 '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+                '400': {description: 'A field is wrong (the page says which).'}
+                '401': {description: 'Not signed in, or a wrong password (an HTML page).'}
+                '404': {description: 'No such user or token (an HTML page).'}
+                '429': {description: 'Too many failed logins: wait (Retry-After), or locked.'}
           /account:
             get:
               summary: 'One''s account: role, region, the password form.'
@@ -676,6 +685,7 @@ enum OpenAPIDocument {
                   content:
                     text/html: {schema: {type: string}}
                 '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+                '303': {description: 'Not signed in: on to /login?next=….'}
           /account/password:
             post:
               summary: 'Change one''s password (form: current, new, repeat, csrf); ends every session of the user.'
@@ -686,6 +696,10 @@ enum OpenAPIDocument {
               responses:
                 '303': {description: 'Done: on to the next page.'}
                 '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+                '400': {description: 'A field is wrong (the page says which).'}
+                '401': {description: 'Not signed in, or a wrong password (an HTML page).'}
+                '404': {description: 'No such user or token (an HTML page).'}
+                '429': {description: 'Too many failed logins: wait (Retry-After), or locked.'}
           /admin/users:
             get:
               summary: 'The users page (admins; a partner admin sees its region''s).'
@@ -695,6 +709,7 @@ enum OpenAPIDocument {
                   content:
                     text/html: {schema: {type: string}}
                 '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+                '303': {description: 'Not signed in: on to /login?next=….'}
             post:
               summary: 'Add a user (form).'
               requestBody:
@@ -707,6 +722,10 @@ enum OpenAPIDocument {
                   content:
                     text/html: {schema: {type: string}}
                 '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+                '400': {description: 'A field is wrong (the page says which).'}
+                '401': {description: 'Not signed in, or a wrong password (an HTML page).'}
+                '404': {description: 'No such user or token (an HTML page).'}
+                '429': {description: 'Too many failed logins: wait (Retry-After), or locked.'}
           /admin/users/{username}/disable:
             post:
               summary: 'Disable a user (form: csrf).'
@@ -722,6 +741,10 @@ enum OpenAPIDocument {
                   content:
                     text/html: {schema: {type: string}}
                 '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+                '400': {description: 'A field is wrong (the page says which).'}
+                '401': {description: 'Not signed in, or a wrong password (an HTML page).'}
+                '404': {description: 'No such user or token (an HTML page).'}
+                '429': {description: 'Too many failed logins: wait (Retry-After), or locked.'}
           /admin/users/{username}/enable:
             post:
               summary: 'Enable a user again (form: csrf).'
@@ -737,6 +760,10 @@ enum OpenAPIDocument {
                   content:
                     text/html: {schema: {type: string}}
                 '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+                '400': {description: 'A field is wrong (the page says which).'}
+                '401': {description: 'Not signed in, or a wrong password (an HTML page).'}
+                '404': {description: 'No such user or token (an HTML page).'}
+                '429': {description: 'Too many failed logins: wait (Retry-After), or locked.'}
           /admin/tokens:
             get:
               summary: 'The tokens page.'
@@ -746,6 +773,7 @@ enum OpenAPIDocument {
                   content:
                     text/html: {schema: {type: string}}
                 '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+                '303': {description: 'Not signed in: on to /login?next=….'}
           /admin/tokens/{id}/revoke:
             post:
               summary: 'Revoke a token (form: csrf).'
@@ -761,6 +789,10 @@ enum OpenAPIDocument {
                   content:
                     text/html: {schema: {type: string}}
                 '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+                '400': {description: 'A field is wrong (the page says which).'}
+                '401': {description: 'Not signed in, or a wrong password (an HTML page).'}
+                '404': {description: 'No such user or token (an HTML page).'}
+                '429': {description: 'Too many failed logins: wait (Retry-After), or locked.'}
           /admin/audit:
             get:
               summary: 'The audit log page (latest 200 entries, chain verified).'
@@ -770,6 +802,7 @@ enum OpenAPIDocument {
                   content:
                     text/html: {schema: {type: string}}
                 '403': {description: 'A form without its CSRF token, or not allowed (an HTML page).'}
+                '303': {description: 'Not signed in: on to /login?next=….'}
           /api/v1/templates:
             get:
               summary: Every template and its versions (withdrawn ones marked).
