@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import CloudStack
 import Core
 import Foundation
@@ -27,11 +28,25 @@ public struct Agent: Sendable {
                 throw AgentConfigurationError("central.trustedKeys has \(key), which is not a base64 Ed25519 public key.")
             }
         }
+        let verify = configuration.cloudstack.verifyTLS ?? true
+        if !verify {
+            logger.warning(
+                "certificate verification is off for the CloudStack endpoint (cloudstack.verifyTLS: false): anyone on the path can read its keys' requests",
+                metadata: ["endpoint": "\(configuration.cloudstack.endpoint)"])
+        }
+        let cloudStackHTTP: HTTPClient
+        let centralHTTP: HTTPClient
+        do {
+            cloudStackHTTP = try HTTPClients.trusting(caBundle: configuration.cloudstack.caBundle, verify: verify)
+            centralHTTP = try HTTPClients.trusting(caBundle: configuration.central.caBundle)
+        } catch {
+            throw AgentConfigurationError("A CA bundle (central.caBundle or cloudstack.caBundle) cannot be read as PEM certificates: \(error).")
+        }
         let client = CloudStackClient(
             configuration: .init(
                 endpoint: configuration.cloudstack.endpoint, apiKey: configuration.cloudstack.apiKey, secretKey: try configuration.cloudStackSecret(),
-                region: configuration.cloudstack.endpoint))
-        central = RepositoryClient(baseURL: configuration.central.url, token: configuration.centralToken())
+                region: configuration.cloudstack.endpoint), httpClient: cloudStackHTTP)
+        central = RepositoryClient(baseURL: configuration.central.url, token: configuration.centralToken(), httpClient: centralHTTP)
         var policy = ChunkFetcher.Policy()
         if let parallel = configuration.parallelDownloads { policy.parallel = max(1, parallel) }
         policy.bandwidthLimit = configuration.bandwidthLimitMbit.map { $0 * 1_000_000 / 8 }
@@ -47,7 +62,7 @@ public struct Agent: Sendable {
             fetcher: ChunkFetcher(
                 mirrors: [configuration.central.url] + (configuration.central.mirrors ?? []),
                 images: try ImageCache(directory: directory.appendingPathComponent("images")),
-                partialDirectory: directory.appendingPathComponent("partial"), policy: policy, logger: logger),
+                partialDirectory: directory.appendingPathComponent("partial"), policy: policy, httpClient: centralHTTP, logger: logger),
             registrar: CloudStackRegistrar(client: client, zoneIDs: configuration.cloudstack.zones ?? [], logger: logger), settings: settings,
             imageURL: imageURL, logger: logger)
     }

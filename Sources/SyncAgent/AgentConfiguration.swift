@@ -12,6 +12,8 @@ public struct AgentConfiguration: Codable, Sendable {
         public var trustedKeys: [String]
         /// Further chunk sources (other sites, caches); the central server is always one.
         public var mirrors: [String]?
+        /// A PEM bundle of CA certificates trusted (besides the system's) for the central server and mirrors.
+        public var caBundle: String?
     }
 
     public struct CloudStackSettings: Codable, Sendable {
@@ -20,6 +22,10 @@ public struct AgentConfiguration: Codable, Sendable {
         public var secretKeyFile: String?
         /// Zone ids to register in; empty or absent means all zones.
         public var zones: [String]?
+        /// A PEM bundle of CA certificates trusted (besides the system's) for the CloudStack endpoint.
+        public var caBundle: String?
+        /// `false` turns certificate verification off for the CloudStack endpoint (logged as a warning at every start).
+        public var verifyTLS: Bool?
     }
 
     public struct Images: Codable, Sendable {
@@ -29,6 +35,10 @@ public struct AgentConfiguration: Codable, Sendable {
         public var publicURL: String?
         /// Addresses allowed to fetch images (secondary storage VMs); absent: loopback only.
         public var allowedAddresses: [String]?
+        /// Serve the images over HTTPS with this PEM certificate chain (reloaded on SIGHUP and when it changes)…
+        public var tlsCertificate: String?
+        /// …and its PEM key.
+        public var tlsKey: String?
     }
 
     public struct Schedule: Codable, Sendable {
@@ -99,6 +109,9 @@ public struct AgentConfiguration: Codable, Sendable {
         if let site, !TemplateName.isValid(site) { throw AgentConfigurationError("site \(site) may use only letters, digits, '.', '_' and '-'.") }
         if let daily = schedule?.dailyAt, AgentSchedule.parseTime(daily) == nil {
             throw AgentConfigurationError("schedule.dailyAt \(daily) is not HH:MM.")
+        }
+        if (images?.tlsCertificate == nil) != (images?.tlsKey == nil) {
+            throw AgentConfigurationError("images.tlsCertificate and images.tlsKey go together: give both (or neither, for plain HTTP).")
         }
         if let minutes = schedule?.intervalMinutes, minutes < 1 { throw AgentConfigurationError("schedule.intervalMinutes must be at least 1.") }
     }

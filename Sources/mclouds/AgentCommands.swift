@@ -29,12 +29,13 @@ struct AgentCommand: AsyncParsableCommand {
             }
         }
 
-        func imageServer(_ configuration: AgentConfiguration) -> ImageServer {
-            ImageServer(
+        func imageServer(_ configuration: AgentConfiguration) throws -> ImageServer {
+            let tls = try ServerCommand.tlsIdentity(certificate: configuration.images?.tlsCertificate, key: configuration.images?.tlsKey)
+            return ImageServer(
                 configuration: .init(
                     host: configuration.images?.host ?? "127.0.0.1", port: configuration.images?.port ?? 0,
                     directory: URL(fileURLWithPath: configuration.directory).appendingPathComponent("images").path,
-                    allowedAddresses: configuration.images?.allowedAddresses ?? []))
+                    allowedAddresses: configuration.images?.allowedAddresses ?? [], tls: tls))
         }
 
         /// The URL CloudStack fetches an image from: the configured public URL, else the server's own.
@@ -63,7 +64,7 @@ struct AgentCommand: AsyncParsableCommand {
         func run() async throws {
             let configuration = try options.load()
             let logger = options.global.makeLogger(label: "mclouds.agent", json: configuration.jsonLogs ?? false)
-            let server = options.imageServer(configuration)
+            let server = try options.imageServer(configuration)
             let agent = try options.makeAgent(configuration, server, logger: logger)
             let status = try await ServiceScope.withRunning([server], logger: logger, ready: { _ = await server.waitUntilRunning() }) {
                 await agent.runOnce()
@@ -81,11 +82,12 @@ struct AgentCommand: AsyncParsableCommand {
         func run() async throws {
             let configuration = try options.load()
             let logger = options.global.makeLogger(label: "mclouds.agent", json: configuration.jsonLogs ?? false)
-            let server = options.imageServer(configuration)
+            let server = try options.imageServer(configuration)
             let agent = try options.makeAgent(configuration, server, logger: logger)
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: server), .init(service: AgentService(agent: agent, logger: logger))],
+                    services: [.init(service: server), .init(service: AgentService(agent: agent, logger: logger))]
+                        + (server.configuration.tls.map { [.init(service: TLSReloader(identity: $0, logger: logger))] } ?? []),
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }
@@ -136,7 +138,7 @@ struct AgentCommand: AsyncParsableCommand {
                 return
             }
             if !json { Console.line("Fetching the damaged chunks of \(damaged.count) image(s) again…") }
-            let server = options.imageServer(configuration)
+            let server = try options.imageServer(configuration)
             let agent = try options.makeAgent(configuration, server, logger: logger)
             let status = try await ServiceScope.withRunning([server], logger: logger, ready: { _ = await server.waitUntilRunning() }) {
                 await agent.runOnce()

@@ -61,6 +61,12 @@ struct ServerConfigurationFile: Decodable, Sendable {
         var poolSize: Int?
     }
 
+    struct TLS: Decodable, Sendable {
+        var certificate: String?
+        var key: String?
+        var redirectHttpPort: Int?
+    }
+
     struct Dashboard: Decodable, Sendable {
         var collectIntervalMinutes: Double?
         var regionTimeoutSeconds: Double?
@@ -78,6 +84,7 @@ struct ServerConfigurationFile: Decodable, Sendable {
     var scrubIntervalHours: Double?
     var database: Database?
     var dashboard: Dashboard?
+    var tls: TLS?
     /// Per group of routes (admin, agent, downloads, web), the networks admitted.
     var allow: [String: [String]]?
     /// The key that seals the regions' secret keys (outside the data directory).

@@ -31,6 +31,8 @@ struct RegionCommand: AsyncParsableCommand {
         @Option(help: "An mClouds server to make the change through (authorised and audited; the token from --token-file or MCLOUDS_TOKEN).")
         var server: String?
         @Option(help: "A file holding the token for --server (or set MCLOUDS_TOKEN).") var tokenFile: String?
+        @Option(help: "A PEM file of CA certificates to trust for an HTTPS --server, besides the system's (or set MCLOUDS_CA_BUNDLE).")
+        var caBundle: String?
         @Option(help: "The server's data directory, for offline bootstrap (no authorisation, no audit).") var data: String?
         @OptionGroup var databaseOptions: DatabaseOptions
 
@@ -41,7 +43,13 @@ struct RegionCommand: AsyncParsableCommand {
         }
 
         /// The server's client when `--server` is given.
-        var client: RepositoryClient? { server.map { RepositoryClient(baseURL: $0, token: TokenSource.read(file: tokenFile)) } }
+        var client: RepositoryClient? {
+            get throws {
+                try server.map {
+                    RepositoryClient(baseURL: $0, token: TokenSource.read(file: tokenFile), httpClient: try ServerTrust.client(caBundle))
+                }
+            }
+        }
 
         /// How to name this place in a hint (`--server URL` or `--data DIR`).
         var hint: String { server.map { "--server \($0)" } ?? "--data \(data ?? "")" }
@@ -92,7 +100,7 @@ struct RegionCommand: AsyncParsableCommand {
                 let region = FederationRegion(
                     id: id, name: name, endpoint: endpoint, portableIPEnabled: portableIp, gslbEnabled: !noGslb, apiKey: apiKey, contact: contact,
                     notes: notes)
-                if let client = location.client {
+                if let client = try location.client {
                     let body = NewRegionRequest(region: region, secretKey: secret)
                     _ = try await client.call(.POST, "/api/v1/regions", body: body, as: FederationRegion.self)
                 } else {
@@ -112,7 +120,7 @@ struct RegionCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let regions =
-                    if let client = location.client {
+                    if let client = try location.client {
                         try await client.call(.GET, "/api/v1/regions", as: [FederationRegion].self)
                     } else {
                         try await location.open().0.list()
@@ -136,7 +144,7 @@ struct RegionCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let r: FederationRegion
-                if let client = location.client {
+                if let client = try location.client {
                     if let id = Int(region) {
                         r = try await client.call(.GET, "/api/v1/regions/\(id)", as: FederationRegion.self)
                     } else {
@@ -184,7 +192,7 @@ struct RegionCommand: AsyncParsableCommand {
                     name: name, endpoint: endpoint, portableIPEnabled: portableIp, gslbEnabled: gslb, apiKey: apiKey, secretKey: secret,
                     contact: contact, notes: notes)
                 let updated =
-                    if let client = location.client {
+                    if let client = try location.client {
                         try await client.call(.PATCH, "/api/v1/regions/\(id)", body: changes, as: FederationRegion.self)
                     } else {
                         try await location.open(writes: true).0.update(id, changes)
@@ -201,7 +209,7 @@ struct RegionCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                if let client = location.client {
+                if let client = try location.client {
                     try await client.perform(.DELETE, "/api/v1/regions/\(id)")
                 } else {
                     try await location.open(writes: true).0.remove(id)
@@ -225,7 +233,7 @@ struct RegionCommand: AsyncParsableCommand {
             var failed = false
             try await reportingErrors {
                 let reports: [RegionReconciler.Report]
-                if let client = location.client {
+                if let client = try location.client {
                     reports = try await client.call(
                         .POST, "/api/v1/regions/sync?dryRun=\(dryRun)&allowRemovals=\(allowRemovals)", as: [RegionReconciler.Report].self)
                 } else {

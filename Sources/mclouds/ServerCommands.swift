@@ -46,6 +46,9 @@ struct ServerCommand: AsyncParsableCommand {
     var allow: [String] = []
     @Option(help: ArgumentHelp("A proxy (address or network) whose X-Forwarded-For names the client (repeatable).", valueName: "cidr"))
     var trustedProxy: [String] = []
+    @Option(help: "Serve HTTPS with this PEM certificate chain (reloaded on SIGHUP and when the file changes).") var tlsCertificate: String?
+    @Option(help: "The PEM private key of --tls-certificate (mode 0600).") var tlsKey: String?
+    @Option(help: "With TLS: also listen for plain HTTP on this port and redirect every request to HTTPS.") var redirectHttpPort: Int?
 
     func validate() throws {
         if let publicUrl { try URLOption.validate(publicUrl, option: "--public-url", example: "https://mclouds.example.org") }
@@ -80,6 +83,9 @@ struct ServerCommand: AsyncParsableCommand {
         let addresses = try Self.addressPolicy(
             allow: allow.isEmpty ? (file.allow ?? [:]).map { "\($0.key)=\($0.value.joined(separator: ","))" } : allow,
             trustedProxies: trustedProxy.isEmpty ? file.trustedProxies ?? [] : trustedProxy)
+        let tls = try Self.tlsIdentity(certificate: tlsCertificate ?? file.tls?.certificate, key: tlsKey ?? file.tls?.key)
+        let redirectHttpPort = redirectHttpPort ?? file.tls?.redirectHttpPort
+        if redirectHttpPort != nil && tls == nil { throw CLIError("--redirect-http-port needs TLS: give --tls-certificate and --tls-key.") }
         let directory = try databaseOptions.directory(data, file: file.database, secretsKey: file.secretsKey)
         // Held while the server runs: offline changes (`--data`) are refused meanwhile.
         let hold = try ServerHold.server(directory)
@@ -101,6 +107,7 @@ struct ServerCommand: AsyncParsableCommand {
         if let trustCa {
             do {
                 collection.tls.additionalRoots = try TLSInspector.roots(pemFile: trustCa)
+                collection.httpClient = try HTTPClients.trusting(caBundle: trustCa)
             } catch {
                 throw CLIError("Cannot read CA certificates from \(trustCa): \(error)")
             }
@@ -123,11 +130,16 @@ struct ServerCommand: AsyncParsableCommand {
         let server = MCloudsServer(
             configuration: .init(
                 host: host, port: port, adminTokens: tokens, publicURL: publicUrl,
-                idleTimeout: idleTimeoutSeconds > 0 ? .milliseconds(Int64(idleTimeoutSeconds * 1000)) : nil, addresses: addresses),
+                idleTimeout: idleTimeoutSeconds > 0 ? .milliseconds(Int64(idleTimeoutSeconds * 1000)) : nil, addresses: addresses, tls: tls,
+                redirectHTTPPort: redirectHttpPort),
             repository: repository,
             federation: federation, access: access,
             logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server), .init(service: federation.collector)]
+        if let tls {
+            logger.notice("serving HTTPS", metadata: ["certificate": "\(tls.summary)"])
+            services.append(.init(service: TLSReloader(identity: tls, logger: logger)))
+        }
         if scrubIntervalHours > 0 {
             let scrubber = StoreScrubber(
                 repository: repository, interval: .milliseconds(Int64(scrubIntervalHours * 3_600_000)), clock: ContinuousClock(),
@@ -148,12 +160,25 @@ struct ServerCommand: AsyncParsableCommand {
             tasks.addTask {
                 let bound = await server.waitUntilRunning()
                 guard bound != 0 else { return }
-                Console.line("mclouds server listening on http://\(host):\(bound)")
+                Console.line("mclouds server listening on \(server.scheme)://\(host):\(bound)")
                 Console.line("  publisher key: \(publicKey)")
                 Console.line("  publishing:    \(publishing)")
-                Console.line("  dashboard:     http://\(host):\(bound)/  (metrics at /metrics)")
+                Console.line("  dashboard:     \(server.scheme)://\(host):\(bound)/  (metrics at /metrics)")
+                if let tls { Console.line("  certificate:   \(tls.summary)") }
+                if redirectHttpPort != nil { Console.line("  redirecting:   http://\(host):\(await server.waitUntilRedirecting()) → HTTPS") }
             }
             try await tasks.waitForAll()
+        }
+    }
+
+    /// The TLS identity of `--tls-certificate` and `--tls-key` (both or neither).
+    static func tlsIdentity(certificate: String?, key: String?) throws -> TLSIdentity? {
+        guard certificate != nil || key != nil else { return nil }
+        guard let certificate, let key else { throw CLIError("TLS needs both --tls-certificate and --tls-key.") }
+        do {
+            return try TLSIdentity(certificate: certificate, key: key)
+        } catch {
+            throw CLIError("\(error)")
         }
     }
 

@@ -31,6 +31,9 @@ struct RepositoryLocation: ParsableArguments {
     @Option(help: "A file holding the token for changes through --server (or set MCLOUDS_TOKEN); never the token itself.")
     var tokenFile: String?
 
+    @Option(help: "A PEM file of CA certificates to trust for an HTTPS --server, besides the system's (or set MCLOUDS_CA_BUNDLE).")
+    var caBundle: String?
+
     func validate() throws {
         guard (data == nil) != (server == nil) else { throw ValidationError("Give either --data DIR or --server URL.") }
         try TokenSource.validate(file: tokenFile)
@@ -51,7 +54,9 @@ struct RepositoryLocation: ParsableArguments {
         }
     }
 
-    var client: RepositoryClient { RepositoryClient(baseURL: server!, token: resolvedToken) }
+    var client: RepositoryClient {
+        get throws { RepositoryClient(baseURL: server!, token: resolvedToken, httpClient: try ServerTrust.client(caBundle)) }
+    }
 
     func templates(logger: Logger) async throws -> [TemplateSummary] {
         if server != nil { return try await client.templates().templates }

@@ -1,5 +1,6 @@
 import Access
 import ArgumentParser
+import AsyncHTTPClient
 import Core
 import Foundation
 import NIOHTTP1
@@ -29,13 +30,29 @@ enum TokenSource {
 struct ServerConnection: ParsableArguments {
     @Option(help: "The mClouds server.") var server = "http://127.0.0.1:8080"
     @Option(help: "A file holding the token (or set MCLOUDS_TOKEN).") var tokenFile: String?
+    @Option(help: "A PEM file of CA certificates to trust for an HTTPS --server, besides the system's (or set MCLOUDS_CA_BUNDLE).")
+    var caBundle: String?
 
     func validate() throws {
         try URLOption.validate(server, option: "--server")
         try TokenSource.validate(file: tokenFile)
     }
 
-    var client: RepositoryClient { RepositoryClient(baseURL: server, token: TokenSource.read(file: tokenFile)) }
+    var client: RepositoryClient {
+        get throws { RepositoryClient(baseURL: server, token: TokenSource.read(file: tokenFile), httpClient: try ServerTrust.client(caBundle)) }
+    }
+}
+
+/// The HTTP client for a server behind a CA of its own: `--ca-bundle`, else `MCLOUDS_CA_BUNDLE`, else the system's roots.
+enum ServerTrust {
+    static func client(_ caBundle: String?) throws -> HTTPClient {
+        let bundle = caBundle ?? ProcessInfo.processInfo.environment["MCLOUDS_CA_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 }
+        do {
+            return try HTTPClients.trusting(caBundle: bundle)
+        } catch {
+            throw CLIError("Cannot read CA certificates from \(bundle ?? ""): \(error)")
+        }
+    }
 }
 
 /// `mclouds token`: API tokens for the CLI, site agents and scripts (a federation admin's token is needed).

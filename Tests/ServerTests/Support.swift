@@ -35,7 +35,8 @@ func bytes(_ count: Int, seed: UInt64) -> [UInt8] {
 /// With `backend` `.postgres`, the catalog, registry and dashboard are in a new database of the test cluster.
 func withServer<T: Sendable>(
     tokens: [String] = ["admin-token"], idleTimeout: Duration? = .seconds(60), on backend: TestDatabase = .sqlite,
-    users: UserStore.Settings = fastUsers, _ body: (MCloudsServer, Repository, URL) async throws -> T
+    users: UserStore.Settings = fastUsers, tls: TLSIdentity? = nil, redirectHTTPPort: Int? = nil,
+    _ body: (MCloudsServer, Repository, URL) async throws -> T
 ) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -49,7 +50,8 @@ func withServer<T: Sendable>(
     let federation = try await data.openFederation(collector: collection, logger: logger)
     let access = try await data.openAccess(users: users, logger: logger)
     return try await MCloudsServer.withRunning(
-        .init(port: 0, adminTokens: tokens, idleTimeout: idleTimeout), repository: repository, federation: federation, access: access,
+        .init(port: 0, adminTokens: tokens, idleTimeout: idleTimeout, tls: tls, redirectHTTPPort: redirectHTTPPort), repository: repository,
+        federation: federation, access: access,
         logger: logger
     ) {
         server in

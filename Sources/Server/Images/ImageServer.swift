@@ -16,8 +16,11 @@ public final class ImageServer: Service, Sendable {
         public var directory: String
         /// Client addresses allowed to fetch (secondary storage VMs); empty allows loopback only.
         public var allowedAddresses: [String]
+        /// HTTPS with this identity; nil: plain HTTP.
+        public var tls: TLSIdentity?
 
-        public init(host: String = "127.0.0.1", port: Int = 0, directory: String, allowedAddresses: [String] = []) {
+        public init(host: String = "127.0.0.1", port: Int = 0, directory: String, allowedAddresses: [String] = [], tls: TLSIdentity? = nil) {
+            self.tls = tls
             self.host = host
             self.port = port
             self.directory = directory
@@ -37,7 +40,9 @@ public final class ImageServer: Service, Sendable {
     public func waitUntilRunning() async -> Int { await listening.wait() }
 
     /// The URL CloudStack fetches `file` from.
-    public func url(for file: String) -> String { "http://\(configuration.host):\(listening.port ?? configuration.port)/images/\(file)" }
+    public func url(for file: String) -> String {
+        "\(configuration.tls == nil ? "http" : "https")://\(configuration.host):\(listening.port ?? configuration.port)/images/\(file)"
+    }
 
     func allows(_ address: String?) -> Bool {
         guard let address else { return false }
@@ -52,7 +57,7 @@ public final class ImageServer: Service, Sendable {
         router.head("/images/{file}") { request, context in try await self.serve(request, context, body: false) }
         try await HTTPService.run(
             router: router, host: configuration.host, port: configuration.port, serverName: "mclouds-agent", listening: listening,
-            idleTimeout: .seconds(60), logger: logger)
+            idleTimeout: .seconds(60), tls: configuration.tls, logger: logger)
     }
 
     private func serve(_ request: Request, _ context: AddressedRequestContext, body: Bool) async throws -> Response {
