@@ -152,6 +152,30 @@ public struct RegionRegistry: Sendable {
         return keys
     }
 
+    /// Seals every stored secret that the current key did not seal again under it (after ``SecretBox/rotate(keyFile:)``),
+    /// in one transaction, each row only if it is unchanged since read.
+    /// - Returns: how many were sealed again, and how many are still sealed under another key (0 when done).
+    @discardableResult
+    public func reseal() async throws -> (resealed: Int, remaining: Int) {
+        try await database.transaction { db in
+            let rows = try await db.raw("SELECT id, secret_sealed FROM federation_regions").all().map {
+                (try $0.decode(column: "id", as: Int.self), try $0.decode(column: "secret_sealed", as: String.self))
+            }
+            var resealed = 0
+            for (id, sealed) in rows where try !secrets.isCurrent(sealed) {
+                let again = try secrets.seal(try secrets.open(sealed))
+                try await db.raw(
+                    "UPDATE federation_regions SET secret_sealed = \(bind: again) WHERE id = \(bind: id) AND secret_sealed = \(bind: sealed)"
+                ).run()
+                resealed += 1
+            }
+            let remaining = try await db.raw("SELECT secret_sealed FROM federation_regions").all().filter {
+                try !secrets.isCurrent(try $0.decode(column: "secret_sealed", as: String.self))
+            }.count
+            return (resealed, remaining)
+        }
+    }
+
     /// Changes a region's fields and returns it as stored.
     /// - Throws: ``FederationError`` `notFound`, `invalid`, `conflict` (a name another region has).
     @discardableResult
