@@ -6,7 +6,7 @@ import Logging
 extension Simulator {
     /// Answers one API request: authentication, fault injection, parameter checks, then the command as
     /// one atomic step on the world.
-    func process(parameters raw: [String: String], logger: Logger) async -> APIResponse {
+    func process(parameters raw: [String: String], source: String? = "127.0.0.1", logger: Logger) async -> APIResponse {
         let faults = currentFaults
         countRequest(raw["command"] ?? "")
         if faults.outage {
@@ -42,6 +42,13 @@ extension Simulator {
             RequestSigner.isValid(signature: signature, for: raw, secretKey: secret)
         else {
             logger.info("Rejected request signature", metadata: ["cloudstack.command": "\(command)"])
+            return fail(.unauthorized, key: key)
+        }
+        // The keys' account may call only from its allowed source networks (ApiServer's origin check: the same 401).
+        guard store.withLock({ $0.admits(source: source, account: caller.user.accountid) }) else {
+            logger.warning(
+                "Request by account was denied: its source is not in api.allowed.source.cidr.list",
+                metadata: ["cloudstack.command": "\(command)", "source": "\(source ?? "unknown")", "account": "\(caller.user.account ?? "")"])
             return fail(.unauthorized, key: key)
         }
         if raw.first(where: { $0.key.lowercased() == "signatureversion" })?.value == "3" {

@@ -98,6 +98,9 @@ public final class Simulator: Service, Sendable {
         }
     }
 
+    /// The admin account's id.
+    public var adminAccountID: String? { store.withLock { world in world.users[world.adminUserID]?.user.accountid } }
+
     /// The bound port, once the server runs (`nil` before).
     public var port: Int? { runtime.withLock { $0.port } }
 
@@ -152,7 +155,7 @@ public final class Simulator: Service, Sendable {
 
     /// Serves the API until cancelled or gracefully shut down, then saves the state file if one is configured.
     public func run() async throws {
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: SimulatorRequestContext.self)
         router.get("/client/api") { request, context in try await self.respond(request, context) }
         router.post("/client/api") { request, context in try await self.respond(request, context) }
         router.get("/userdata/{file}") { request, context in try await self.serveExtract(request, context) }
@@ -224,14 +227,14 @@ public final class Simulator: Service, Sendable {
         for waiter in waiters { waiter.resume(returning: port) }
     }
 
-    private func respond(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    private func respond(_ request: Request, _ context: SimulatorRequestContext) async throws -> Response {
         var parameters: [String: String] = [:]
         if let query = request.uri.query { FormParser.parse(Substring(query), into: &parameters) }
         if request.method == .post {
             let body = try await request.body.collect(upTo: 32 * 1024 * 1024)
             FormParser.parse(Substring(String(buffer: body)), into: &parameters)
         }
-        let answer = await process(parameters: parameters, logger: logger)
+        let answer = await process(parameters: parameters, source: context.remoteAddress?.ipAddress, logger: logger)
         var headers: HTTPFields = [.contentType: answer.contentType]
         if let description = answer.description, let name = HTTPField.Name("X-Description") {
             headers[name] = description.filter { !$0.isNewline }
@@ -239,7 +242,7 @@ public final class Simulator: Service, Sendable {
         return Response(status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: answer.body)))
     }
 
-    private func serveExtract(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    private func serveExtract(_ request: Request, _ context: SimulatorRequestContext) async throws -> Response {
         let file = context.parameters.get("file") ?? ""
         let token = String(file.split(separator: ".").first ?? "")
         let path: String? = store.withLock { world in world.extractions[token].flatMap { world.templates[$0]?.filePath } }
@@ -312,5 +315,16 @@ final class WorldStore: Sendable {
 
     func withLock<T>(_ body: (inout World) throws -> T) rethrows -> T {
         try mutex.withLock { try body(&$0) }
+    }
+}
+
+/// Hummingbird's basic context with the peer's address (the API's source check reads it).
+struct SimulatorRequestContext: RequestContext, RemoteAddressRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let remoteAddress: SocketAddress?
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
     }
 }

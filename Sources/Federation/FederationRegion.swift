@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// A region of the federation: one CloudStack installation, as the registry knows it.
@@ -15,11 +16,15 @@ public struct FederationRegion: Codable, Sendable, Hashable {
     public var apiKey: String
     public var contact: String?
     public var notes: String?
+    /// The partner's networks (CIDR, IPv4 or IPv6): where its people and systems call from. The IP locks
+    /// (`mclouds security firewall`) admit these, and the central service, to this region's management API.
+    public var networks: [String]
 
     public init(
         id: Int, name: String, endpoint: String, portableIPEnabled: Bool = false, gslbEnabled: Bool = true, apiKey: String,
-        contact: String? = nil, notes: String? = nil
+        contact: String? = nil, notes: String? = nil, networks: [String] = []
     ) {
+        self.networks = networks
         self.id = id
         self.name = name
         self.endpoint = endpoint
@@ -59,5 +64,25 @@ public struct FederationRegion: Codable, Sendable, Hashable {
         guard !apiKey.isEmpty, !apiKey.contains(where: \.isWhitespace) else {
             throw FederationError(.invalid, "The API key of region \(name) is empty or contains spaces.")
         }
+        for network in networks where CIDR(network) == nil {
+            throw FederationError(
+                .invalid, "Network \(network) of region \(name) is not an address or network in CIDR notation (10.1.0.0/16, 2001:db8::/32).")
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, endpoint, portableIPEnabled, gslbEnabled, apiKey, contact, notes, networks
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try container.decode(Int.self, forKey: .id), name: try container.decode(String.self, forKey: .name),
+            endpoint: try container.decode(String.self, forKey: .endpoint),
+            portableIPEnabled: try container.decodeIfPresent(Bool.self, forKey: .portableIPEnabled) ?? false,
+            gslbEnabled: try container.decodeIfPresent(Bool.self, forKey: .gslbEnabled) ?? true,
+            apiKey: try container.decode(String.self, forKey: .apiKey),
+            contact: try container.decodeIfPresent(String.self, forKey: .contact), notes: try container.decodeIfPresent(String.self, forKey: .notes),
+            networks: try container.decodeIfPresent([String].self, forKey: .networks) ?? [])
     }
 }

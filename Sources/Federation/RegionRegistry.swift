@@ -33,6 +33,12 @@ public struct RegionRegistry: Sendable {
                 "CREATE TABLE federation_revision (id INTEGER PRIMARY KEY CHECK (id = 1), revision BIGINT NOT NULL)",
                 "INSERT INTO federation_revision (id, revision) VALUES (1, 0)",
             ]),
+        Migration(
+            version: 103,
+            [
+                // The partner's networks, CIDRs joined by ",".
+                "ALTER TABLE federation_regions ADD COLUMN networks TEXT NOT NULL DEFAULT ''"
+            ]),
     ]
 
     /// What `update` may change; `nil` leaves a field as it is.
@@ -45,11 +51,14 @@ public struct RegionRegistry: Sendable {
         public var secretKey: String?
         public var contact: String?
         public var notes: String?
+        /// The partner's networks (replacing the list).
+        public var networks: [String]?
 
         public init(
             name: String? = nil, endpoint: String? = nil, portableIPEnabled: Bool? = nil, gslbEnabled: Bool? = nil, apiKey: String? = nil,
-            secretKey: String? = nil, contact: String? = nil, notes: String? = nil
+            secretKey: String? = nil, contact: String? = nil, notes: String? = nil, networks: [String]? = nil
         ) {
+            self.networks = networks
             self.name = name
             self.endpoint = endpoint
             self.portableIPEnabled = portableIPEnabled
@@ -91,10 +100,10 @@ public struct RegionRegistry: Sendable {
             }
             try await db.raw(
                 """
-                INSERT INTO federation_regions (id, name, endpoint, portable_ip, gslb, api_key, secret_sealed, contact, notes, created, updated)
+                INSERT INTO federation_regions (id, name, endpoint, portable_ip, gslb, api_key, secret_sealed, contact, notes, networks, created, updated)
                 VALUES (\(bind: region.id), \(bind: region.name), \(bind: region.endpoint), \(bind: region.portableIPEnabled ? 1 : 0),
                     \(bind: region.gslbEnabled ? 1 : 0), \(bind: region.apiKey), \(bind: sealed), \(bind: region.contact), \(bind: region.notes),
-                    \(bind: now), \(bind: now))
+                    \(bind: region.networks.joined(separator: ",")), \(bind: now), \(bind: now))
                 """
             ).run()
             try await db.raw("UPDATE federation_revision SET revision = revision + 1 WHERE id = 1").run()
@@ -189,6 +198,7 @@ public struct RegionRegistry: Sendable {
         if let v = changes.apiKey { region.apiKey = v }
         if let v = changes.contact { region.contact = v.isEmpty ? nil : v }
         if let v = changes.notes { region.notes = v.isEmpty ? nil : v }
+        if let v = changes.networks { region.networks = v }
         try region.validate()
         if let secret = changes.secretKey, secret.isEmpty { throw FederationError(.invalid, "The secret key of region \(region.name) is empty.") }
         let sealed = try changes.secretKey.map { try secrets.seal($0) }
@@ -202,7 +212,8 @@ public struct RegionRegistry: Sendable {
                 """
                 UPDATE federation_regions SET name = \(bind: updated.name), endpoint = \(bind: updated.endpoint),
                     portable_ip = \(bind: updated.portableIPEnabled ? 1 : 0), gslb = \(bind: updated.gslbEnabled ? 1 : 0),
-                    api_key = \(bind: updated.apiKey), contact = \(bind: updated.contact), notes = \(bind: updated.notes), updated = \(bind: now)
+                    api_key = \(bind: updated.apiKey), contact = \(bind: updated.contact), notes = \(bind: updated.notes),
+                    networks = \(bind: updated.networks.joined(separator: ",")), updated = \(bind: now)
                 WHERE id = \(bind: id)
                 """
             ).run()
@@ -233,6 +244,7 @@ public struct RegionRegistry: Sendable {
             portableIPEnabled: try row.decode(column: "portable_ip", as: Int.self) != 0,
             gslbEnabled: try row.decode(column: "gslb", as: Int.self) != 0,
             apiKey: try row.decode(column: "api_key", as: String.self), contact: try row.decode(column: "contact", as: String?.self),
-            notes: try row.decode(column: "notes", as: String?.self))
+            notes: try row.decode(column: "notes", as: String?.self),
+            networks: try row.decode(column: "networks", as: String.self).split(separator: ",").map(String.init))
     }
 }

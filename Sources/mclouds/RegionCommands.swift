@@ -93,13 +93,15 @@ struct RegionCommand: AsyncParsableCommand {
         @Flag(help: "GSLB is not enabled there.") var noGslb = false
         @Option(help: "Who runs it.") var contact: String?
         @Option(help: "Notes.") var notes: String?
+        @Option(help: ArgumentHelp("A network of the partner (CIDR, repeatable): its IP locks admit it.", valueName: "cidr")) var network: [String] =
+            []
 
         func run() async throws {
             try await reportingErrors {
                 let secret = try RegionCommand.secret(file: secretKeyFile, required: true)!
                 let region = FederationRegion(
                     id: id, name: name, endpoint: endpoint, portableIPEnabled: portableIp, gslbEnabled: !noGslb, apiKey: apiKey, contact: contact,
-                    notes: notes)
+                    notes: notes, networks: network)
                 if let client = try location.client {
                     let body = NewRegionRequest(region: region, secretKey: secret)
                     _ = try await client.call(.POST, "/api/v1/regions", body: body, as: FederationRegion.self)
@@ -166,6 +168,7 @@ struct RegionCommand: AsyncParsableCommand {
                 Console.line("  GSLB:          \(r.gslbEnabled ? "enabled" : "disabled")")
                 if let contact = r.contact { Console.line("  contact:       \(contact)") }
                 if let notes = r.notes { Console.line("  notes:         \(notes)") }
+                if !r.networks.isEmpty { Console.line("  networks:      \(r.networks.joined(separator: ", "))") }
             }
         }
     }
@@ -184,13 +187,15 @@ struct RegionCommand: AsyncParsableCommand {
         @Option(help: "GSLB enabled (true/false).") var gslb: Bool?
         @Option(help: "Contact (empty clears it).") var contact: String?
         @Option(help: "Notes (empty clears them).") var notes: String?
+        @Option(help: ArgumentHelp("The partner's networks (CIDR, repeatable; replaces the list).", valueName: "cidr")) var network: [String] = []
+        @Flag(help: "Clear the partner's networks.") var noNetworks = false
 
         func run() async throws {
             try await reportingErrors {
                 let secret = secretKeyFile != nil || newSecret ? try RegionCommand.secret(file: secretKeyFile, required: true) : nil
                 let changes = RegionRegistry.Changes(
                     name: name, endpoint: endpoint, portableIPEnabled: portableIp, gslbEnabled: gslb, apiKey: apiKey, secretKey: secret,
-                    contact: contact, notes: notes)
+                    contact: contact, notes: notes, networks: noNetworks ? [] : network.isEmpty ? nil : network)
                 let updated =
                     if let client = try location.client {
                         try await client.call(.PATCH, "/api/v1/regions/\(id)", body: changes, as: FederationRegion.self)
@@ -282,7 +287,7 @@ struct NewRegionRequest: Encodable {
     var region: FederationRegion
     var secretKey: String
 
-    enum CodingKeys: String, CodingKey { case id, name, endpoint, portableIPEnabled, gslbEnabled, apiKey, secretKey, contact, notes }
+    enum CodingKeys: String, CodingKey { case id, name, endpoint, portableIPEnabled, gslbEnabled, apiKey, secretKey, contact, notes, networks }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -295,5 +300,6 @@ struct NewRegionRequest: Encodable {
         try container.encode(secretKey, forKey: .secretKey)
         try container.encodeIfPresent(region.contact, forKey: .contact)
         try container.encodeIfPresent(region.notes, forKey: .notes)
+        try container.encode(region.networks, forKey: .networks)
     }
 }

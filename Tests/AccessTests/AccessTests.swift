@@ -1,4 +1,5 @@
 import Access
+import Core
 import Foundation
 import SQLKit
 import Storage

@@ -35,6 +35,8 @@ enum CommandTable {
         "deleteTags": { w, c in try w.deleteTags(c) },
         "listTags": { w, c in try w.listTags(c) },
         "listRegions": { w, c in try w.listRegions(c) },
+        "listConfigurations": { w, c in try w.listConfigurations(c) },
+        "updateConfiguration": { w, c in try w.updateConfiguration(c) },
         "addRegion": { w, c in try w.addRegion(c) },
         "updateRegion": { w, c in try w.updateRegion(c) },
         "removeRegion": { w, c in try w.removeRegion(c) },
@@ -59,7 +61,9 @@ enum CommandTable {
     }
 
     /// Commands only a root admin may call (others get CloudStack's 401 for unavailable commands).
-    static let adminOnly: Set<String> = ["listHosts", "listCapacity", "addRegion", "updateRegion", "removeRegion", "createAccount"]
+    static let adminOnly: Set<String> = [
+        "listHosts", "listCapacity", "addRegion", "updateRegion", "removeRegion", "createAccount", "listConfigurations", "updateConfiguration",
+    ]
 
     static func listApis(_ ctx: CommandContext) throws -> Reply {
         let catalog = APICatalog.shared

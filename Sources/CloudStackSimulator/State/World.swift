@@ -23,6 +23,9 @@ struct World: Codable, Sendable {
     var users: [String: UserRecord] = [:]
     var userByAPIKey: [String: String] = [:]
     var regions: [Region] = []
+    /// Settings changed with `updateConfiguration` (name → value), and per account (account id → name → value).
+    var globalSettings: [String: String]?
+    var accountSettings: [String: [String: String]]?
     var networks: [String: Network] = [:]
     var networkOrder: [String] = []
     var tags: [String: [ResourceTag]] = [:]

@@ -37,6 +37,7 @@ struct NewRegion: Codable, Sendable {
     var secretKey: String
     var contact: String?
     var notes: String?
+    var networks: [String]?
 }
 
 /// `/api/v1/regions…`, `/api/v1/dashboard…`, `/metrics` and the web dashboard at `/`.
@@ -75,7 +76,7 @@ struct FederationAPI: Sendable {
             let new = try await JSONBody.decode(NewRegion.self, request, limit: 64 << 10)
             let region = FederationRegion(
                 id: new.id, name: new.name, endpoint: new.endpoint, portableIPEnabled: new.portableIPEnabled ?? false,
-                gslbEnabled: new.gslbEnabled ?? true, apiKey: new.apiKey, contact: new.contact, notes: new.notes)
+                gslbEnabled: new.gslbEnabled ?? true, apiKey: new.apiKey, contact: new.contact, notes: new.notes, networks: new.networks ?? [])
             try await registry.add(region, secretKey: new.secretKey)
             return JSONResponse.make(region, status: 201)
         }

@@ -266,7 +266,7 @@ enum OpenAPIDocument {
             Region:
               type: object
               description: A CloudStack installation of the federation. Its secret key is never returned.
-              required: [id, name, endpoint, portableIPEnabled, gslbEnabled, apiKey]
+              required: [id, name, endpoint, portableIPEnabled, gslbEnabled, apiKey, networks]
               properties:
                 id: {type: integer, description: The installation's CloudStack region id.}
                 name: {type: string}
@@ -276,6 +276,7 @@ enum OpenAPIDocument {
                 apiKey: {type: string, description: The federation admin account's API key there.}
                 contact: {type: string}
                 notes: {type: string}
+                networks: {type: array, items: {type: string}, description: 'The partner''s networks (CIDR): its IP locks admit them.'}
             NewRegion:
               type: object
               required: [id, name, endpoint, apiKey, secretKey]
@@ -289,6 +290,7 @@ enum OpenAPIDocument {
                 secretKey: {type: string, description: Stored encrypted; never returned.}
                 contact: {type: string}
                 notes: {type: string}
+                networks: {type: array, items: {type: string}, description: 'The partner''s networks (CIDR): its IP locks admit them.'}
             RegionChanges:
               type: object
               description: Fields to change; absent fields stay as they are.
@@ -301,6 +303,7 @@ enum OpenAPIDocument {
                 secretKey: {type: string}
                 contact: {type: string}
                 notes: {type: string}
+                networks: {type: array, items: {type: string}, description: 'The partner''s networks (CIDR): its IP locks admit them.'}
             RegionSyncReport:
               type: object
               required: [id, name, reachable, actions, removals, removalsHeld, applied, failures, drift]

@@ -1,0 +1,99 @@
+import CloudStack
+import CloudStackSimulator
+import Core
+import Federation
+import Foundation
+import TestSupport
+import Testing
+
+@Suite("IP locks: firewall rules from the registry")
+struct FirewallTests {
+    static let regions = [
+        FederationRegion(
+            id: 6, name: "MECA-TUS", endpoint: "https://cloud.tus.example:8443/client/api", apiKey: "K6",
+            networks: ["10.6.0.0/16", "10.6.7.0/24", "10.6.200.9/16", "2001:db8:6::/48", "192.0.2.66"]),
+        FederationRegion(id: 1, name: "MECA-PolITO", endpoint: "http://cloud.polito.example/client/api", apiKey: "K1", networks: ["10.1.0.0/16"]),
+        FederationRegion(id: 3, name: "MECA-BME", endpoint: "https://cloud.bme.example/client/api", apiKey: "K3"),
+    ]
+
+    @Test("sources are minimal and canonical; a region admits the central service and its own networks; ports come from the endpoints")
+    func plan() throws {
+        let plan = FirewallPlan(regions: Self.regions, central: [CIDR("198.51.100.0/28")!])
+        #expect(try plan.sources(for: .region(6)).map(\.canonical) == ["10.6.0.0/16", "192.0.2.66", "198.51.100.0/28", "2001:db8:6:0:0:0:0:0/48"])
+        #expect(try plan.sources(for: .region(3)).map(\.canonical) == ["198.51.100.0/28"])
+        #expect(
+            try plan.sources(for: .central(ports: [443])).map(\.canonical) == ["10.1.0.0/16", "10.6.0.0/16", "192.0.2.66", "2001:db8:6:0:0:0:0:0/48"])
+        #expect(try plan.ports(for: .region(6)) == [8443])
+        #expect(try plan.ports(for: .region(1)) == [80])
+        #expect(try plan.ports(for: .region(3)) == [443])
+        #expect(throws: FederationError.self) { try plan.sources(for: .region(99)) }
+        // Nothing to admit: refused rather than a rule that locks everyone out.
+        #expect(throws: FederationError.self) { try FirewallPlan(regions: [Self.regions[2]], central: []).sources(for: .region(3)) }
+        let settings = try plan.cloudStackSettings()
+        #expect(settings.map(\.region) == [1, 3, 6])
+        #expect(settings.last?.allowedCIDRs == "10.6.0.0/16,192.0.2.66/32,198.51.100.0/28,2001:db8:6:0:0:0:0:0/48")
+        // A network that is not one is refused when registered.
+        var bad = Self.regions[1]
+        bad.networks = ["10.0.0.0/33"]
+        #expect(throws: FederationError.self) { try bad.validate() }
+    }
+
+    @Test("the nftables rulesets pass `nft -c`", .enabled(if: Tools.available("nft")))
+    func nftCheck() async throws {
+        try await withTemporaryDirectory { directory in
+            let plan = FirewallPlan(regions: Self.regions, central: [CIDR("198.51.100.0/28")!, CIDR("2001:db8:ffff::1")!])
+            for target in [FirewallPlan.Target.central(ports: [443, 8080]), .region(6), .region(1), .region(3)] {
+                let file = directory.appendingPathComponent("rules.nft")
+                let rules = try plan.nftables(for: target)
+                try rules.write(to: file, atomically: true, encoding: .utf8)
+                let check = try await runProgram(Tools.path("nft") ?? "/usr/sbin/nft", ["-c", "-f", file.path])
+                #expect(check.status == 0, "\(target): \(check.stderr)\n\(rules)")
+            }
+            // And a broken one fails, so the check is a check.
+            let broken = directory.appendingPathComponent("broken.nft")
+            try "table inet x { set s { type ipv4_addr; flags interval; elements = { 10.0.0.0/8, 10.1.0.0/16 } } }\n".write(
+                to: broken, atomically: true, encoding: .utf8)
+            #expect(try await runProgram(Tools.path("nft") ?? "/usr/sbin/nft", ["-c", "-f", broken.path]).status != 0)
+        }
+    }
+
+    @Test("--apply locks the federation account's keys to the listed sources: a signed call from elsewhere gets CloudStack's 401")
+    func applyToASimulator() async throws {
+        try await withThreeRegions { simulators in
+            let simulator = simulators[1]
+            try await withTemporaryDirectory { directory in
+                let data = directory.appendingPathComponent("data").path
+                let added = try await runMClouds(
+                    [
+                        "region", "add", "--data", data, "--id", "6", "--name", "MECA-TUS", "--endpoint", simulator.endpoint, "--api-key",
+                        simulator.adminKeys.apikey!, "--network", "127.0.0.3/32",
+                    ], environment: ["MCLOUDS_REGION_SECRET": simulator.adminKeys.secretkey!])
+                #expect(added.status == 0, "\(added.stderr)")
+                let applied = try await runMClouds([
+                    "security", "firewall", "--format", "cloudstack", "--central", "127.0.0.1", "--data", data, "--apply",
+                ])
+                #expect(applied.status == 0 && applied.stdout.contains("Applied to region 6"), "\(applied.stdout)\(applied.stderr)")
+
+                let client = client(for: simulator)
+                let configurations = try await client.list(
+                    "listConfigurations", ["name": "api.allowed.source.cidr.list", "accountid": try #require(simulator.adminAccountID)],
+                    as: JSONValue.self,
+                    logger: quietLogger)
+                #expect(configurations.first?["value"]?.stringValue == "127.0.0.1/32,127.0.0.3/32")
+
+                // A signed call: from the central service and the partner's network it passes; from 127.0.0.2 it does not.
+                var parameters = ["command": "listZones", "response": "json", "apikey": simulator.adminKeys.apikey!]
+                parameters["signature"] = RequestSigner.signature(for: parameters, secretKey: simulator.adminKeys.secretkey!)
+                let query = parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\(RequestSigner.javaURLEncode($0.value))" }.joined(separator: "&")
+                let port = Int(URL(string: simulator.endpoint)!.port!)
+                #expect(try await httpStatus(from: "127.0.0.1", to: "127.0.0.1", port: port, "GET", "/client/api?" + query) == 200)
+                #expect(try await httpStatus(from: "127.0.0.3", to: "127.0.0.1", port: port, "GET", "/client/api?" + query) == 200)
+                #expect(try await httpStatus(from: "127.0.0.2", to: "127.0.0.1", port: port, "GET", "/client/api?" + query) == 401)
+
+                // Without --central the plan would lock mClouds out: refused.
+                let refused = try await runMClouds(["security", "firewall", "--format", "cloudstack", "--data", data, "--apply"])
+                #expect(refused.status != 0 && refused.stderr.contains("--central"))
+            }
+        }
+    }
+}
