@@ -163,6 +163,8 @@ struct AccountPages: Sendable {
             var user: UserStore.User
             var enabled: Bool
             var region: String
+            /// The signed-in admin's own row (no button to lock oneself out).
+            var isSelf: Bool
         }
         struct View {
             var message: Message?
@@ -176,7 +178,10 @@ struct AccountPages: Sendable {
         let list = try await administration.list(by: principal)
         let roles: [Role] = principal.role == .federationAdmin ? [.teacher, .student, .partnerAdmin, .federationAdmin] : [.teacher, .student]
         let view = View(
-            message: message, rows: list.map { Row(user: $0, enabled: $0.disabled == nil, region: $0.scope ?? "—") }, roles: roles.map(\.rawValue),
+            message: message,
+            rows: list.map {
+                Row(user: $0, enabled: $0.disabled == nil, region: $0.scope ?? "—", isSelf: $0.principal.id == principal.id)
+            }, roles: roles.map(\.rawValue),
             fixedRegion: principal.role == .federationAdmin ? nil : principal.scope, csrf: context.session?.csrf ?? "",
             minimum: users.settings.rules.minimumLength)
         return WebPage.render(Self.usersTemplate, view, title: "Users", context: context, status: status)
@@ -302,8 +307,8 @@ struct AccountPages: Sendable {
         {{#rows}}
         <tr><td>{{user.username}}</td><td class="optional">{{user.displayName}}</td><td class="optional wrap">{{user.email}}</td><td>{{user.role}}</td><td>{{region}}</td>
         <td class="optional">{{user.lastLogin}}{{^user.lastLogin}}never{{/user.lastLogin}}</td>
-        <td>{{#enabled}}<form method="post" action="/admin/users/{{user.username}}/disable"><input type="hidden" name="csrf" value="{{csrf}}"><button class="small danger" type="submit">Disable</button></form>{{/enabled}}
-        {{^enabled}}<form method="post" action="/admin/users/{{user.username}}/enable"><input type="hidden" name="csrf" value="{{csrf}}"><button class="small" type="submit">Enable</button></form>{{/enabled}}</td></tr>
+        <td>{{#isSelf}}<span class="sub">you</span>{{/isSelf}}{{^isSelf}}{{#enabled}}<form method="post" action="/admin/users/{{user.username}}/disable"><input type="hidden" name="csrf" value="{{csrf}}"><button class="small danger" type="submit">Disable</button></form>{{/enabled}}
+        {{^enabled}}<form method="post" action="/admin/users/{{user.username}}/enable"><input type="hidden" name="csrf" value="{{csrf}}"><button class="small" type="submit">Enable</button></form>{{/enabled}}{{/isSelf}}</td></tr>
         {{/rows}}
         </table></div>
         {{^rows}}<p class="sub">No users yet.</p>{{/rows}}

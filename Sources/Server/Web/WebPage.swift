@@ -151,7 +151,7 @@ enum WebPage {
         table { border-collapse: collapse; width: 100%; font-size: 14px; }
         th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
         th { color: var(--muted); font-weight: 600; font-size: 13px; }
-        td.wrap { overflow-wrap: anywhere; }
+        td.wrap { overflow-wrap: break-word; word-break: normal; }
         .badge { color: #fff; border-radius: 10px; padding: 1px 8px; font-size: 12px; font-weight: 600; white-space: nowrap; background: #718096; }
         .badge.ok { background: var(--ok); } .badge.crit { background: var(--crit); }
         .sub { color: var(--muted); font-size: 13px; }
