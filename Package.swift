@@ -139,6 +139,7 @@ let package = Package(
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: upcoming
         ),
@@ -211,6 +212,7 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "Storage",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -312,6 +314,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Access", "Core", "Storage", "TemplateRepository", "TestSupport", "CloudStack", "CloudStackSimulator", "Federation", "Dashboard",
+                "SyncAgent", "Server",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

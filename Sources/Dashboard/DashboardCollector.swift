@@ -21,8 +21,8 @@ public final class DashboardCollector: Service, Sendable {
         /// Certificates expiring within this many days are a warning.
         public var certificateWarningDays: Int = 30
         public var tls = TLSInspector()
-        /// The client for the regions' APIs (`HTTPClients.trusting(caBundle:)` for a partner CA).
-        public var httpClient: HTTPClient = HTTPClients.shared
+        /// A PEM bundle of CA certificates trusted, besides the system's, for the regions' APIs (a partner CA).
+        public var caBundle: String?
         /// With leases, the periodic collection runs only in the instance that holds the `dashboard-collector`
         /// lease (several servers on one database collect once per period); the others read what it stored.
         public var leases: LeaseStore?
@@ -214,7 +214,9 @@ public final class DashboardCollector: Service, Sendable {
         var configuration = CloudStackClient.Configuration(endpoint: region.endpoint, apiKey: apiKey, secretKey: secret, region: region.name)
         configuration.requestTimeout = self.configuration.regionTimeout
         configuration.maxAttempts = 2
-        let client = CloudStackClient(configuration: configuration, httpClient: self.configuration.httpClient)
+        let client = CloudStackClient(
+            configuration: configuration,
+            httpClient: (try? region.apiHTTPClient(caBundle: self.configuration.caBundle, logger: logger)) ?? HTTPClients.shared)
         let now = Date()
         var health = RegionHealth(
             reachable: false, latencyMilliseconds: nil, cloudStackVersion: nil, certificate: nil, level: .ok, problems: [],

@@ -1,5 +1,7 @@
+import AsyncHTTPClient
 import Core
 import Foundation
+import Logging
 
 /// A region of the federation: one CloudStack installation, as the registry knows it.
 ///
@@ -19,12 +21,16 @@ public struct FederationRegion: Codable, Sendable, Hashable {
     /// The partner's networks (CIDR, IPv4 or IPv6): where its people and systems call from. The IP locks
     /// (`mclouds security firewall`) admit these, and the central service, to this region's management API.
     public var networks: [String]
+    /// Whether the API's certificate is verified (the default). Off only by an explicit setting of this region,
+    /// logged as a warning at every use.
+    public var verifyTLS: Bool
 
     public init(
         id: Int, name: String, endpoint: String, portableIPEnabled: Bool = false, gslbEnabled: Bool = true, apiKey: String,
-        contact: String? = nil, notes: String? = nil, networks: [String] = []
+        contact: String? = nil, notes: String? = nil, networks: [String] = [], verifyTLS: Bool = true
     ) {
         self.networks = networks
+        self.verifyTLS = verifyTLS
         self.id = id
         self.name = name
         self.endpoint = endpoint
@@ -71,7 +77,7 @@ public struct FederationRegion: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, name, endpoint, portableIPEnabled, gslbEnabled, apiKey, contact, notes, networks
+        case id, name, endpoint, portableIPEnabled, gslbEnabled, apiKey, contact, notes, networks, verifyTLS
     }
 
     public init(from decoder: any Decoder) throws {
@@ -83,6 +89,23 @@ public struct FederationRegion: Codable, Sendable, Hashable {
             gslbEnabled: try container.decodeIfPresent(Bool.self, forKey: .gslbEnabled) ?? true,
             apiKey: try container.decode(String.self, forKey: .apiKey),
             contact: try container.decodeIfPresent(String.self, forKey: .contact), notes: try container.decodeIfPresent(String.self, forKey: .notes),
-            networks: try container.decodeIfPresent([String].self, forKey: .networks) ?? [])
+            networks: try container.decodeIfPresent([String].self, forKey: .networks) ?? [],
+            verifyTLS: try container.decodeIfPresent(Bool.self, forKey: .verifyTLS) ?? true)
+    }
+
+    /// The HTTP client for this region's API: certificates verified against the system's roots plus `caBundle`,
+    /// unless this region's ``verifyTLS`` is off — then not at all, and `logger` is told (each time).
+    /// - Throws: ``FederationError`` `invalid` when the bundle cannot be read.
+    public func apiHTTPClient(caBundle: String? = nil, logger: Logger) throws -> HTTPClient {
+        if !verifyTLS {
+            logger.warning(
+                "certificate verification is off for this region (verifyTLS false): anyone on the path can read its API calls",
+                metadata: ["region": "\(name)", "endpoint": "\(endpoint)"])
+        }
+        do {
+            return try HTTPClients.trusting(caBundle: caBundle, verify: verifyTLS)
+        } catch {
+            throw FederationError(.invalid, "Cannot read CA certificates from \(caBundle ?? ""): \(error).")
+        }
     }
 }

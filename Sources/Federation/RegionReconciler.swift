@@ -65,9 +65,10 @@ public struct RegionReconciler: Sendable {
             endpoint: installation.endpoint, apiKey: apiKey, secretKey: secret, region: installation.name)
         configuration.requestTimeout = requestTimeout
         configuration.maxAttempts = 2
-        let client = CloudStackClient(configuration: configuration)
         var logger = logger
         logger[metadataKey: "region"] = "\(installation.name)"
+        let client = CloudStackClient(
+            configuration: configuration, httpClient: (try? installation.apiHTTPClient(logger: logger)) ?? HTTPClients.shared)
         var report = Report(
             id: installation.id, name: installation.name, reachable: false, actions: [], removals: [], removalsHeld: false, applied: [],
             failures: [], drift: [], error: nil)

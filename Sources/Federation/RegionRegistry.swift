@@ -39,6 +39,12 @@ public struct RegionRegistry: Sendable {
                 // The partner's networks, CIDRs joined by ",".
                 "ALTER TABLE federation_regions ADD COLUMN networks TEXT NOT NULL DEFAULT ''"
             ]),
+        Migration(
+            version: 104,
+            [
+                // 0: the region's API certificate is not verified (an explicit, logged setting).
+                "ALTER TABLE federation_regions ADD COLUMN verify_tls INTEGER NOT NULL DEFAULT 1"
+            ]),
     ]
 
     /// What `update` may change; `nil` leaves a field as it is.
@@ -53,12 +59,15 @@ public struct RegionRegistry: Sendable {
         public var notes: String?
         /// The partner's networks (replacing the list).
         public var networks: [String]?
+        /// Whether the region's API certificate is verified.
+        public var verifyTLS: Bool?
 
         public init(
             name: String? = nil, endpoint: String? = nil, portableIPEnabled: Bool? = nil, gslbEnabled: Bool? = nil, apiKey: String? = nil,
-            secretKey: String? = nil, contact: String? = nil, notes: String? = nil, networks: [String]? = nil
+            secretKey: String? = nil, contact: String? = nil, notes: String? = nil, networks: [String]? = nil, verifyTLS: Bool? = nil
         ) {
             self.networks = networks
+            self.verifyTLS = verifyTLS
             self.name = name
             self.endpoint = endpoint
             self.portableIPEnabled = portableIPEnabled
@@ -100,10 +109,11 @@ public struct RegionRegistry: Sendable {
             }
             try await db.raw(
                 """
-                INSERT INTO federation_regions (id, name, endpoint, portable_ip, gslb, api_key, secret_sealed, contact, notes, networks, created, updated)
+                INSERT INTO federation_regions (
+                    id, name, endpoint, portable_ip, gslb, api_key, secret_sealed, contact, notes, networks, verify_tls, created, updated)
                 VALUES (\(bind: region.id), \(bind: region.name), \(bind: region.endpoint), \(bind: region.portableIPEnabled ? 1 : 0),
                     \(bind: region.gslbEnabled ? 1 : 0), \(bind: region.apiKey), \(bind: sealed), \(bind: region.contact), \(bind: region.notes),
-                    \(bind: region.networks.joined(separator: ",")), \(bind: now), \(bind: now))
+                    \(bind: region.networks.joined(separator: ",")), \(bind: region.verifyTLS ? 1 : 0), \(bind: now), \(bind: now))
                 """
             ).run()
             try await db.raw("UPDATE federation_revision SET revision = revision + 1 WHERE id = 1").run()
@@ -199,6 +209,7 @@ public struct RegionRegistry: Sendable {
         if let v = changes.contact { region.contact = v.isEmpty ? nil : v }
         if let v = changes.notes { region.notes = v.isEmpty ? nil : v }
         if let v = changes.networks { region.networks = v }
+        if let v = changes.verifyTLS { region.verifyTLS = v }
         try region.validate()
         if let secret = changes.secretKey, secret.isEmpty { throw FederationError(.invalid, "The secret key of region \(region.name) is empty.") }
         let sealed = try changes.secretKey.map { try secrets.seal($0) }
@@ -213,7 +224,7 @@ public struct RegionRegistry: Sendable {
                 UPDATE federation_regions SET name = \(bind: updated.name), endpoint = \(bind: updated.endpoint),
                     portable_ip = \(bind: updated.portableIPEnabled ? 1 : 0), gslb = \(bind: updated.gslbEnabled ? 1 : 0),
                     api_key = \(bind: updated.apiKey), contact = \(bind: updated.contact), notes = \(bind: updated.notes),
-                    networks = \(bind: updated.networks.joined(separator: ",")), updated = \(bind: now)
+                    networks = \(bind: updated.networks.joined(separator: ",")), verify_tls = \(bind: updated.verifyTLS ? 1 : 0), updated = \(bind: now)
                 WHERE id = \(bind: id)
                 """
             ).run()
@@ -245,6 +256,7 @@ public struct RegionRegistry: Sendable {
             gslbEnabled: try row.decode(column: "gslb", as: Int.self) != 0,
             apiKey: try row.decode(column: "api_key", as: String.self), contact: try row.decode(column: "contact", as: String?.self),
             notes: try row.decode(column: "notes", as: String?.self),
-            networks: try row.decode(column: "networks", as: String.self).split(separator: ",").map(String.init))
+            networks: try row.decode(column: "networks", as: String.self).split(separator: ",").map(String.init),
+            verifyTLS: try row.decode(column: "verify_tls", as: Int.self) != 0)
     }
 }

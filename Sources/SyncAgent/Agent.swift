@@ -62,7 +62,8 @@ public struct Agent: Sendable {
             fetcher: ChunkFetcher(
                 mirrors: [configuration.central.url] + (configuration.central.mirrors ?? []),
                 images: try ImageCache(directory: directory.appendingPathComponent("images")),
-                partialDirectory: directory.appendingPathComponent("partial"), policy: policy, httpClient: centralHTTP, logger: logger),
+                partialDirectory: directory.appendingPathComponent("partial"), policy: policy, httpClient: centralHTTP,
+                tokens: configuration.centralToken().map { [configuration.central.url: $0] } ?? [:], logger: logger),
             registrar: CloudStackRegistrar(client: client, zoneIDs: configuration.cloudstack.zones ?? [], logger: logger), settings: settings,
             imageURL: imageURL, logger: logger)
     }

@@ -63,15 +63,20 @@ public struct ChunkFetcher: Sendable {
     let httpClient: HTTPClient
     let logger: Logger
     let limiter: BandwidthLimiter?
+    /// Per mirror (base URL), the token sent with its chunk requests (the central server's, for partner-only
+    /// templates' chunks); other mirrors get none.
+    let tokens: [String: String]
 
     /// - Parameters:
     ///   - images: where images are assembled, and whose chunks are reused.
     ///   - partialDirectory: where interrupted chunk downloads are kept for a ranged resume.
     public init(
         mirrors: [String], images: ImageCache, partialDirectory: URL, policy: Policy = Policy(), httpClient: HTTPClient = HTTPClients.shared,
-        logger: Logger = Logger(label: "mclouds.agent.fetch")
+        tokens: [String: String] = [:], logger: Logger = Logger(label: "mclouds.agent.fetch")
     ) {
-        self.mirrors = mirrors.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        func base(_ url: String) -> String { url.hasSuffix("/") ? String(url.dropLast()) : url }
+        self.mirrors = mirrors.map(base)
+        self.tokens = Dictionary(tokens.map { (base($0.key), $0.value) }, uniquingKeysWith: { first, _ in first })
         self.images = images
         self.partialDirectory = partialDirectory
         self.policy = policy
@@ -304,6 +309,7 @@ public struct ChunkFetcher: Sendable {
             throw SyncAgentError.refused(url, "\(error)")
         }
         if !held.isEmpty { request.headers.add(name: "Range", value: "bytes=\(held.count)-") }
+        if let token = tokens[mirror] { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         // From the request on the wire, the watchdog cancels the transfer when nothing comes for the stall
         // timeout (before that, the connect timeout bounds the wait); the transfer reports progress to it.
         let handle = TransferHandle()

@@ -95,13 +95,14 @@ struct RegionCommand: AsyncParsableCommand {
         @Option(help: "Notes.") var notes: String?
         @Option(help: ArgumentHelp("A network of the partner (CIDR, repeatable): its IP locks admit it.", valueName: "cidr")) var network: [String] =
             []
+        @Flag(help: "Do not verify the API's certificate (logged as a warning at every use; for a test region only).") var noVerifyTls = false
 
         func run() async throws {
             try await reportingErrors {
                 let secret = try RegionCommand.secret(file: secretKeyFile, required: true)!
                 let region = FederationRegion(
                     id: id, name: name, endpoint: endpoint, portableIPEnabled: portableIp, gslbEnabled: !noGslb, apiKey: apiKey, contact: contact,
-                    notes: notes, networks: network)
+                    notes: notes, networks: network, verifyTLS: !noVerifyTls)
                 if let client = try location.client {
                     let body = NewRegionRequest(region: region, secretKey: secret)
                     _ = try await client.call(.POST, "/api/v1/regions", body: body, as: FederationRegion.self)
@@ -169,6 +170,7 @@ struct RegionCommand: AsyncParsableCommand {
                 if let contact = r.contact { Console.line("  contact:       \(contact)") }
                 if let notes = r.notes { Console.line("  notes:         \(notes)") }
                 if !r.networks.isEmpty { Console.line("  networks:      \(r.networks.joined(separator: ", "))") }
+                if !r.verifyTLS { Console.line("  TLS:           certificate NOT verified") }
             }
         }
     }
@@ -189,13 +191,14 @@ struct RegionCommand: AsyncParsableCommand {
         @Option(help: "Notes (empty clears them).") var notes: String?
         @Option(help: ArgumentHelp("The partner's networks (CIDR, repeatable; replaces the list).", valueName: "cidr")) var network: [String] = []
         @Flag(help: "Clear the partner's networks.") var noNetworks = false
+        @Option(help: "Verify the API's certificate (true/false; false is logged as a warning at every use).") var verifyTls: Bool?
 
         func run() async throws {
             try await reportingErrors {
                 let secret = secretKeyFile != nil || newSecret ? try RegionCommand.secret(file: secretKeyFile, required: true) : nil
                 let changes = RegionRegistry.Changes(
                     name: name, endpoint: endpoint, portableIPEnabled: portableIp, gslbEnabled: gslb, apiKey: apiKey, secretKey: secret,
-                    contact: contact, notes: notes, networks: noNetworks ? [] : network.isEmpty ? nil : network)
+                    contact: contact, notes: notes, networks: noNetworks ? [] : network.isEmpty ? nil : network, verifyTLS: verifyTls)
                 let updated =
                     if let client = try location.client {
                         try await client.call(.PATCH, "/api/v1/regions/\(id)", body: changes, as: FederationRegion.self)
@@ -287,7 +290,9 @@ struct NewRegionRequest: Encodable {
     var region: FederationRegion
     var secretKey: String
 
-    enum CodingKeys: String, CodingKey { case id, name, endpoint, portableIPEnabled, gslbEnabled, apiKey, secretKey, contact, notes, networks }
+    enum CodingKeys: String, CodingKey {
+        case id, name, endpoint, portableIPEnabled, gslbEnabled, apiKey, secretKey, contact, notes, networks, verifyTLS
+    }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -301,5 +306,6 @@ struct NewRegionRequest: Encodable {
         try container.encodeIfPresent(region.contact, forKey: .contact)
         try container.encodeIfPresent(region.notes, forKey: .notes)
         try container.encode(region.networks, forKey: .networks)
+        try container.encode(region.verifyTLS, forKey: .verifyTLS)
     }
 }

@@ -103,8 +103,10 @@ struct SecurityCommand: AsyncParsableCommand {
         /// Sets the lock on one region: the account of the registry's API key, then the global switch.
         static func apply(_ setting: FirewallPlan.CloudStackSetting, registry: RegionRegistry, logger: Logger) async throws -> String {
             let keys = try await registry.credentials(setting.region)
+            let region = try await registry.region(String(setting.region))
             let client = CloudStackClient(
-                configuration: .init(endpoint: setting.endpoint, apiKey: keys.apiKey, secretKey: keys.secretKey, region: setting.name))
+                configuration: .init(endpoint: setting.endpoint, apiKey: keys.apiKey, secretKey: keys.secretKey, region: setting.name),
+                httpClient: try region.apiHTTPClient(logger: logger))
             let users = try await client.list("listUsers", ["listall": "true"], as: JSONValue.self, logger: logger)
             guard let user = users.first(where: { $0["apikey"]?.stringValue == keys.apiKey }), let account = user["accountid"]?.stringValue else {
                 throw CLIError(

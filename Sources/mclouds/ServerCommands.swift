@@ -107,7 +107,8 @@ struct ServerCommand: AsyncParsableCommand {
         if let trustCa {
             do {
                 collection.tls.additionalRoots = try TLSInspector.roots(pemFile: trustCa)
-                collection.httpClient = try HTTPClients.trusting(caBundle: trustCa)
+                _ = try HTTPClients.trusting(caBundle: trustCa)
+                collection.caBundle = trustCa
             } catch {
                 throw CLIError("Cannot read CA certificates from \(trustCa): \(error)")
             }

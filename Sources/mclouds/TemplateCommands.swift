@@ -4,6 +4,7 @@ import Core
 import Federation
 import Foundation
 import Logging
+import NIOHTTP1
 import Server
 import Storage
 import Synchronization
@@ -14,7 +15,7 @@ struct TemplateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "template",
         abstract: "Publish, list, show, deprecate, withdraw, garbage-collect and verify templates.",
-        subcommands: [Publish.self, List.self, Show.self, Status.self, Withdraw.self, Deprecate.self, GC.self, Verify.self]
+        subcommands: [Publish.self, List.self, Show.self, Status.self, Withdraw.self, Deprecate.self, Access.self, GC.self, Verify.self]
     )
 }
 
@@ -309,6 +310,31 @@ extension TemplateCommand {
         func run() async throws { try await options.change(to: .deprecated, done: "Deprecated") }
     }
 
+    struct Access: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a template partner-only (its manifests and its own chunks need a token: licensed images) or public again.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var connection: ServerConnection
+        @Argument(help: "The template's name.") var name: String
+        @Flag(help: "Partner-only.") var partnerOnly = false
+        @Flag(name: .customLong("public"), help: "Public again.") var makePublic = false
+
+        func validate() throws {
+            guard partnerOnly != makePublic else { throw ValidationError("Give --partner-only or --public.") }
+        }
+
+        func run() async throws {
+            try await reportingErrors {
+                let answer = try await connection.client.call(
+                    .POST, "/api/v1/templates/\(name)/access", body: TemplateAccessRequest(partnerOnly: partnerOnly), as: TemplateAccessRequest.self)
+                Console.line(
+                    answer.partnerOnly
+                        ? "\(name) is partner-only: its manifests and its own chunks are served with a token."
+                        : "\(name) is public.")
+            }
+        }
+    }
+
     struct GC: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "gc",
@@ -414,4 +440,9 @@ enum RolloutMatrix {
         }
         return [["TEMPLATE"] + sites] + keys.map { key in [key] + sites.map { cells[key]?[$0] ?? "-" } }
     }
+}
+
+/// The body and answer of `POST /api/v1/templates/{name}/access`.
+struct TemplateAccessRequest: Codable {
+    var partnerOnly: Bool
 }

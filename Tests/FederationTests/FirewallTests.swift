@@ -38,6 +38,19 @@ struct FirewallTests {
         #expect(throws: FederationError.self) { try bad.validate() }
     }
 
+    @Test("a region's networks and its TLS verification are stored and changed like its other fields", arguments: TestDatabase.available)
+    func stored(backend: TestDatabase) async throws {
+        try await withRegistry(on: backend) { registry, _, _ in
+            try await registry.add(Self.regions[0], secretKey: "s")
+            var stored = try await registry.region("6")
+            #expect(stored.networks == Self.regions[0].networks && stored.verifyTLS)
+            try await registry.update(6, .init(networks: ["10.9.0.0/16"], verifyTLS: false))
+            stored = try await registry.region("6")
+            #expect(stored.networks == ["10.9.0.0/16"] && !stored.verifyTLS)
+            await #expect(throws: FederationError.self) { try await registry.update(6, .init(networks: ["not-a-network"])) }
+        }
+    }
+
     @Test("the nftables rulesets pass `nft -c`", .enabled(if: Tools.available("nft")))
     func nftCheck() async throws {
         try await withTemporaryDirectory { directory in

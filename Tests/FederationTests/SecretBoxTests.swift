@@ -22,7 +22,7 @@ struct SecretBoxTests {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("secrets.aes256").path
             let key = SymmetricKey(size: .bits256)
-            FileManager.default.createFile(atPath: path, contents: key.withUnsafeBytes { Data($0) }, attributes: [.posixPermissions: 0o600])
+            #expect(FileManager.default.createFile(atPath: path, contents: key.withUnsafeBytes { Data($0) }, attributes: [.posixPermissions: 0o600]))
             let old = try AES.GCM.seal(Data("the old secret".utf8), using: key).combined!.base64EncodedString()
             let box = try SecretBox.open(keyFile: path, create: false)
             #expect(try box.open(old) == "the old secret")

@@ -1,9 +1,11 @@
 import AsyncHTTPClient
 import Core
+import Federation
 import Foundation
 import NIOCore
 import NIOHTTP1
 import Server
+import Synchronization
 import TestSupport
 import Testing
 
@@ -159,6 +161,31 @@ struct TLSTests {
             }
             #expect(seen == "renewed")
             #expect(server.stderr.contains("TLS certificate reloaded") || server.stdout.contains("TLS certificate reloaded"))
+        }
+    }
+
+    @Test("a region's API certificate is verified unless the region says verifyTLS false, which is logged at every use")
+    func regionVerification() async throws {
+        try await withTemporaryDirectory { directory in
+            let pki = try TestPKI(name: "partner-private", in: directory)
+            let (certificate, key) = try pki.issue(commonName: "cloud.partner")
+            try await withServer(tls: try TLSIdentity(certificate: certificate, key: key)) { server, _, _ in
+                let captured = CapturedLog()
+                let logger = captured.logger(label: "test.tls")
+                var region = FederationRegion(id: 9, name: "MECA-Test", endpoint: server.baseURL + "/client/api", apiKey: "K")
+                let verifying = try region.apiHTTPClient(logger: logger)
+                await #expect(throws: (any Error).self) {
+                    try await verifying.execute(.init(url: server.baseURL + "/healthz"), timeout: .seconds(10))
+                }
+                #expect(captured.lines.withLock { $0.isEmpty })
+                // The partner's CA bundle makes it verifiable.
+                let bundled = try region.apiHTTPClient(caBundle: pki.caFile, logger: logger)
+                #expect(try await bundled.execute(.init(url: server.baseURL + "/healthz"), timeout: .seconds(10)).status == .ok)
+                region.verifyTLS = false
+                let unverified = try region.apiHTTPClient(logger: logger)
+                #expect(try await unverified.execute(.init(url: server.baseURL + "/healthz"), timeout: .seconds(10)).status == .ok)
+                #expect(captured.lines.withLock { $0.contains { $0.contains("certificate verification is off") && $0.contains("MECA-Test") } })
+            }
         }
     }
 

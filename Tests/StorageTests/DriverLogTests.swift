@@ -7,26 +7,6 @@ import TestSupport
 import Testing
 
 /// Collects every log line (message and metadata) in memory.
-final class CapturedLog: Sendable {
-    let lines = Mutex<[String]>([])
-
-    var handler: CapturingHandler { CapturingHandler(log: self) }
-
-    struct CapturingHandler: LogHandler {
-        let log: CapturedLog
-        var logLevel: Logger.Level = .trace
-        var metadata: Logger.Metadata = [:]
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            let all = metadata.merging(event.metadata ?? [:]) { $1 }
-            log.lines.withLock { $0.append("\(event.message) \(all)") }
-        }
-    }
-}
-
 @Suite("Database driver logs")
 struct DriverLogTests {
     @Test("at trace level, no statement's bound values reach the log (API keys, token hashes)", arguments: TestDatabase.available)

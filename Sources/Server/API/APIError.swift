@@ -42,6 +42,12 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
                 ? "This form is out of date or did not come from this site: reload the page and send it again."
                 : "A change made with a session cookie needs the session's X-CSRF-Token header (or use a token: Authorization: Bearer …).")
     }
+    static func partnerOnly() -> APIError {
+        APIError(
+            status: 401,
+            "This template is partner-only: its manifest and its own chunks are served with a token (Authorization: Bearer …) of a federation member, e.g. a site agent's."
+        )
+    }
     static func publishingDisabled() -> APIError {
         APIError(
             status: 403,

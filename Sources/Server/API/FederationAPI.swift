@@ -38,6 +38,7 @@ struct NewRegion: Codable, Sendable {
     var contact: String?
     var notes: String?
     var networks: [String]?
+    var verifyTLS: Bool?
 }
 
 /// `/api/v1/regions…`, `/api/v1/dashboard…`, `/metrics` and the web dashboard at `/`.
@@ -76,7 +77,8 @@ struct FederationAPI: Sendable {
             let new = try await JSONBody.decode(NewRegion.self, request, limit: 64 << 10)
             let region = FederationRegion(
                 id: new.id, name: new.name, endpoint: new.endpoint, portableIPEnabled: new.portableIPEnabled ?? false,
-                gslbEnabled: new.gslbEnabled ?? true, apiKey: new.apiKey, contact: new.contact, notes: new.notes, networks: new.networks ?? [])
+                gslbEnabled: new.gslbEnabled ?? true, apiKey: new.apiKey, contact: new.contact, notes: new.notes, networks: new.networks ?? [],
+                verifyTLS: new.verifyTLS ?? true)
             try await registry.add(region, secretKey: new.secretKey)
             return JSONResponse.make(region, status: 201)
         }

@@ -266,7 +266,7 @@ enum OpenAPIDocument {
             Region:
               type: object
               description: A CloudStack installation of the federation. Its secret key is never returned.
-              required: [id, name, endpoint, portableIPEnabled, gslbEnabled, apiKey, networks]
+              required: [id, name, endpoint, portableIPEnabled, gslbEnabled, apiKey, networks, verifyTLS]
               properties:
                 id: {type: integer, description: The installation's CloudStack region id.}
                 name: {type: string}
@@ -277,6 +277,7 @@ enum OpenAPIDocument {
                 contact: {type: string}
                 notes: {type: string}
                 networks: {type: array, items: {type: string}, description: 'The partner''s networks (CIDR): its IP locks admit them.'}
+                verifyTLS: {type: boolean, description: 'false: the API certificate is not verified (logged at every use).'}
             NewRegion:
               type: object
               required: [id, name, endpoint, apiKey, secretKey]
@@ -291,6 +292,7 @@ enum OpenAPIDocument {
                 contact: {type: string}
                 notes: {type: string}
                 networks: {type: array, items: {type: string}, description: 'The partner''s networks (CIDR): its IP locks admit them.'}
+                verifyTLS: {type: boolean, description: 'false: the API certificate is not verified (logged at every use).'}
             RegionChanges:
               type: object
               description: Fields to change; absent fields stay as they are.
@@ -304,6 +306,7 @@ enum OpenAPIDocument {
                 contact: {type: string}
                 notes: {type: string}
                 networks: {type: array, items: {type: string}, description: 'The partner''s networks (CIDR): its IP locks admit them.'}
+                verifyTLS: {type: boolean, description: 'false: the API certificate is not verified (logged at every use).'}
             RegionSyncReport:
               type: object
               required: [id, name, reachable, actions, removals, removalsHeld, applied, failures, drift]
@@ -829,7 +832,7 @@ enum OpenAPIDocument {
                 '404': {$ref: '#/components/responses/Error'}
           /api/v1/templates/{name}/versions/{version}/manifest:
             get:
-              summary: The signed manifest of a version, byte for byte as signed.
+              summary: 'The signed manifest of a version, byte for byte as signed (a partner-only template''s needs a token).'
               parameters: [{$ref: '#/components/parameters/name'}, {$ref: '#/components/parameters/version'}]
               responses:
                 '200':
@@ -838,6 +841,7 @@ enum OpenAPIDocument {
                     application/json:
                       schema: {$ref: '#/components/schemas/SignedManifest'}
                 '400': {$ref: '#/components/responses/Error'}
+                '401': {$ref: '#/components/responses/Error'}
                 '404': {$ref: '#/components/responses/Error'}
           /api/v1/catalog:
             get:
@@ -871,6 +875,7 @@ enum OpenAPIDocument {
                     application/octet-stream: {}
                 '304': {description: Not modified (If-None-Match matched).}
                 '400': {$ref: '#/components/responses/Error'}
+                '401': {$ref: '#/components/responses/Error'}
                 '404': {$ref: '#/components/responses/Error'}
                 '416': {$ref: '#/components/responses/Error'}
             head:
@@ -879,6 +884,7 @@ enum OpenAPIDocument {
               responses:
                 '200': {description: Stored.}
                 '400': {description: Not a SHA-256 digest.}
+                '401': {description: 'A chunk only partner-only templates hold, asked for without a token.'}
                 '404': {description: Not stored.}
             put:
               summary: Upload a chunk; its bytes must hash to the digest.
@@ -945,6 +951,34 @@ enum OpenAPIDocument {
                 '400': {$ref: '#/components/responses/Error'}
                 '401': {$ref: '#/components/responses/Error'}
                 '409': {$ref: '#/components/responses/Error'}
+          /api/v1/templates/{name}/access:
+            post:
+              summary: 'Make a template partner-only (its manifests and its own chunks then need a token) or public again.'
+              security: [{adminToken: []}]
+              parameters: [{$ref: '#/components/parameters/name'}]
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      required: [partnerOnly]
+                      properties:
+                        partnerOnly: {type: boolean}
+              responses:
+                '200':
+                  description: The template's access now.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [partnerOnly]
+                        properties:
+                          partnerOnly: {type: boolean}
+                '400': {$ref: '#/components/responses/Error'}
+                '401': {$ref: '#/components/responses/Error'}
+                '403': {$ref: '#/components/responses/Error'}
+                '404': {$ref: '#/components/responses/Error'}
           /api/v1/templates/{name}/versions/{version}/state:
             post:
               summary: Deprecate (kept, flagged) or withdraw (taken out of the catalog) a version.

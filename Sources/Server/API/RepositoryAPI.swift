@@ -41,6 +41,11 @@ public struct RouteDescription: Sendable, Hashable {
     }
 }
 
+/// Whether a template is partner-only (`POST /api/v1/templates/{name}/access`).
+struct TemplateAccess: Codable, Sendable {
+    var partnerOnly: Bool
+}
+
 /// The template repository over HTTP: templates and versions, the signed catalog and manifests, chunks
 /// by digest (immutable, `Range`-able), and the token-protected publish calls.
 struct RepositoryAPI: Sendable {
@@ -58,6 +63,7 @@ struct RepositoryAPI: Sendable {
         .init(method: "POST", path: "/api/v1/uploads/missing", policy: .federationAdmin),
         .init(method: "POST", path: "/api/v1/templates/{name}/versions", policy: .federationAdmin),
         .init(method: "POST", path: "/api/v1/templates/{name}/versions/{version}/state", policy: .federationAdmin),
+        .init(method: "POST", path: "/api/v1/templates/{name}/access", policy: .federationAdmin),
         .init(method: "POST", path: "/api/v1/sites/{site}/report", policy: .siteAgent(parameter: "site")),
         .init(method: "GET", path: "/api/v1/rollout", policy: .public),
     ]
@@ -77,7 +83,17 @@ struct RepositoryAPI: Sendable {
         router.get("/api/v1/templates/{name}/versions/{version}/manifest") { _, context in
             let name = try context.parameters.require("name")
             let version = try context.parameters.require("version")
-            return JSONResponse.raw(try await repository.signedManifest(name: name, version: version))
+            // A partner-only template's manifest goes to authenticated callers only.
+            if context.principal == nil, try await repository.isPartnerOnly(name) { throw APIError.partnerOnly() }
+            var response = JSONResponse.raw(try await repository.signedManifest(name: name, version: version))
+            if try await repository.isPartnerOnly(name) { response.headers[.cacheControl] = "private, no-store" }
+            return response
+        }
+        router.post("/api/v1/templates/{name}/access") { request, context in
+            let name = try context.parameters.require("name")
+            let asked = try await JSONBody.decode(TemplateAccess.self, request, limit: 1024)
+            try await repository.setPartnerOnly(name, asked.partnerOnly)
+            return JSONResponse.make(TemplateAccess(partnerOnly: try await repository.isPartnerOnly(name)))
         }
         router.get("/api/v1/catalog") { _, _ in
             var response = JSONResponse.raw(try await repository.signedCatalog())
@@ -142,10 +158,13 @@ struct RepositoryAPI: Sendable {
     /// A chunk, whole or a `Range` of it. Chunks never change, so they are cacheable forever.
     private func chunk(_ request: Request, _ context: ServerContext, includeBody: Bool) async throws -> Response {
         let digest = try context.parameters.require("digest")
+        // A chunk only partner-only templates reference goes to authenticated callers only, and no shared cache keeps it.
+        let restricted = try await repository.isRestricted(chunk: digest)
+        if restricted && context.principal == nil { throw APIError.partnerOnly() }
         let bytes = try repository.chunks.get(digest)
         var headers: HTTPFields = [
-            .eTag: "\"\(digest)\"", .cacheControl: "public, max-age=31536000, immutable", .acceptRanges: "bytes",
-            .contentType: "application/octet-stream",
+            .eTag: "\"\(digest)\"", .cacheControl: restricted ? "private, max-age=31536000, immutable" : "public, max-age=31536000, immutable",
+            .acceptRanges: "bytes", .contentType: "application/octet-stream",
         ]
         if let match = request.headers[.ifNoneMatch], match == "\"\(digest)\"" || match == "*" {
             return Response(status: .notModified, headers: headers)

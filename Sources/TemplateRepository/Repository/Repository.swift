@@ -282,6 +282,8 @@ public struct Repository: Sendable {
 
     /// Signs a catalog of every published and deprecated version with the next serial; returns the serial.
     private func signCatalog(_ db: any SQLDatabase, now: Date) async throws -> Int {
+        // Every catalog change can move which chunks only partner-only templates reference.
+        try await Self.refreshRestrictedChunks(db)
         let rows = try await db.raw(
             "SELECT name, version, state, size, manifest_digest FROM versions WHERE state != 'withdrawn' ORDER BY name, seq"
         ).all()

@@ -101,5 +101,12 @@ enum RepositorySchema {
                 """,
                 "DROP TABLE version_chunks",
             ]),
+        // Partner-only templates, and the chunks only they reference (served to authenticated callers only).
+        Migration(
+            version: 4,
+            [
+                "ALTER TABLE templates ADD COLUMN partner_only INTEGER NOT NULL DEFAULT 0",
+                "CREATE TABLE restricted_chunks (digest TEXT PRIMARY KEY)",
+            ]),
     ]
 }
