@@ -18,7 +18,8 @@ struct CleanStopTests {
                 let result = try await runMClouds(arguments, environment: ["TMPDIR": directory.path])
                 #expect(result.status == 0, "\(arguments): \(result.stderr)")
                 #expect(!result.stderr.contains("error") && !result.stderr.contains("CancellationError"), "\(arguments): \(result.stderr)")
-                #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty, "\(arguments) left files behind")
+                let left = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+                #expect(left.isEmpty, "\(arguments) left files behind: \(left)")
             }
         }
     }
