@@ -30,10 +30,42 @@ public struct AddressPolicy: Sendable, Hashable {
 
     /// The client's address: the peer's, or — when the peer is a trusted proxy — the last address of
     /// `X-Forwarded-For` that is not itself a trusted proxy.
-    public func client(peer: String, forwardedFor: String?) -> String {
-        guard let forwardedFor, trustedProxies.contains(where: { $0.contains(peer) }) else { return peer }
-        let hops = forwardedFor.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { IPAddress.bytes($0) != nil }
+    ///
+    /// RFC 7239's `Forwarded` (`for=192.0.2.60;proto=https, for="[2001:db8::17]:4711"`), when given, is read
+    /// instead of `X-Forwarded-For`.
+    public func client(peer: String, forwardedFor: String?, forwarded: String? = nil) -> String {
+        guard trustedProxies.contains(where: { $0.contains(peer) }) else { return peer }
+        let hops: [String]
+        if let forwarded {
+            hops = Self.forwardedHops(forwarded)
+        } else if let forwardedFor {
+            hops = forwardedFor.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { IPAddress.bytes($0) != nil }
+        } else {
+            return peer
+        }
         return hops.reversed().first { hop in !trustedProxies.contains { $0.contains(hop) } } ?? hops.first ?? peer
+    }
+
+    /// The `for=` addresses of a `Forwarded` header, in order (quotes, brackets and ports taken off; obfuscated
+    /// identifiers and `unknown` left out).
+    static func forwardedHops(_ header: String) -> [String] {
+        header.split(separator: ",").compactMap { element in
+            for pair in element.split(separator: ";") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, parts[0].lowercased() == "for" else { continue }
+                var value = parts[1]
+                if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
+                if value.hasPrefix("[") {
+                    // [v6] or [v6]:port
+                    guard let close = value.firstIndex(of: "]") else { return nil }
+                    value = String(value[value.index(after: value.startIndex)..<close])
+                } else if value.filter({ $0 == ":" }).count == 1 {
+                    value = String(value.split(separator: ":")[0])  // v4:port
+                }
+                return IPAddress.bytes(value) != nil ? value : nil
+            }
+            return nil
+        }
     }
 
     /// Whether `address` may reach routes of `group`.
