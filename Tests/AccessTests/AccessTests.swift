@@ -117,7 +117,8 @@ struct AddressPolicyTests {
         // RFC 7239 Forwarded: quoted, bracketed v6 with a port, v4 with a port; obfuscated names skipped; forged from elsewhere.
         #expect(policy.client(peer: "10.0.0.5", forwardedFor: nil, forwarded: #"for=192.0.2.60;proto=https;by=10.0.0.5"#) == "192.0.2.60")
         #expect(policy.client(peer: "10.0.0.5", forwardedFor: nil, forwarded: #"for="[2001:db8:cafe::17]:4711""#) == "2001:db8:cafe::17")
-        #expect(policy.client(peer: "10.0.0.5", forwardedFor: nil, forwarded: "for=6.6.6.6:80, for=198.51.100.7:1234, For=10.0.0.5") == "198.51.100.7")
+        #expect(
+            policy.client(peer: "10.0.0.5", forwardedFor: nil, forwarded: "for=6.6.6.6:80, for=198.51.100.7:1234, For=10.0.0.5") == "198.51.100.7")
         #expect(policy.client(peer: "10.0.0.5", forwardedFor: "192.0.2.1", forwarded: "for=_hidden, for=unknown") == "10.0.0.5")
         #expect(policy.client(peer: "192.0.2.9", forwardedFor: nil, forwarded: "for=10.1.0.1") == "192.0.2.9")
     }

@@ -67,7 +67,8 @@ struct Gatekeeper: Sendable {
     /// The client's address for `request`, believing `Forwarded` / `X-Forwarded-For` only from a trusted proxy.
     func client(_ request: Request, _ context: ServerContext) -> String {
         addresses.client(
-            peer: context.peer, forwardedFor: request.headers[HTTPField.Name("X-Forwarded-For")!], forwarded: request.headers[HTTPField.Name("Forwarded")!])
+            peer: context.peer, forwardedFor: request.headers[HTTPField.Name("X-Forwarded-For")!],
+            forwarded: request.headers[HTTPField.Name("Forwarded")!])
     }
 
     /// The principal the request's credentials stand for, and its web session; nil without credentials (an ended
