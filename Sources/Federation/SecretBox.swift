@@ -82,7 +82,7 @@ public final class SecretBox: Sendable {
     /// The ring now: re-read when the file changed since the last use (a rotation elsewhere).
     func keys() throws -> [Key] {
         guard case .file(let path) = source else { return ring.withLock { $0.keys } }
-        let stamp = Self.stamp(path)
+        let stamp = FileStamp.of(path)
         if let known = ring.withLock({ $0.stamp == stamp ? $0.keys : nil }) { return known }
         guard let data = FileManager.default.contents(atPath: path) else {
             ring.withLock { $0 = Ring(stamp: stamp, keys: []) }
@@ -216,11 +216,5 @@ public final class SecretBox: Sendable {
             try? FileManager.default.removeItem(at: temporary)
             throw FederationError(.secret, "Cannot write the secrets key \(path): \(error). Check the permissions of its folder.")
         }
-    }
-
-    private static func stamp(_ path: String) -> String {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-        return "\(modified):\(attributes?[.size] as? Int ?? -1):\((attributes?[.systemFileNumber] as? Int) ?? 0)"
     }
 }

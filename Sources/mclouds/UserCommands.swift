@@ -102,32 +102,30 @@ struct UserCommand: AsyncParsableCommand {
         }
     }
 
-    struct Disable: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Disable a user: their sessions end at once.")
+    /// One user on a server, and a change posted for it.
+    struct UserTarget: ParsableArguments {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var connection: ServerConnection
         @Argument(help: "The user name.") var username: String
 
-        func run() async throws {
+        func post(_ action: String, done: String) async throws {
             try await reportingErrors {
-                try await connection.client.perform(.POST, "/api/v1/users/\(username)/disable")
-                Console.line("Disabled \(username).")
+                try await connection.client.perform(.POST, "/api/v1/users/\(username)/\(action)")
+                Console.line("\(done) \(username).")
             }
         }
     }
 
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable a user: their sessions end at once.")
+        @OptionGroup var target: UserTarget
+        func run() async throws { try await target.post("disable", done: "Disabled") }
+    }
+
     struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Enable a disabled user again.")
-        @OptionGroup var global: GlobalOptions
-        @OptionGroup var connection: ServerConnection
-        @Argument(help: "The user name.") var username: String
-
-        func run() async throws {
-            try await reportingErrors {
-                try await connection.client.perform(.POST, "/api/v1/users/\(username)/enable")
-                Console.line("Enabled \(username).")
-            }
-        }
+        @OptionGroup var target: UserTarget
+        func run() async throws { try await target.post("enable", done: "Enabled") }
     }
 
     struct ResetPassword: AsyncParsableCommand {

@@ -84,9 +84,10 @@ struct RepositoryAPI: Sendable {
             let name = try context.parameters.require("name")
             let version = try context.parameters.require("version")
             // A partner-only template's manifest goes to authenticated callers only.
-            if context.principal == nil, try await repository.isPartnerOnly(name) { throw APIError.partnerOnly() }
+            let partnerOnly = try await repository.isPartnerOnly(name)
+            if partnerOnly && context.principal == nil { throw APIError.partnerOnly() }
             var response = JSONResponse.raw(try await repository.signedManifest(name: name, version: version))
-            if try await repository.isPartnerOnly(name) { response.headers[.cacheControl] = "private, no-store" }
+            if partnerOnly { response.headers[.cacheControl] = "private, no-store" }
             return response
         }
         router.post("/api/v1/templates/{name}/access") { request, context in

@@ -31,7 +31,7 @@ public final class TLSIdentity: Sendable {
         certificatePath = certificate
         keyPath = key
         let (context, summary) = try Self.load(certificate: certificate, key: key)
-        state = Mutex(State(context: context, summary: summary, stamp: Self.stamp(certificate, key)))
+        state = Mutex(State(context: context, summary: summary, stamp: FileStamp.of(certificate, key)))
     }
 
     /// The context new connections use.
@@ -46,13 +46,13 @@ public final class TLSIdentity: Sendable {
     @discardableResult
     public func reload() throws -> String {
         let (context, summary) = try Self.load(certificate: certificatePath, key: keyPath)
-        let stamp = Self.stamp(certificatePath, keyPath)
+        let stamp = FileStamp.of(certificatePath, keyPath)
         state.withLock { $0 = State(context: context, summary: summary, stamp: stamp) }
         return summary
     }
 
     /// Whether the files changed since they were last loaded.
-    var filesChanged: Bool { Self.stamp(certificatePath, keyPath) != state.withLock { $0.stamp } }
+    var filesChanged: Bool { FileStamp.of(certificatePath, keyPath) != state.withLock { $0.stamp } }
 
     /// The ciphers offered with TLS 1.2 (TLS 1.3's are all AEAD): ECDHE key exchange, AES-GCM or ChaCha20-Poly1305.
     public static let ciphers: [NIOTLSCipher] = [
@@ -89,14 +89,6 @@ public final class TLSIdentity: Sendable {
         let subject = parsed.map { "\($0.subject)" } ?? "(unreadable subject)"
         let expiry = Date(timeIntervalSince1970: TimeInterval(leaf.notValidAfter))
         return (context, "\(subject), valid until \(Timestamps.string(from: expiry))")
-    }
-
-    private static func stamp(_ paths: String...) -> String {
-        paths.map { path in
-            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-            let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            return "\(modified):\(attributes?[.size] as? Int ?? -1)"
-        }.joined(separator: "|")
     }
 }
 
