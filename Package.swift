@@ -205,9 +205,13 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
             ],
-            swiftSettings: upcoming
+            swiftSettings: upcoming,
+            plugins: ["EmbedDocument"]
         ),
+        .executableTarget(name: "embed-document", swiftSettings: upcoming),
+        .plugin(name: "EmbedDocument", capability: .buildTool(), dependencies: ["embed-document"]),
         .target(
             name: "TestSupport",
             dependencies: [

@@ -82,14 +82,14 @@ public final class MCloudsServer: Service, Sendable {
     /// The redirect listener's port once running (with ``Configuration/redirectHTTPPort``).
     public func waitUntilRedirecting() async -> Int { await redirecting.wait() }
 
-    /// Every route the server answers, for the OpenAPI check.
-    public static var routes: [RouteDescription] {
-        RepositoryAPI.routes + FederationAPI.routes + AccessAPI.routes + UsersAPI.routes + AccountPages.routes + [
-            .init(method: "GET", path: "/openapi.yaml", policy: .public), .init(method: "GET", path: "/healthz", policy: .public),
-        ]
-    }
+    /// Every route of the API document (`openapi.yaml`) with the policy it declares.
+    public static var routes: [RouteDescription] { OpenAPIDocument.routes }
 
-    func makeRouter() -> Router<ServerContext> {
+    /// The documented routes this server's configuration registers handlers for (all of them with a federation
+    /// and access control; a test checks that none is missing).
+    public func answeredRoutes() -> Set<RouteDescription> { makeRouter().answered }
+
+    func makeRouter() -> (router: Router<ServerContext>, answered: Set<RouteDescription>) {
         let base = Router(context: ServerContext.self)
         base.add(middleware: JSONErrorMiddleware())
         let gate = Gatekeeper(bootstrapTokens: configuration.adminTokens, access: access, addresses: configuration.addresses, logger: logger)
@@ -114,7 +114,7 @@ public final class MCloudsServer: Service, Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
-        return base
+        return (base, router.answered)
     }
 
     /// `http://HOST` from the request's `Host` header when it is a plain host name or address with an optional port
@@ -146,7 +146,7 @@ public final class MCloudsServer: Service, Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await HTTPService.run(
-                    router: HTTPConventions(router: self.makeRouter(), routes: Self.routes), host: self.configuration.host,
+                    router: HTTPConventions(router: self.makeRouter().router, routes: Self.routes), host: self.configuration.host,
                     port: self.configuration.port, serverName: "mclouds", listening: self.listening, idleTimeout: self.configuration.idleTimeout,
                     tls: self.configuration.tls, logger: self.logger
                 ) { port in

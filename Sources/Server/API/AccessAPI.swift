@@ -23,13 +23,6 @@ struct CreatedToken: Codable, Sendable {
 struct AccessAPI: Sendable {
     let access: AccessServices
 
-    static let routes: [RouteDescription] = [
-        .init(method: "GET", path: "/api/v1/tokens", policy: .federationAdmin),
-        .init(method: "POST", path: "/api/v1/tokens", policy: .federationAdmin),
-        .init(method: "DELETE", path: "/api/v1/tokens/{id}", policy: .federationAdmin),
-        .init(method: "GET", path: "/api/v1/audit", policy: .federationAdmin),
-    ]
-
     func register(on router: GuardedRouter) {
         let access = access
         router.get("/api/v1/tokens") { _, _ in JSONResponse.make(try await access.tokens.list()) }

@@ -46,24 +46,6 @@ struct FederationAPI: Sendable {
     let services: FederationServices
     let repository: Repository
 
-    static let routes: [RouteDescription] = [
-        .init(method: "GET", path: "/api/v1/regions", policy: .admins),
-        .init(method: "POST", path: "/api/v1/regions", policy: .federationAdmin),
-        .init(
-            method: "GET", path: "/api/v1/regions/{id}",
-            policy: .init(anonymous: false, roles: [.federationAdmin, .partnerAdmin], scopeParameter: "id")),
-        .init(
-            method: "PATCH", path: "/api/v1/regions/{id}",
-            policy: .init(anonymous: false, roles: [.federationAdmin, .partnerAdmin], scopeParameter: "id")),
-        .init(method: "DELETE", path: "/api/v1/regions/{id}", policy: .federationAdmin),
-        .init(method: "POST", path: "/api/v1/regions/sync", policy: .federationAdmin),
-        .init(method: "GET", path: "/api/v1/dashboard", policy: .public),
-        .init(method: "POST", path: "/api/v1/dashboard/collect", policy: .admins),
-        .init(method: "GET", path: "/api/v1/dashboard/history", policy: .public),
-        .init(method: "GET", path: "/metrics", policy: .public),
-        .init(method: "GET", path: "/", policy: .public),
-    ]
-
     func register(on router: GuardedRouter) {
         let registry = services.registry
         let collector = services.collector

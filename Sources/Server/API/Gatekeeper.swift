@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 
 /// The request context of the server's API: Hummingbird's core context, the peer address the connection
 /// came from, and the principal the gatekeeper admitted.
@@ -198,14 +199,29 @@ struct GuardedRouter {
     let router: Router<ServerContext>
     let table: [RouteDescription]
     let gate: Gatekeeper
+    private let registered = Registered()
+
+    init(router: Router<ServerContext>, table: [RouteDescription], gate: Gatekeeper) {
+        self.router = router
+        self.table = table
+        self.gate = gate
+    }
+
+    /// The routes handlers were registered for so far.
+    var answered: Set<RouteDescription> { registered.routes.withLock { $0 } }
+
+    private final class Registered: Sendable {
+        let routes = Mutex<Set<RouteDescription>>([])
+    }
 
     func on(
         _ method: HTTPRequest.Method, _ path: String,
         _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) {
         guard let route = table.first(where: { $0.method == method.rawValue && $0.path == path }) else {
-            preconditionFailure("\(method) \(path) is not in the route table: declare it there with its policy")
+            preconditionFailure("\(method) \(path) is not in openapi.yaml: document it there with its x-mclouds-policy")
         }
+        registered.routes.withLock { _ = $0.insert(route) }
         let gate = gate
         router.on(RouterPath(path), method: method) { request, context in
             let started = ContinuousClock.now

@@ -8,39 +8,6 @@ import Logging
 import NIOCore
 import TemplateRepository
 
-/// One route of the API and who may call it: what the OpenAPI document must describe (checked by a test) and
-/// what the gatekeeper enforces. A route is identified by its method and path.
-public struct RouteDescription: Sendable, Hashable {
-    public let method: String
-    /// The path in OpenAPI form, e.g. `/api/v1/chunks/{digest}`.
-    public let path: String
-    public let policy: Policy
-
-    public init(method: String, path: String, policy: Policy) {
-        self.method = method
-        self.path = path
-        self.policy = policy
-    }
-
-    /// A server-rendered page (errors answered as HTML, a missing session sent to the login form), not the JSON API.
-    public var isPage: Bool { !path.hasPrefix("/api/") && !["/openapi.yaml", "/healthz", "/metrics"].contains(path) }
-
-    /// The allowlist group the route belongs to (nil: never address-locked — `/healthz`, for load balancers).
-    public var group: AddressPolicy.Group? {
-        if path == "/healthz" { return nil }
-        if ["/login", "/logout", "/account"].contains(where: { path.hasPrefix($0) }) { return .login }
-        if !policy.anonymous { return policy.roles.contains(.siteAgent) ? .agent : .admin }
-        let downloads = ["/api/v1/chunks", "/api/v1/catalog", "/api/v1/templates", "/api/v1/repository"]
-        return downloads.contains { path.hasPrefix($0) } ? .downloads : .web
-    }
-
-    public static func == (lhs: RouteDescription, rhs: RouteDescription) -> Bool { lhs.method == rhs.method && lhs.path == rhs.path }
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(method)
-        hasher.combine(path)
-    }
-}
-
 /// Whether a template is partner-only (`POST /api/v1/templates/{name}/access`).
 struct TemplateAccess: Codable, Sendable {
     var partnerOnly: Bool
@@ -50,23 +17,6 @@ struct TemplateAccess: Codable, Sendable {
 /// by digest (immutable, `Range`-able), and the token-protected publish calls.
 struct RepositoryAPI: Sendable {
     let repository: Repository
-
-    static let routes: [RouteDescription] = [
-        .init(method: "GET", path: "/api/v1/repository", policy: .public),
-        .init(method: "GET", path: "/api/v1/templates", policy: .public),
-        .init(method: "GET", path: "/api/v1/templates/{name}", policy: .public),
-        .init(method: "GET", path: "/api/v1/templates/{name}/versions/{version}/manifest", policy: .public),
-        .init(method: "GET", path: "/api/v1/catalog", policy: .public),
-        .init(method: "GET", path: "/api/v1/chunks/{digest}", policy: .public),
-        .init(method: "HEAD", path: "/api/v1/chunks/{digest}", policy: .public),
-        .init(method: "PUT", path: "/api/v1/chunks/{digest}", policy: .federationAdmin),
-        .init(method: "POST", path: "/api/v1/uploads/missing", policy: .federationAdmin),
-        .init(method: "POST", path: "/api/v1/templates/{name}/versions", policy: .federationAdmin),
-        .init(method: "POST", path: "/api/v1/templates/{name}/versions/{version}/state", policy: .federationAdmin),
-        .init(method: "POST", path: "/api/v1/templates/{name}/access", policy: .federationAdmin),
-        .init(method: "POST", path: "/api/v1/sites/{site}/report", policy: .siteAgent(parameter: "site")),
-        .init(method: "GET", path: "/api/v1/rollout", policy: .public),
-    ]
 
     func register(on router: GuardedRouter) {
         registerRollout(on: router)

@@ -74,15 +74,6 @@ struct NewPassword: Codable, Sendable {
 struct UsersAPI: Sendable {
     let administration: UserAdministration
 
-    static let routes: [RouteDescription] = [
-        .init(method: "GET", path: "/api/v1/me", policy: .authenticated),
-        .init(method: "GET", path: "/api/v1/users", policy: .admins),
-        .init(method: "POST", path: "/api/v1/users", policy: .admins),
-        .init(method: "POST", path: "/api/v1/users/{username}/disable", policy: .admins),
-        .init(method: "POST", path: "/api/v1/users/{username}/enable", policy: .admins),
-        .init(method: "POST", path: "/api/v1/users/{username}/password", policy: .admins),
-    ]
-
     func register(on router: GuardedRouter) {
         let administration = administration
         router.get("/api/v1/me") { _, context in

@@ -13,21 +13,6 @@ struct AccountPages: Sendable {
     let logger: Logger
     var administration: UserAdministration { UserAdministration(users: users) }
 
-    static let routes: [RouteDescription] = [
-        .init(method: "GET", path: "/login", policy: .public),
-        .init(method: "POST", path: "/login", policy: .public),
-        .init(method: "POST", path: "/logout", policy: .people),
-        .init(method: "GET", path: "/account", policy: .people),
-        .init(method: "POST", path: "/account/password", policy: .people),
-        .init(method: "GET", path: "/admin/users", policy: .admins),
-        .init(method: "POST", path: "/admin/users", policy: .admins),
-        .init(method: "POST", path: "/admin/users/{username}/disable", policy: .admins),
-        .init(method: "POST", path: "/admin/users/{username}/enable", policy: .admins),
-        .init(method: "GET", path: "/admin/tokens", policy: .federationAdmin),
-        .init(method: "POST", path: "/admin/tokens/{id}/revoke", policy: .federationAdmin),
-        .init(method: "GET", path: "/admin/audit", policy: .federationAdmin),
-    ]
-
     func register(on router: GuardedRouter) {
         let pages = self
         router.get("/login") { request, context in
