@@ -178,6 +178,7 @@ struct AuditCommand: AsyncParsableCommand {
                 for entry in entries {
                     Console.line(
                         "\(entry.sequence)  \(entry.time)  \(entry.actor) (\(entry.role)) from \(entry.source)  \(entry.action) \(Console.escaped(entry.target))  → \(entry.result)"
+                            + (entry.summary.isEmpty ? "" : "  \(Console.escaped(entry.summary))")
                     )
                 }
             }

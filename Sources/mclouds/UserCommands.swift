@@ -38,7 +38,7 @@ struct AdminCommand: AsyncParsableCommand {
                     username: username, displayName: name, email: email, role: .federationAdmin, scope: nil, password: password)
                 try await access.audit.append(
                     actor: "local:\(NSUserName())", role: "-", source: "command line", action: "admin create", target: "username=\(user.username)",
-                    result: "ok")
+                    result: "ok", summary: "federation admin \(user.username) created")
                 Console.line("\(user.username) is a federation admin: log in at the server's /login.")
             }
         }

@@ -89,6 +89,28 @@ struct AccessTests {
             await #expect(throws: AccessError.auditBroken(sequence: 2)) { try await audit.verify() }
         }
     }
+
+    @Test("summaries are covered by the chain; entries written before summaries existed still verify", arguments: TestDatabase.available)
+    func auditSummaries(backend: TestDatabase) async throws {
+        try await withTemporaryDirectory { directory in
+            let database = try await backend.open(in: directory, migrations: [])
+            let audit = try await AuditLog.open(database: database)
+            try await audit.append(actor: "t1", role: "federation-admin", source: "127.0.0.1", action: "login", target: "", result: "ok")
+            try await audit.append(
+                actor: "t1", role: "federation-admin", source: "127.0.0.1", action: "PATCH /api/v1/regions/{id}", target: "id=6", result: "200",
+                summary: "contact: - → noc@tus.example")
+            #expect(try await audit.entries().map(\.summary) == ["", "contact: - → noc@tus.example"])
+            #expect(try await audit.verify() == 2)
+            // An entry's summary edited, or one added to an entry that had none, breaks the chain there.
+            try await database.transaction { db in try await db.raw("UPDATE audit_log SET summary = 'contact: - → x' WHERE seq = 2").run() }
+            await #expect(throws: AccessError.auditBroken(sequence: 2)) { try await audit.verify() }
+            try await database.transaction { db in
+                try await db.raw("UPDATE audit_log SET summary = 'contact: - → noc@tus.example' WHERE seq = 2").run()
+            }
+            try await database.transaction { db in try await db.raw("UPDATE audit_log SET summary = 'nothing' WHERE seq = 1").run() }
+            await #expect(throws: AccessError.auditBroken(sequence: 1)) { try await audit.verify() }
+        }
+    }
 }
 
 @Suite("Address policy")

@@ -44,6 +44,20 @@ struct RegionThroughServerTests {
                 ] {
                     #expect(actions.contains(expected), "\(actions)")
                 }
+                // Each entry says what the change did, before → after, and never a secret.
+                let entries = try await server.access!.audit.entries()
+                func summary(_ action: String, _ result: String) -> String? {
+                    entries.first { $0.action == action && $0.result == result }?.summary
+                }
+                #expect(summary("POST /api/v1/regions", "201")?.hasPrefix("region 6 MECA-TUS at \(simulator.endpoint)") == true)
+                #expect(summary("PATCH /api/v1/regions/{id}", "200") == "contact: - → noc@tus.example")
+                #expect(summary("DELETE /api/v1/regions/{id}", "204") == "removed region MECA-TUS at \(simulator.endpoint)")
+                #expect(summary("POST /api/v1/regions/sync", "200")?.hasPrefix("dry run over 1 installations: 0 actions applied") == true)
+                #expect(summary("POST /api/v1/regions", "401 refused") == "")
+                #expect(!entries.contains { $0.summary.contains(simulator.adminKeys.secretkey!) || $0.summary.contains(simulator.adminKeys.apikey!) })
+                #expect(try await server.access!.audit.verify() == entries.count)
+                let audit = try await runMClouds(["audit", "--action", "PATCH"] + at, environment: admin)
+                #expect(audit.status == 0 && audit.stdout.contains("contact: - → noc@tus.example"), "\(audit.stdout)\(audit.stderr)")
                 let both = try await runMClouds(["region", "list", "--server", server.baseURL, "--data", "/tmp/x"])
                 #expect(both.status != 0 && both.stderr.contains("either --server URL"))
             }

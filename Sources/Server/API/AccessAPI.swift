@@ -26,13 +26,14 @@ struct AccessAPI: Sendable {
     func register(on router: GuardedRouter) {
         let access = access
         router.get("/api/v1/tokens") { _, _ in JSONResponse.make(try await access.tokens.list()) }
-        router.post("/api/v1/tokens") { request, _ in
+        router.post("/api/v1/tokens") { request, context in
             let asked = try await JSONBody.decode(NewToken.self, request, limit: 4096)
             let days = asked.expiresDays ?? 90
             guard (1...366).contains(days) else { throw APIError.badBody("expiresDays must be 1 to 366") }
             do {
                 let (token, secret) = try await access.tokens.create(
                     name: asked.name, role: asked.role, scope: asked.scope, expires: Date().addingTimeInterval(Double(days) * 86_400))
+                context.audit.say("token \(token.id) \"\(token.name)\", role \(token.role)\(token.scope.map { ", scope \($0)" } ?? ""), \(days) days")
                 return JSONResponse.make(CreatedToken(token: token, secret: secret), status: 201)
             } catch let error as AccessError {
                 throw APIError(status: 400, error.description)
@@ -41,6 +42,7 @@ struct AccessAPI: Sendable {
         router.delete("/api/v1/tokens/{id}") { _, context in
             do {
                 try await access.tokens.revoke(try context.parameters.require("id"))
+                context.audit.say("revoked")
             } catch let error as AccessError {
                 throw APIError(status: 404, error.description)
             }

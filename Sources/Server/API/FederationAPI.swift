@@ -55,13 +55,14 @@ struct FederationAPI: Sendable {
             guard let principal = context.principal, principal.role == .partnerAdmin else { return JSONResponse.make(regions) }
             return JSONResponse.make(regions.filter { String($0.id) == principal.scope })
         }
-        router.post("/api/v1/regions") { request, _ in
+        router.post("/api/v1/regions") { request, context in
             let new = try await JSONBody.decode(NewRegion.self, request, limit: 64 << 10)
             let region = FederationRegion(
                 id: new.id, name: new.name, endpoint: new.endpoint, portableIPEnabled: new.portableIPEnabled ?? false,
                 gslbEnabled: new.gslbEnabled ?? true, apiKey: new.apiKey, contact: new.contact, notes: new.notes, networks: new.networks ?? [],
                 verifyTLS: new.verifyTLS ?? true)
             try await registry.add(region, secretKey: new.secretKey)
+            context.audit.say("region \(region.id) \(region.name) at \(region.endpoint), networks \(region.networks), verifyTLS \(region.verifyTLS)")
             return JSONResponse.make(region, status: 201)
         }
         router.get("/api/v1/regions/{id}") { _, context in
@@ -70,17 +71,26 @@ struct FederationAPI: Sendable {
         router.patch("/api/v1/regions/{id}") { request, context in
             let id = try Self.regionID(context)
             let changes = try await JSONBody.decode(RegionRegistry.Changes.self, request, limit: 64 << 10)
-            return JSONResponse.make(try await registry.update(id, changes))
+            let before = try await registry.region(String(id))
+            let after = try await registry.update(id, changes)
+            Self.noteChanges(from: before, to: after, changes, in: context.audit)
+            return JSONResponse.make(after)
         }
         router.delete("/api/v1/regions/{id}") { request, context in
-            try await registry.remove(try Self.regionID(context))
+            let id = try Self.regionID(context)
+            let before = try await registry.region(String(id))
+            try await registry.remove(id)
+            context.audit.say("removed region \(before.name) at \(before.endpoint)")
             return Response(status: .noContent)
         }
         router.post("/api/v1/regions/sync") { request, context in
             let dryRun = try Query.flag(request, "dryRun")
             let allowRemovals = try Query.flag(request, "allowRemovals")
-            return JSONResponse.make(
-                try await RegionReconciler(registry: registry, logger: context.logger).run(dryRun: dryRun, allowRemovals: allowRemovals))
+            let reports = try await RegionReconciler(registry: registry, logger: context.logger).run(dryRun: dryRun, allowRemovals: allowRemovals)
+            context.audit.say(
+                (dryRun ? "dry run over " : "") + "\(reports.count) installations: \(reports.map(\.applied.count).reduce(0, +)) actions applied, "
+                    + "\(reports.map(\.failures.count).reduce(0, +)) failed, \(reports.filter { !$0.reachable }.count) unreachable")
+            return JSONResponse.make(reports)
         }
         // The dashboard's answers are rendered once per state (a collection, a registry change, a site report) and
         // served with ETags: a federation of 50 regions costs one rendering per collection, not one per request.
@@ -94,8 +104,10 @@ struct FederationAPI: Sendable {
                 try OrderedJSONEncoder().encode(try await collector.summary()).serializedBytes()
             }
         }
-        router.post("/api/v1/dashboard/collect") { request, _ in
-            return JSONResponse.make(try await collector.collectNow())
+        router.post("/api/v1/dashboard/collect") { request, context in
+            let report = try await collector.collectNow()
+            context.audit.say("collected \(report.regions) regions, \(report.failed.count) failed")
+            return JSONResponse.make(report)
         }
         router.get("/api/v1/dashboard/history") { request, _ in
             let hours = try Query.number(request, "hours") ?? 24
@@ -140,6 +152,20 @@ struct FederationAPI: Sendable {
                 return Array(page.utf8)
             }
         }
+    }
+
+    /// Notes what a region update changed, before → after (the keys only as "replaced": they are secrets).
+    static func noteChanges(from before: FederationRegion, to after: FederationRegion, _ changes: RegionRegistry.Changes, in note: AuditNote) {
+        note.change("name", from: before.name, to: after.name)
+        note.change("endpoint", from: before.endpoint, to: after.endpoint)
+        note.change("portableIPEnabled", from: before.portableIPEnabled, to: after.portableIPEnabled)
+        note.change("gslbEnabled", from: before.gslbEnabled, to: after.gslbEnabled)
+        note.change("contact", from: before.contact ?? "-", to: after.contact ?? "-")
+        note.change("notes", from: before.notes ?? "-", to: after.notes ?? "-")
+        note.change("networks", from: before.networks, to: after.networks)
+        note.change("verifyTLS", from: before.verifyTLS, to: after.verifyTLS)
+        if changes.apiKey != nil { note.say("API key replaced") }
+        if changes.secretKey != nil { note.say("secret key replaced") }
     }
 
     static func regionID(_ context: ServerContext) throws -> Int {

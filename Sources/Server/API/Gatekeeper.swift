@@ -20,6 +20,8 @@ public struct ServerContext: RequestContext, RemoteAddressRequestContext {
     var session: WebSession?
     /// A web form's fields, read (and its CSRF token checked) before the handler runs.
     var form: [String: String] = [:]
+    /// What the handler says its change did, for the audit entry the gatekeeper writes after it.
+    let audit = AuditNote()
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -180,13 +182,15 @@ struct Gatekeeper: Sendable {
             ])
     }
 
-    /// Audits a change (or a refusal); a failure to write the audit log is logged, never hidden.
+    /// Audits a change (or a refusal) with the summary its handler gave; a failure to write the audit log is logged,
+    /// never hidden.
     func record(_ route: RouteDescription, _ context: ServerContext, actor: String, role: String, result: String) async {
         guard let audit = access?.audit else { return }
         let target = context.parameters.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")
         do {
             try await audit.append(
-                actor: actor, role: role, source: context.source, action: "\(route.method) \(route.path)", target: target, result: result)
+                actor: actor, role: role, source: context.source, action: "\(route.method) \(route.path)", target: target, result: result,
+                summary: context.audit.summary)
         } catch {
             logger.error("the audit log could not be written", metadata: ["error": "\(error)"])
         }

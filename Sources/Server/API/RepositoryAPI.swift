@@ -43,8 +43,11 @@ struct RepositoryAPI: Sendable {
         router.post("/api/v1/templates/{name}/access") { request, context in
             let name = try context.parameters.require("name")
             let asked = try await JSONBody.decode(TemplateAccess.self, request, limit: 1024)
+            let before = try await repository.isPartnerOnly(name)
             try await repository.setPartnerOnly(name, asked.partnerOnly)
-            return JSONResponse.make(TemplateAccess(partnerOnly: try await repository.isPartnerOnly(name)))
+            let after = try await repository.isPartnerOnly(name)
+            context.audit.change("partner-only", from: before, to: after)
+            return JSONResponse.make(TemplateAccess(partnerOnly: after))
         }
         router.get("/api/v1/catalog") { _, _ in
             var response = JSONResponse.raw(try await repository.signedCatalog())
@@ -62,6 +65,7 @@ struct RepositoryAPI: Sendable {
             var request = request
             let body = try await request.collectBody(upTo: repository.parameters.maximum)
             let created = try body.withUnsafeReadableBytes { try repository.chunks.put(digest, $0) }
+            context.audit.say(created ? "stored \(body.readableBytes) bytes" : "already stored")
             return Response(status: created ? .created : .ok, headers: [.contentLength: "0"])
         }
         router.post("/api/v1/uploads/missing") { request, context in
@@ -70,6 +74,7 @@ struct RepositoryAPI: Sendable {
             let asked = try await JSONBody.decode(MissingChunksRequest.self, request, limit: MissingChunksRequest.bodyLimit)
             guard asked.digests.count <= MissingChunksRequest.pageLimit else { throw APIError.tooManyDigests(asked.digests.count) }
             let missing = try await repository.missingOffloaded(asked.digests)
+            context.audit.say("asked about \(asked.digests.count) chunks, \(missing.count) missing")
             return JSONResponse.make(MissingChunksResponse(missing: missing))
         }
         router.post("/api/v1/templates/{name}/versions") { request, context in
@@ -79,6 +84,11 @@ struct RepositoryAPI: Sendable {
                 throw APIError.badBody("metadata.name \(commit.metadata.name) differs from the template in the path, \(name)")
             }
             let report = try await repository.commit(commit.metadata, image: commit.image)
+            context.audit.say(
+                report.alreadyPublished
+                    ? "version \(report.version) was already published"
+                    : "published version \(report.version): \(report.size) bytes in \(report.chunks) chunks (\(report.newChunks) new), "
+                        + "catalog serial \(report.catalogSerial)")
             context.logger.info(
                 "version committed", metadata: ["template": "\(name)", "version": "\(report.version)", "bytes": .stringConvertible(report.size)])
             return JSONResponse.make(report, status: report.alreadyPublished ? 200 : 201)
@@ -88,8 +98,10 @@ struct RepositoryAPI: Sendable {
             let version = try context.parameters.require("version")
             let change = try await JSONBody.decode(StateChangeRequest.self, request, limit: 4096)
             guard change.state != .published else { throw APIError.badBody("a version can only become deprecated or withdrawn") }
+            let before = try await repository.template(name).versions.first { $0.version == version }?.state
             let serial = try await repository.setState(change.state, name: name, version: version)
             context.logger.info("version state changed", metadata: ["template": "\(name)", "version": "\(version)", "state": "\(change.state)"])
+            context.audit.change("state", from: before.map { "\($0)" } ?? "-", to: "\(change.state)")
             return JSONResponse.make(StateChangeResponse(name: name, version: version, state: change.state, catalogSerial: serial))
         }
     }
@@ -99,6 +111,7 @@ struct RepositoryAPI: Sendable {
             let site = try context.parameters.require("site")
             let report = try await JSONBody.decode(RolloutStatus.self, request, limit: 4 << 20)
             try await repository.recordReport(site: site, report.states)
+            context.audit.say("\(report.states.count) template states")
             return JSONResponse.make(RolloutStatus(states: try await repository.rollout().filter { $0.site == site }))
         }
         router.get("/api/v1/rollout") { _, _ in

@@ -13,8 +13,9 @@ struct UserAdministration: Sendable {
         principal.role == .federationAdmin ? try await users.list() : try await users.list(scope: try region(of: principal))
     }
 
-    /// Adds a user as `principal`.
-    func add(_ new: NewUser, by principal: Principal) async throws -> UserStore.User {
+    /// Adds a user as the request's principal (noted for the audit log).
+    func add(_ new: NewUser, by context: ServerContext) async throws -> UserStore.User {
+        let principal = try context.require()
         var scope = new.region.flatMap { $0.isEmpty ? nil : $0 }
         if principal.role != .federationAdmin {
             let region = try region(of: principal)
@@ -22,19 +23,25 @@ struct UserAdministration: Sendable {
             guard scope == nil || scope == region else { throw Self.partnerOnly(region) }
             scope = region
         }
-        return try await users.add(
+        let user = try await users.add(
             username: new.username, displayName: new.displayName ?? "", email: new.email ?? "", role: new.role, scope: scope,
             password: new.password)
+        context.audit.say("user \(user.username), role \(user.role)\(user.scope.map { ", region \($0)" } ?? "")")
+        return user
     }
 
-    func setDisabled(_ username: String, _ disabled: Bool, by principal: Principal) async throws {
-        try await checkManages(username, by: principal)
+    /// Disables (ending every session) or enables an account the request's principal manages.
+    func setDisabled(_ username: String, _ disabled: Bool, by context: ServerContext) async throws {
+        try await checkManages(username, by: try context.require())
         try await users.setDisabled(username, disabled)
+        context.audit.say(disabled ? "disabled, sessions ended" : "enabled")
     }
 
-    func resetPassword(_ username: String, _ password: String, by principal: Principal) async throws {
-        try await checkManages(username, by: principal)
+    /// Sets a new password (ending every session) on an account the request's principal manages.
+    func resetPassword(_ username: String, _ password: String, by context: ServerContext) async throws {
+        try await checkManages(username, by: try context.require())
         try await users.setPassword(username, password)
+        context.audit.say("password reset, sessions ended")
     }
 
     private func checkManages(_ username: String, by principal: Principal) async throws {
@@ -83,17 +90,17 @@ struct UsersAPI: Sendable {
         router.get("/api/v1/users") { _, context in JSONResponse.make(try await administration.list(by: try context.require())) }
         router.post("/api/v1/users") { request, context in
             let new = try await JSONBody.decode(NewUser.self, request, limit: 4096)
-            return JSONResponse.make(try await administration.add(new, by: try context.require()), status: 201)
+            return JSONResponse.make(try await administration.add(new, by: context), status: 201)
         }
         for (action, disabled) in [("disable", true), ("enable", false)] {
             router.post("/api/v1/users/{username}/\(action)") { _, context in
-                try await administration.setDisabled(try context.parameters.require("username"), disabled, by: try context.require())
+                try await administration.setDisabled(try context.parameters.require("username"), disabled, by: context)
                 return Response(status: .noContent)
             }
         }
         router.post("/api/v1/users/{username}/password") { request, context in
             let new = try await JSONBody.decode(NewPassword.self, request, limit: 4096)
-            try await administration.resetPassword(try context.parameters.require("username"), new.password, by: try context.require())
+            try await administration.resetPassword(try context.parameters.require("username"), new.password, by: context)
             return Response(status: .noContent)
         }
     }

@@ -22,7 +22,10 @@ struct AccountPages: Sendable {
         }
         router.post("/login") { request, context in try await pages.login(request, context) }
         router.post("/logout") { _, context in
-            if let session = context.session { try await pages.users.logout(session: session.secret) }
+            if let session = context.session {
+                try await pages.users.logout(session: session.secret)
+                context.audit.say("session ended")
+            }
             var response = WebPage.redirect("/login")
             response.setCookie(WebPage.cookie(WebPage.sessionCookie, "", maxAge: 0))
             return response
@@ -34,7 +37,7 @@ struct AccountPages: Sendable {
         for (action, disabled) in [("disable", true), ("enable", false)] {
             router.post("/admin/users/{username}/\(action)") { _, context in
                 let username = try context.parameters.require("username")
-                try await pages.administration.setDisabled(username, disabled, by: try context.require())
+                try await pages.administration.setDisabled(username, disabled, by: context)
                 return try await pages.usersPage(context, message: .ok("\(username) is \(disabled ? "disabled" : "enabled") now."))
             }
         }
@@ -42,6 +45,7 @@ struct AccountPages: Sendable {
         router.post("/admin/tokens/{id}/revoke") { _, context in
             let id = try context.parameters.require("id")
             try await pages.access.tokens.revoke(id)
+            context.audit.say("revoked")
             return try await pages.tokensPage(context, message: .ok("Token \(id) is revoked."))
         }
         router.get("/admin/audit") { _, context in try await pages.auditPage(context) }
@@ -131,6 +135,7 @@ struct AccountPages: Sendable {
         }
         do {
             try await users.changePassword(session.user.username, current: context.form["current"] ?? "", new: new)
+            context.audit.say("password changed, sessions ended")
         } catch let error as AccessError {
             let text = error == .badCredentials ? "The current password is wrong." : error.description
             return accountPage(context, message: .error(text), status: .badRequest)
@@ -185,7 +190,7 @@ struct AccountPages: Sendable {
             role: role,
             region: form["region"], password: form["password"] ?? "")
         do {
-            let user = try await administration.add(new, by: try context.require())
+            let user = try await administration.add(new, by: context)
             return try await usersPage(context, message: .ok("\(user.username) can log in now."), status: .created)
         } catch let error as AccessError {
             return try await usersPage(context, message: .error(error.description), status: .badRequest)
@@ -342,9 +347,9 @@ struct AccountPages: Sendable {
         <h2>Audit log</h2>
         <p><span class="badge {{#intact}}ok{{/intact}}{{^intact}}crit{{/intact}}">{{#intact}}verified{{/intact}}{{^intact}}broken{{/intact}}</span> {{chain}}</p>
         <div class="table"><table>
-        <tr><th>#</th><th>Time</th><th>Who</th><th class="optional">Role</th><th class="optional">From</th><th>Action</th><th class="optional">Target</th><th>Result</th></tr>
+        <tr><th>#</th><th>Time</th><th>Who</th><th class="optional">Role</th><th class="optional">From</th><th>Action</th><th class="optional">Target</th><th>Result</th><th class="optional">What changed</th></tr>
         {{#entries}}
-        <tr><td>{{sequence}}</td><td>{{time}}</td><td class="wrap">{{actor}}</td><td class="optional">{{role}}</td><td class="optional">{{source}}</td><td class="wrap">{{action}}</td><td class="optional wrap">{{target}}</td><td>{{result}}</td></tr>
+        <tr><td>{{sequence}}</td><td>{{time}}</td><td class="wrap">{{actor}}</td><td class="optional">{{role}}</td><td class="optional">{{source}}</td><td class="wrap">{{action}}</td><td class="optional wrap">{{target}}</td><td>{{result}}</td><td class="optional wrap">{{summary}}</td></tr>
         {{/entries}}
         </table></div>
         <p class="sub">The latest 200 entries; <code>mclouds audit show</code> and <code>GET /api/v1/audit</code> read further back.</p>
