@@ -13,7 +13,7 @@ destroyVirtualMachine listVolumes createConsoleEndpoint registerTemplate listTem
 updateTemplatePermissions deleteTemplate createTemplate extractTemplate createTags deleteTags listTags listRegions
 addRegion updateRegion removeRegion listAccounts createAccount listUsers registerUserKeys getUserKeys
 associateIpAddress listPublicIpAddresses createPortForwardingRule listPortForwardingRules createFirewallRule
-listFirewallRules listConfigurations updateConfiguration""".split()
+listFirewallRules deleteFirewallRule listConfigurations updateConfiguration""".split()
 
 dump = json.load(open(sys.argv[1]))
 apis = {a["name"]: a for a in dump["api"]}

@@ -24,7 +24,10 @@ struct SecurityCommand: AsyncParsableCommand {
 
                 cloudstack: per region, the CloudStack settings that admit the federation account's API keys from the \
                 central service and the partner's own networks only (api.allowed.source.cidr.list on the account, \
-                api.source.cidr.checks.enabled). --apply sets them through each region's API.
+                api.source.cidr.checks.enabled), and firewall rules on the region's public IPs tagged \
+                mclouds-lock=PORTS (e.g. `createTags resourcetype=PublicIpAddress tags[0].key=mclouds-lock tags[0].value=443`): \
+                one rule per port admitting the same sources, replacing single-port rules that admit more; a wider \
+                rule someone else made is reported, not changed. --apply sets all of it through each region's API.
 
                 The partners' networks are the regions' --network entries (`mclouds region update ID --network CIDR`).
                 """)
@@ -84,6 +87,9 @@ struct SecurityCommand: AsyncParsableCommand {
                     Console.line("updateConfiguration name=api.source.cidr.checks.enabled value=true")
                     Console.line(
                         "updateConfiguration name=api.allowed.source.cidr.list value=\(setting.allowedCIDRs) accountid=<the federation account>")
+                    Console.line(
+                        "# public IPs tagged \(FirewallPlan.lockTag)=PORTS: createFirewallRule protocol=tcp startport=PORT cidrlist=<these, IPv4> (with --apply)"
+                    )
                 }
                 guard apply, let registry else { return }
                 var failed = 0
@@ -91,6 +97,16 @@ struct SecurityCommand: AsyncParsableCommand {
                     do {
                         let account = try await Self.apply(setting, registry: registry, logger: logger)
                         Console.line("Applied to region \(setting.region) \(setting.name) (account \(account)).")
+                        let locks = try await Self.lockPublicIPs(setting, plan: plan, registry: registry, logger: logger)
+                        for lock in locks {
+                            Console.line(
+                                "  public IP \(lock.address): tcp \(lock.ports.map(String.init).joined(separator: ",")) from \(lock.cidrList) — "
+                                    + "\(lock.create.count) rules created, \(lock.delete.count) wider ones removed")
+                            for conflict in lock.conflicts {
+                                Console.error("warning: region \(setting.region) public IP \(lock.address): \(conflict); narrow or remove it by hand")
+                            }
+                            if !lock.conflicts.isEmpty { failed += 1 }
+                        }
                     } catch {
                         failed += 1
                         Console.error("error: region \(setting.region) \(setting.name): \(error)")
@@ -100,13 +116,40 @@ struct SecurityCommand: AsyncParsableCommand {
             }
         }
 
+        /// Locks the region's public IPs tagged `mclouds-lock`: the new rules first, then the rules they replace (so the
+        /// service is never cut off halfway). Returns each IP's plan as it was carried out.
+        static func lockPublicIPs(
+            _ setting: FirewallPlan.CloudStackSetting, plan: FirewallPlan, registry: RegionRegistry, logger: Logger
+        ) async throws -> [FirewallPlan.PublicIPLock] {
+            let client = try await Self.client(setting, registry: registry, logger: logger)
+            var locks: [FirewallPlan.PublicIPLock] = []
+            for ip in try await client.listPublicIpAddresses(logger: logger) {
+                guard let id = ip.id, ip.tags?.contains(where: { $0.key == FirewallPlan.lockTag }) == true else { continue }
+                let rules = try await client.listFirewallRules(ipAddressID: id, logger: logger)
+                guard let lock = try plan.publicIPLock(region: setting.region, ip: ip, rules: rules) else { continue }
+                let cidrs = lock.cidrList.split(separator: ",").map(String.init)
+                for port in lock.create {
+                    _ = try await client.createFirewallRule(ipAddressID: id, startPort: port, endPort: port, cidrList: cidrs, logger: logger)
+                }
+                for rule in lock.delete { try await client.deleteFirewallRule(id: rule, logger: logger) }
+                locks.append(lock)
+            }
+            return locks
+        }
+
+        /// A client of the region with the registry's keys.
+        static func client(_ setting: FirewallPlan.CloudStackSetting, registry: RegionRegistry, logger: Logger) async throws -> CloudStackClient {
+            let keys = try await registry.credentials(setting.region)
+            let region = try await registry.region(String(setting.region))
+            return CloudStackClient(
+                configuration: .init(endpoint: setting.endpoint, apiKey: keys.apiKey, secretKey: keys.secretKey, region: setting.name),
+                httpClient: try region.apiHTTPClient(logger: logger))
+        }
+
         /// Sets the lock on one region: the account of the registry's API key, then the global switch.
         static func apply(_ setting: FirewallPlan.CloudStackSetting, registry: RegionRegistry, logger: Logger) async throws -> String {
             let keys = try await registry.credentials(setting.region)
-            let region = try await registry.region(String(setting.region))
-            let client = CloudStackClient(
-                configuration: .init(endpoint: setting.endpoint, apiKey: keys.apiKey, secretKey: keys.secretKey, region: setting.name),
-                httpClient: try region.apiHTTPClient(logger: logger))
+            let client = try await Self.client(setting, registry: registry, logger: logger)
             let users = try await client.list("listUsers", ["listall": "true"], as: JSONValue.self, logger: logger)
             guard let user = users.first(where: { $0["apikey"]?.stringValue == keys.apiKey }), let account = user["accountid"]?.stringValue else {
                 throw CLIError(

@@ -70,6 +70,49 @@ struct FirewallTests {
         }
     }
 
+    @Test("a tagged public IP's lock: a rule per port from the region's IPv4 sources, single-port rules admitting more replaced, wider ones reported")
+    func publicIPLock() throws {
+        let plan = FirewallPlan(regions: Self.regions, central: [CIDR("198.51.100.0/28")!])
+        var ip = PublicIpAddress()
+        ip.id = "ip-1"
+        ip.ipaddress = "203.0.113.5"
+        #expect(try plan.publicIPLock(region: 6, ip: ip, rules: []) == nil)
+        ip.tags = [ResourceTag(key: FirewallPlan.lockTag, value: "443, 8443")]
+        func rule(_ id: String, _ start: Int?, _ end: Int?, _ cidrs: String?, proto: String = "tcp") -> FirewallRule {
+            var rule = FirewallRule()
+            rule.id = id
+            rule.protocolName = proto
+            rule.startport = start
+            rule.endport = end
+            rule.cidrlist = cidrs
+            rule.ipaddressid = "ip-1"
+            return rule
+        }
+        let sources = "10.6.0.0/16,192.0.2.66/32,198.51.100.0/28"
+        let fresh = try #require(try plan.publicIPLock(region: 6, ip: ip, rules: []))
+        #expect(fresh.cidrList == sources && fresh.ports == [443, 8443] && fresh.create == [443, 8443] && fresh.delete.isEmpty)
+        let lock = try #require(
+            try plan.publicIPLock(
+                region: 6, ip: ip,
+                rules: [
+                    rule("open", 443, 443, "0.0.0.0/0"), rule("narrow", 443, 443, "10.6.7.0/24"), rule("udp", 8443, 8443, "0.0.0.0/0", proto: "udp"),
+                    rule("wide", 1, 65535, nil), rule("done", 8443, 8443, sources),
+                ]))
+        #expect(lock.create == [443] && lock.delete == ["open"])
+        #expect(lock.conflicts.count == 2 && lock.conflicts.allSatisfy { $0.hasPrefix("rule wide") })
+        #expect(!lock.isLocked)
+        let locked = try #require(try plan.publicIPLock(region: 6, ip: ip, rules: [rule("a", 443, 443, sources), rule("b", 8443, nil, sources)]))
+        #expect(locked.isLocked)
+        ip.tags = [ResourceTag(key: FirewallPlan.lockTag, value: "https")]
+        #expect(throws: FederationError.self) { try plan.publicIPLock(region: 6, ip: ip, rules: []) }
+        ip.tags = [ResourceTag(key: FirewallPlan.lockTag, value: "443")]
+        // Region 3 has no network of its own, but the central service is IPv4: admitted alone.
+        #expect(try plan.publicIPLock(region: 3, ip: ip, rules: [])?.cidrList == "198.51.100.0/28")
+        let v6Only = FirewallPlan(
+            regions: [FederationRegion(id: 9, name: "V6", endpoint: "https://x/client/api", apiKey: "K", networks: ["2001:db8::/32"])], central: [])
+        #expect(throws: FederationError.self) { try v6Only.publicIPLock(region: 9, ip: ip, rules: []) }
+    }
+
     @Test("--apply locks the federation account's keys to the listed sources: a signed call from elsewhere gets CloudStack's 401")
     func applyToASimulator() async throws {
         try await withThreeRegions { simulators in
@@ -82,12 +125,38 @@ struct FirewallTests {
                         simulator.adminKeys.apikey!, "--network", "127.0.0.3/32",
                     ], environment: ["MCLOUDS_REGION_SECRET": simulator.adminKeys.secretkey!])
                 #expect(added.status == 0, "\(added.stderr)")
+                // A public IP fronting a federation service, tagged for locking, open to everyone on 443 today, and a
+                // wide rule someone else made; an untagged IP the lock leaves alone.
+                let client = client(for: simulator)
+                let zone = try #require(try await client.listZones(logger: quietLogger).first?.id)
+                let locked = try #require(try await client.associateIpAddress(zoneID: zone, logger: quietLogger).id)
+                let untouched = try #require(try await client.associateIpAddress(zoneID: zone, logger: quietLogger).id)
+                try await client.createTags(
+                    resourceIDs: [locked], resourceType: "PublicIpAddress", tags: [ResourceTag(key: FirewallPlan.lockTag, value: "443,8443")],
+                    logger: quietLogger)
+                let open = try await client.createFirewallRule(
+                    ipAddressID: locked, startPort: 443, endPort: 443, cidrList: ["0.0.0.0/0"], logger: quietLogger)
+                let wide = try await client.createFirewallRule(ipAddressID: locked, startPort: 8000, endPort: 9000, logger: quietLogger)
+                _ = try await client.createFirewallRule(ipAddressID: untouched, startPort: 443, endPort: 443, logger: quietLogger)
                 let applied = try await runMClouds([
                     "security", "firewall", "--format", "cloudstack", "--central", "127.0.0.1", "--data", data, "--apply",
                 ])
-                #expect(applied.status == 0 && applied.stdout.contains("Applied to region 6"), "\(applied.stdout)\(applied.stderr)")
+                #expect(applied.stdout.contains("Applied to region 6"), "\(applied.stdout)\(applied.stderr)")
+                // The wide rule is reported (and fails the run), not removed.
+                #expect(applied.status == 1 && applied.stderr.contains("rule \(wide.id!)") && applied.stderr.contains("opens locked port 8443"))
+                #expect(applied.stdout.contains("2 rules created, 1 wider ones removed"), "\(applied.stdout)")
+                let rules = try await client.listFirewallRules(ipAddressID: locked, logger: quietLogger)
+                #expect(!rules.contains { $0.id == open.id })
+                let exact = rules.filter { $0.id != wide.id }.map { "\($0.startport ?? 0) \($0.cidrlist ?? "")" }.sorted()
+                #expect(exact == ["443 127.0.0.1/32,127.0.0.3/32", "8443 127.0.0.1/32,127.0.0.3/32"])
+                #expect(try await client.listFirewallRules(ipAddressID: untouched, logger: quietLogger).map(\.cidrlist) == ["0.0.0.0/0"])
+                // Once the wide rule is gone, a second run changes nothing and succeeds.
+                try await client.deleteFirewallRule(id: wide.id!, logger: quietLogger)
+                let again = try await runMClouds([
+                    "security", "firewall", "--format", "cloudstack", "--central", "127.0.0.1", "--data", data, "--apply",
+                ])
+                #expect(again.status == 0 && again.stdout.contains("0 rules created, 0 wider ones removed"), "\(again.stdout)\(again.stderr)")
 
-                let client = client(for: simulator)
                 let configurations = try await client.list(
                     "listConfigurations", ["name": "api.allowed.source.cidr.list", "accountid": try #require(simulator.adminAccountID)],
                     as: JSONValue.self,

@@ -49,4 +49,16 @@ extension CloudStackClient {
         p.set("cidrlist", list: cidrList)
         return try await run("createFirewallRule", p.values, resultAs: FirewallRule.self, logger: logger)
     }
+
+    /// `listFirewallRules` (all pages), of one public IP or all.
+    public func listFirewallRules(ipAddressID: String? = nil, logger: Logger) async throws -> [FirewallRule] {
+        var p: Parameters = ["listall": "true"]
+        p["ipaddressid"] = ipAddressID
+        return try await list("listFirewallRules", p.values, as: FirewallRule.self, logger: logger)
+    }
+
+    /// `deleteFirewallRule`, waiting for the job.
+    public func deleteFirewallRule(id: String, logger: Logger) async throws {
+        _ = try await run("deleteFirewallRule", ["id": id], logger: logger)
+    }
 }

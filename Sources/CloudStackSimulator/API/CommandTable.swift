@@ -51,6 +51,7 @@ enum CommandTable {
         "listPortForwardingRules": { w, c in try w.listPortForwardingRules(c) },
         "createFirewallRule": { w, c in try w.createFirewallRule(c) },
         "listFirewallRules": { w, c in try w.listFirewallRules(c) },
+        "deleteFirewallRule": { w, c in try w.deleteFirewallRule(c) },
     ]
 
     /// The handler of `command`: its own, or for a `list*` command of the catalog that is not modelled, an empty list.

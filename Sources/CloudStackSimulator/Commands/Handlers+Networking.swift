@@ -236,6 +236,15 @@ extension World {
             instanceID: id, createStyle: true)
     }
 
+    mutating func deleteFirewallRule(_ ctx: CommandContext) throws -> Reply {
+        let id = try ctx.required("id")
+        guard firewallRules[id] != nil else { throw APIError.unknownEntity(ctx.command, "id", id) }
+        firewallRules[id]?.state = "Revoke"
+        return submitJob(
+            ctx, action: .deleteFirewall(id: id), cmdClass: "org.apache.cloudstack.api.command.user.firewall.DeleteFirewallRuleCmd",
+            instanceType: "FirewallRule", instanceID: id)
+    }
+
     func listFirewallRules(_ ctx: CommandContext) throws -> Reply {
         let ipID = ctx.optional("ipaddressid")
         let rows = firewallOrder.compactMap { firewallRules[$0] }.filter { ipID == nil || $0.ipaddressid == ipID }

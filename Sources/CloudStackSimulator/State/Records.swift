@@ -99,6 +99,7 @@ enum JobAction: Codable, Sendable {
     case associateIP(id: String)
     case createPortForwarding(id: String)
     case createFirewall(id: String)
+    case deleteFirewall(id: String)
 }
 
 /// An async job.

@@ -100,6 +100,11 @@ extension World {
         case .createFirewall(let id):
             firewallRules[id]?.state = "Active"
             return .object([("firewallrule", encodeModel(firewallRules[id]))])
+        case .deleteFirewall(let id):
+            firewallRules[id] = nil
+            firewallOrder.removeAll { $0 == id }
+            tags[id] = nil
+            return .object([("success", .bool(true))])
         }
     }
 
