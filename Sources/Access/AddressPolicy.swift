@@ -16,6 +16,9 @@ public struct AddressPolicy: Sendable, Hashable {
         case web
         /// The web login, logout and account pages.
         case login
+        /// Students' pages and their API: their seats and the way onto them (`/my/…`, `/api/v1/my/…`), which
+        /// partners often open to their campus networks only.
+        case students
     }
 
     /// Per group, the networks admitted; a group without a list admits every address.

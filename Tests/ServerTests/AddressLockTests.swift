@@ -45,6 +45,21 @@ struct AddressLockTests {
         }
     }
 
+    @Test("every route is in the group its path says: pages of people's accounts in login, student pages in students, agents' reports in agent")
+    func routeGroups() {
+        func group(_ method: String, _ path: String) -> AddressPolicy.Group? {
+            MCloudsServer.routes.first { $0.method == method && $0.path == path }?.group
+        }
+        #expect(group("GET", "/healthz") == nil)
+        #expect(group("POST", "/login") == .login && group("GET", "/account") == .login)
+        #expect(group("POST", "/api/v1/sites/{site}/report") == .agent)
+        #expect(group("GET", "/api/v1/chunks/{digest}") == .downloads && group("GET", "/") == .web)
+        #expect(group("POST", "/api/v1/regions") == .admin)
+        #expect(RouteDescription(method: "GET", path: "/my/seats", policy: .people).group == .students)
+        #expect(RouteDescription(method: "GET", path: "/api/v1/my/seats", policy: .people).group == .students)
+        #expect(RouteDescription(method: "GET", path: "/mystery", policy: .people).group == .admin)
+    }
+
     @Test("a bad --allow is refused with the group or network named")
     func badAllow() async throws {
         let group = try await runMClouds(["server", "--data", "/tmp/nowhere-\(UUID().uuidString)", "--allow", "admins=10.0.0.0/8"])

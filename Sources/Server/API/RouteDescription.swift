@@ -21,6 +21,7 @@ public struct RouteDescription: Sendable, Hashable {
     public var group: AddressPolicy.Group? {
         if path == "/healthz" { return nil }
         if ["/login", "/logout", "/account"].contains(where: { path.hasPrefix($0) }) { return .login }
+        if path == "/my" || path.hasPrefix("/my/") || path.hasPrefix("/api/v1/my/") { return .students }
         if !policy.anonymous { return policy.roles.contains(.siteAgent) ? .agent : .admin }
         let downloads = ["/api/v1/chunks", "/api/v1/catalog", "/api/v1/templates", "/api/v1/repository"]
         return downloads.contains { path.hasPrefix($0) } ? .downloads : .web
