@@ -213,8 +213,23 @@ let package = Package(
         .executableTarget(name: "embed-document", swiftSettings: upcoming),
         .plugin(name: "EmbedDocument", capability: .buildTool(), dependencies: ["embed-document"]),
         .target(
+            name: "Classroom",
+            dependencies: [
+                "Core",
+                "Storage",
+                "CloudStack",
+                "Federation",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
             name: "TestSupport",
             dependencies: [
+                "Core",
                 "Storage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -243,6 +258,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "ClassroomTests",
+            dependencies: [
+                "Classroom", "Core", "Storage", "TestSupport", "CloudStack", "CloudStackSimulator", "Federation",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
         ),

@@ -1,0 +1,65 @@
+/// A course: a teacher's class at one university, in one time zone, with its student groups and bookings.
+public struct Course: Sendable, Hashable, Codable {
+    public var id: String
+    /// A short code unique in the federation (`EE-201`).
+    public var code: String
+    public var title: String
+    /// The teacher's username.
+    public var teacher: String
+    /// The teacher's home region (partner admins of that region manage the course), if any.
+    public var region: String?
+    /// The IANA time zone its bookings are in.
+    public var timeZone: String
+    public var created: String
+
+    public init(id: String, code: String, title: String, teacher: String, region: String?, timeZone: String, created: String) {
+        self.id = id
+        self.code = code
+        self.title = title
+        self.teacher = teacher
+        self.region = region
+        self.timeZone = timeZone
+        self.created = created
+    }
+}
+
+/// A student of a course's group.
+public struct Member: Sendable, Hashable, Codable {
+    public var username: String
+    public var email: String
+    public var name: String
+
+    public init(username: String, email: String, name: String) {
+        self.username = username
+        self.email = email
+        self.name = name
+    }
+}
+
+/// A seat's life: planned at booking, deploying ahead of the session, ready when CloudStack reports it Running,
+/// torn down (destroyed and expunged) after the session and its grace, failed when it could not be placed anywhere.
+public enum SeatState: String, Sendable, Hashable, Codable, CaseIterable {
+    case planned
+    case deploying
+    case ready
+    case failed
+    case tearingDown = "tearing-down"
+    case tornDown = "torn-down"
+}
+
+/// One VM of one session.
+public struct Seat: Sendable, Hashable, Codable {
+    public var bookingID: String
+    public var session: Int
+    public var seat: Int
+    public var regionID: Int
+    public var state: SeatState
+    /// The CloudStack VM id once deployed.
+    public var vmID: String?
+    /// The VM's name, `mc-<booking>-s<session>-<seat>`: unique, so a retried deploy finds the VM it already made.
+    public var vmName: String
+    public var attempts: Int
+    public var error: String?
+    public var readyAt: String?
+    public var updated: String
+}
