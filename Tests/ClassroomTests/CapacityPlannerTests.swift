@@ -94,7 +94,9 @@ struct CapacityPlannerTests {
         var configuration = CapacityPlanner.Configuration()
         configuration.leadSeconds = 0
         configuration.graceSeconds = 0
-        let exact = CapacityPlanner(regions: [region], reservations: ReservationIndex(Self.reservations(morning, region: 1, seats: 40), lead: 0, grace: 0), configuration: configuration)
+        let exact = CapacityPlanner(
+            regions: [region], reservations: ReservationIndex(Self.reservations(morning, region: 1, seats: 40), lead: 0, grace: 0),
+            configuration: configuration)
         let next = try Self.sessions("2026-09-15T10:30", count: 1)
         if case .refused = exact.plan(ask(next)) { Issue.record("back-to-back without margins must fit") }
     }
@@ -105,7 +107,9 @@ struct CapacityPlannerTests {
         let request = CapacityPlanner.Request(bookingID: "b", sessions: sessions, seats: 20, regions: [], allowSplit: false)
         let regions = [
             Self.region(1, seats: 100), Self.region(2, seats: 25), Self.region(3, seats: 500, ready: false),
-            { var r = Self.region(4, seats: 500); r.seatSize = nil; return r }(),
+            {
+                var r = Self.region(4, seats: 500); r.seatSize = nil; return r
+            }(),
         ]
         let packed = try accepted(planner(regions).plan(request))
         let spread = try accepted(planner(regions, policy: .spread).plan(request))
@@ -149,7 +153,8 @@ struct CapacityPlannerTests {
         let second = try Self.sessions("2026-09-15T12:00", count: 1, minutes: 60)
         let across = try Self.sessions("2026-09-15T07:30", count: 1, minutes: 360)
         let p = planner(
-            [Self.region(1, seats: 40)], Self.reservations(first, region: 1, seats: 20, booking: "a") + Self.reservations(second, region: 1, seats: 20, booking: "c"))
+            [Self.region(1, seats: 40)],
+            Self.reservations(first, region: 1, seats: 20, booking: "a") + Self.reservations(second, region: 1, seats: 20, booking: "c"))
         let request = CapacityPlanner.Request(bookingID: "b", sessions: across, seats: 20, regions: [], allowSplit: false)
         if case .refused(let r) = p.plan(request) { Issue.record("peak is 20, not 40: \(r)") }
         var more = request

@@ -55,14 +55,17 @@ struct ClassroomStoreTests {
             durationMinutes: 90, rrule: "FREQ=WEEKLY;BYDAY=TU;COUNT=15", regions: [])
     }
 
-    @Test("concurrent bookings that together exceed capacity, from two store instances: the accepted set fits, every refusal says why", arguments: TestDatabase.available)
+    @Test(
+        "concurrent bookings that together exceed capacity, from two store instances: the accepted set fits, every refusal says why",
+        arguments: TestDatabase.available)
     func noOverbooking(backend: TestDatabase) async throws {
         try await withTemporaryDirectory { directory in
             let database = try await backend.open(in: directory, migrations: [])
             let first = try await ClassroomStore.open(database: database)
             // A second instance on the same database (on PostgreSQL, its own pool: another server).
             let second = try await Self.secondInstance(database, directory)
-            let course = try await first.addCourse(code: "EE-201", title: "Digital design", teacher: "alice", region: "6", timeZone: "Europe/Budapest", now: Self.now)
+            let course = try await first.addCourse(
+                code: "EE-201", title: "Digital design", teacher: "alice", region: "6", timeZone: "Europe/Budapest", now: Self.now)
             // 24 requests of 18 (+2 spares) = 480 seats per session, for 200 seats: at most 10 fit.
             let outcomes = try await Self.bookConcurrently(24, stores: [first, second], course: course)
             let accepted = outcomes.compactMap(Self.acceptedBooking)
@@ -79,11 +82,14 @@ struct ClassroomStoreTests {
         }
     }
 
-    @Test("a booking is stored whole with its sessions; skipping a date and cancelling release capacity and raise SEQUENCE", arguments: TestDatabase.available)
+    @Test(
+        "a booking is stored whole with its sessions; skipping a date and cancelling release capacity and raise SEQUENCE",
+        arguments: TestDatabase.available)
     func skipAndCancel(backend: TestDatabase) async throws {
         try await withTemporaryDirectory { directory in
             let store = try await ClassroomStore.open(database: try await backend.open(in: directory, migrations: []))
-            let course = try await store.addCourse(code: "EE-202", title: "Analog", teacher: "bob", region: nil, timeZone: "Europe/Budapest", now: Self.now)
+            let course = try await store.addCourse(
+                code: "EE-202", title: "Analog", teacher: "bob", region: nil, timeZone: "Europe/Budapest", now: Self.now)
             await #expect(throws: ClassroomError.conflict("")) {
                 try await store.addCourse(code: "EE-202", title: "Again", teacher: "bob", region: nil, timeZone: "Europe/Budapest", now: Self.now)
             }
@@ -110,7 +116,9 @@ struct ClassroomStoreTests {
             var single = Self.request(seats: 98, start: "2026-09-22T09:00")
             single.rrule = nil
             single.regions = [1]
-            guard case .accepted = try await store.book(try single.booking(id: "b-single", course: course, now: Self.now), regions: Self.regions, planning: .init())
+            guard
+                case .accepted = try await store.book(
+                    try single.booking(id: "b-single", course: course, now: Self.now), regions: Self.regions, planning: .init())
             else {
                 Issue.record("the skipped Tuesday is free")
                 return
@@ -134,16 +142,21 @@ struct ClassroomStoreTests {
     func split(backend: TestDatabase) async throws {
         try await withTemporaryDirectory { directory in
             let store = try await ClassroomStore.open(database: try await backend.open(in: directory, migrations: []))
-            let course = try await store.addCourse(code: "EE-203", title: "Big", teacher: "carol", region: nil, timeZone: "Europe/Budapest", now: Self.now)
+            let course = try await store.addCourse(
+                code: "EE-203", title: "Big", teacher: "carol", region: nil, timeZone: "Europe/Budapest", now: Self.now)
             var request = Self.request(seats: 150)
-            guard case .refused(let refusal) = try await store.book(try request.booking(id: "b-a", course: course, now: Self.now), regions: Self.regions, planning: .init())
+            guard
+                case .refused(let refusal) = try await store.book(
+                    try request.booking(id: "b-a", course: course, now: Self.now), regions: Self.regions, planning: .init())
             else {
                 Issue.record("152 seats do not fit one region")
                 return
             }
             #expect(refusal.alternatives.map(\.kind).contains("split"))
             request.allowSplit = true
-            guard case .accepted(_, let placements) = try await store.book(try request.booking(id: "b-b", course: course, now: Self.now), regions: Self.regions, planning: .init())
+            guard
+                case .accepted(_, let placements) = try await store.book(
+                    try request.booking(id: "b-b", course: course, now: Self.now), regions: Self.regions, planning: .init())
             else {
                 Issue.record("split fits")
                 return

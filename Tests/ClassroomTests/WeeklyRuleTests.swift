@@ -11,9 +11,10 @@ struct WeeklyRuleTests {
     func expands() throws {
         let start = try #require(LocalDateTime("2026-09-15T09:00"))  // a Tuesday
         let weekly = try WeeklyRule(rrule: "FREQ=WEEKLY;BYDAY=TU,TH;COUNT=5", zone: budapest)
-        #expect(try weekly.expand(from: start).map(\.description) == [
-            "2026-09-15T09:00", "2026-09-17T09:00", "2026-09-22T09:00", "2026-09-24T09:00", "2026-09-29T09:00",
-        ])
+        #expect(
+            try weekly.expand(from: start).map(\.description) == [
+                "2026-09-15T09:00", "2026-09-17T09:00", "2026-09-22T09:00", "2026-09-24T09:00", "2026-09-29T09:00",
+            ])
         let fortnightly = try WeeklyRule(rrule: "RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;UNTIL=20261027", zone: budapest)
         #expect(try fortnightly.expand(from: start).map(\.date.description) == ["2026-09-15", "2026-09-29", "2026-10-13", "2026-10-27"])
         // UNTIL in UTC is the end of the last local day; read back it names the same date.

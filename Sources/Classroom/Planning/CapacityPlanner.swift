@@ -112,7 +112,8 @@ public struct CapacityPlanner: Sendable {
         // This request's own placements so far that overlap (sessions longer than the gap between them).
         for placement in extra where placement.regionID == region.regionID {
             guard let other = sessionOf[placement.session], other.index != session.index,
-                other.start.timeIntervalSince1970 - configuration.leadSeconds < to, other.end.timeIntervalSince1970 + configuration.graceSeconds > from
+                other.start.timeIntervalSince1970 - configuration.leadSeconds < to,
+                other.end.timeIntervalSince1970 + configuration.graceSeconds > from
             else { continue }
             peak.cpu += Int64(placement.seats) * size.cpuMHz
             peak.memory += Int64(placement.seats) * size.memoryBytes
@@ -155,7 +156,8 @@ public struct CapacityPlanner: Sendable {
         for session in request.sessions where !session.skipped {
             let room = order.map { (region: $0, free: free($0, session, excluding: request.bookingID, extra: placements, sessionOf: sessionOf)) }
             if let whole = room.first(where: { $0.free.seats >= request.seats }) {
-                placements.append(Placement(session: session.index, regionID: whole.region.regionID, seats: request.seats, size: whole.region.seatSize!))
+                placements.append(
+                    Placement(session: session.index, regionID: whole.region.regionID, seats: request.seats, size: whole.region.seatSize!))
                 continue
             }
             if request.allowSplit {
@@ -211,7 +213,8 @@ public struct CapacityPlanner: Sendable {
             alone.regions = [region.regionID]
             alone.allowSplit = false
             if case .success = place(alone) {
-                found.append(Alternative(kind: "region", regionID: region.regionID, shiftMinutes: nil, summary: "every session fits in \(region.name)"))
+                found.append(
+                    Alternative(kind: "region", regionID: region.regionID, shiftMinutes: nil, summary: "every session fits in \(region.name)"))
             }
         }
         if !request.allowSplit {

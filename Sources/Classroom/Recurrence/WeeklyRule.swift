@@ -121,7 +121,8 @@ public struct WeeklyRule: Sendable, Hashable, Codable {
         let days = days.isEmpty ? [start.date.weekday] : days
         guard days.contains(start.date.weekday) else {
             throw ClassroomError.invalid(
-                "The first session, \(start.date) (a \(start.date.weekday.rawValue)), is not on one of the rule's days \(days.map(\.rawValue)): start on one")
+                "The first session, \(start.date) (a \(start.date.weekday.rawValue)), is not on one of the rule's days \(days.map(\.rawValue)): start on one"
+            )
         }
         let weekStart = start.date.adding(days: -start.date.weekday.index)
         var sessions: [LocalDateTime] = []

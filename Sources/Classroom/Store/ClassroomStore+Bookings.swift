@@ -55,8 +55,10 @@ extension ClassroomStore {
                 bookingID: try row.decode(column: "booking_id", as: String.self), session: try row.decode(column: "session", as: Int.self),
                 regionID: try row.decode(column: "region_id", as: Int.self),
                 start: Date(timeIntervalSince1970: try row.decode(column: "start_at", as: Double.self)),
-                end: Date(timeIntervalSince1970: try row.decode(column: "end_at", as: Double.self)), seats: try row.decode(column: "seats", as: Int.self),
-                size: SeatSize(cpuMHz: try row.decode(column: "cpu_mhz", as: Int64.self), memoryBytes: try row.decode(column: "memory_bytes", as: Int64.self)))
+                end: Date(timeIntervalSince1970: try row.decode(column: "end_at", as: Double.self)),
+                seats: try row.decode(column: "seats", as: Int.self),
+                size: SeatSize(
+                    cpuMHz: try row.decode(column: "cpu_mhz", as: Int64.self), memoryBytes: try row.decode(column: "memory_bytes", as: Int64.self)))
         }
     }
 
@@ -114,7 +116,8 @@ extension ClassroomStore {
     public func bookings(course: String? = nil) async throws -> [Booking] {
         try await database.withDatabase { db in
             if let course {
-                return try await db.raw("SELECT * FROM classroom_bookings WHERE course_id = \(bind: course) ORDER BY created, id").all().map(Self.booking)
+                return try await db.raw("SELECT * FROM classroom_bookings WHERE course_id = \(bind: course) ORDER BY created, id").all().map(
+                    Self.booking)
             }
             return try await db.raw("SELECT * FROM classroom_bookings ORDER BY created, id").all().map(Self.booking)
         }
@@ -133,7 +136,8 @@ extension ClassroomStore {
             start: LocalDateTime(try row.decode(column: "start_local", as: String.self)) ?? LocalDateTime(year: 1970, month: 1, day: 1),
             durationMinutes: try row.decode(column: "duration_minutes", as: Int.self),
             rule: rule.isEmpty ? nil : try WeeklyRule(rrule: rule, zone: try Booking.zone(zone)),
-            skipped: skipped.split(separator: ",").compactMap { LocalDate(String($0)) }, regions: regions.split(separator: ",").compactMap { Int($0) },
+            skipped: skipped.split(separator: ",").compactMap { LocalDate(String($0)) },
+            regions: regions.split(separator: ",").compactMap { Int($0) },
             allowSplit: try row.decode(column: "allow_split", as: Int.self) != 0,
             status: Booking.Status(rawValue: try row.decode(column: "status", as: String.self)) ?? .cancelled,
             sequence: try row.decode(column: "sequence", as: Int.self), created: try row.decode(column: "created", as: String.self),

@@ -44,9 +44,10 @@ public struct DeployVirtualMachineRequest: Sendable {
 extension CloudStackClient {
     /// `listVirtualMachines` (all pages; `listall=true` so an admin sees every account's VMs).
     public func listVirtualMachines(
-        zoneID: String? = nil, templateID: String? = nil, state: String? = nil, id: String? = nil, logger: Logger
+        zoneID: String? = nil, templateID: String? = nil, state: String? = nil, id: String? = nil, name: String? = nil, logger: Logger
     ) async throws -> [VirtualMachine] {
         var p: Parameters = ["listall": "true"]
+        p["name"] = name
         p["zoneid"] = zoneID
         p["templateid"] = templateID
         p["state"] = state
