@@ -183,6 +183,7 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "Access",
+                "Classroom",
                 "Core",
                 "Storage",
                 "TemplateRepository",
@@ -242,6 +243,7 @@ let package = Package(
             name: "mclouds",
             dependencies: [
                 "Access",
+                "Classroom",
                 "Core",
                 "Storage",
                 "CloudStack",

@@ -1,5 +1,7 @@
 import Access
+import Classroom
 import Core
+import Dashboard
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -55,14 +57,17 @@ public final class MCloudsServer: Service, Sendable {
     public let federation: FederationServices?
     /// Issued tokens and the audit log (absent: only the bootstrap admin tokens authenticate, nothing is audited).
     public let access: AccessServices?
+    /// The classroom scheduler's store (its API is served with a federation).
+    public let classroom: ClassroomStore?
     let logger: Logger
     private let listening = ListeningPort()
     private let redirecting = ListeningPort()
 
     public init(
         configuration: Configuration, repository: Repository, federation: FederationServices? = nil, access: AccessServices? = nil,
-        logger: Logger = Logger(label: "mclouds.server")
+        classroom: ClassroomStore? = nil, logger: Logger = Logger(label: "mclouds.server")
     ) {
+        self.classroom = classroom
         self.configuration = configuration
         self.repository = repository
         self.federation = federation
@@ -89,6 +94,11 @@ public final class MCloudsServer: Service, Sendable {
     /// and access control; a test checks that none is missing).
     public func answeredRoutes() -> Set<RouteDescription> { makeRouter().answered }
 
+    /// The federation as the classroom scheduler and its lifecycle engine see it.
+    public func classroomClouds(federation: FederationServices, store: ClassroomStore) -> any ClassroomClouds {
+        FederationClouds(registry: federation.registry, snapshots: federation.collector.store, repository: repository, store: store, logger: logger)
+    }
+
     func makeRouter() -> (router: Router<ServerContext>, answered: Set<RouteDescription>) {
         let base = Router(context: ServerContext.self)
         base.add(middleware: JSONErrorMiddleware())
@@ -97,6 +107,17 @@ public final class MCloudsServer: Service, Sendable {
         RepositoryAPI(repository: repository).register(on: router)
         if let federation {
             FederationAPI(services: federation, repository: repository).register(on: router)
+            if let classroom {
+                let clouds = classroomClouds(federation: federation, store: classroom)
+                ClassroomAPI(
+                    store: classroom, clouds: clouds, planning: .init(),
+                    publicURL: { [configuration, listening] request in
+                        let scheme = configuration.tls == nil ? "http" : "https"
+                        return configuration.publicURL ?? Self.requestURL(request, scheme: scheme)
+                            ?? "\(scheme)://\(configuration.host):\(listening.port ?? configuration.port)"
+                    }
+                ).register(on: router)
+            }
         }
         if let access {
             AccessAPI(access: access).register(on: router)
@@ -134,9 +155,10 @@ public final class MCloudsServer: Service, Sendable {
     /// Runs a server for the duration of `body` (tests, demos) and stops it gracefully afterwards.
     public static func withRunning<T: Sendable>(
         _ configuration: Configuration, repository: Repository, federation: FederationServices? = nil, access: AccessServices? = nil,
-        logger: Logger, _ body: (MCloudsServer) async throws -> T
+        classroom: ClassroomStore? = nil, logger: Logger, _ body: (MCloudsServer) async throws -> T
     ) async throws -> T {
-        let server = MCloudsServer(configuration: configuration, repository: repository, federation: federation, access: access, logger: logger)
+        let server = MCloudsServer(
+            configuration: configuration, repository: repository, federation: federation, access: access, classroom: classroom, logger: logger)
         return try await ServiceScope.withRunning([server], logger: logger, ready: { _ = await server.waitUntilRunning() }) {
             try await body(server)
         }

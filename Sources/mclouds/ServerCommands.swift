@@ -1,5 +1,6 @@
 import Access
 import ArgumentParser
+import Classroom
 import Core
 import Dashboard
 import Foundation
@@ -128,15 +129,22 @@ struct ServerCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("Cannot open the token store in \(data): \(error)")
         }
+        let classroom = try await directory.openClassroom(logger: logger)
         let server = MCloudsServer(
             configuration: .init(
                 host: host, port: port, adminTokens: tokens, publicURL: publicUrl,
                 idleTimeout: idleTimeoutSeconds > 0 ? .milliseconds(Int64(idleTimeoutSeconds * 1000)) : nil, addresses: addresses, tls: tls,
                 redirectHTTPPort: redirectHttpPort),
             repository: repository,
-            federation: federation, access: access,
+            federation: federation, access: access, classroom: classroom.store,
             logger: logger)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server), .init(service: federation.collector)]
+        // The classroom lifecycle runs on every server; the lease makes one of them do the work.
+        let lifecycle = SessionLifecycle(
+            store: classroom.store, leases: classroom.leases, clouds: server.classroomClouds(federation: federation, store: classroom.store),
+            logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: server), .init(service: federation.collector), .init(service: lifecycle),
+        ]
         if let tls {
             logger.notice("serving HTTPS", metadata: ["certificate": "\(tls.summary)"])
             services.append(.init(service: TLSReloader(identity: tls, logger: logger)))

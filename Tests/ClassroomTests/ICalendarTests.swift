@@ -6,8 +6,11 @@ import Testing
 
 @Suite("iCalendar feed")
 struct ICalendarTests {
-    static func booking(id: String, rrule: String, skipped: [String] = [], start: String = "2026-10-13T09:00", title: String = "Lab") throws -> Booking {
-        let course = Course(id: "c-1", code: "EE-201", title: "Digital design", teacher: "alice", region: nil, timeZone: "Europe/Budapest", created: "")
+    static func booking(id: String, rrule: String, skipped: [String] = [], start: String = "2026-10-13T09:00", title: String = "Lab") throws
+        -> Booking
+    {
+        let course = Course(
+            id: "c-1", code: "EE-201", title: "Digital design", teacher: "alice", region: nil, timeZone: "Europe/Budapest", created: "")
         return try BookingRequest(
             title: title, template: "ubuntu-eda", offering: "Medium", seats: 40, spares: 2, start: LocalDateTime(start)!, durationMinutes: 90,
             rrule: rrule, skipped: skipped.map { LocalDate($0)! }
@@ -15,7 +18,9 @@ struct ICalendarTests {
     }
 
     static func calendar() throws -> (ICalendar, [Booking]) {
-        var cancelled = try booking(id: "b-2", rrule: "FREQ=WEEKLY;BYDAY=TH;UNTIL=20261105", start: "2026-10-15T14:00", title: "Übung; Analog, ÁÉŐÜ — a long title that certainly needs folding")
+        var cancelled = try booking(
+            id: "b-2", rrule: "FREQ=WEEKLY;BYDAY=TH;UNTIL=20261105", start: "2026-10-15T14:00",
+            title: "Übung; Analog, ÁÉŐÜ — a long title that certainly needs folding")
         cancelled.status = .cancelled
         cancelled.sequence = 3
         let bookings = [try booking(id: "b-1", rrule: "FREQ=WEEKLY;BYDAY=TU;COUNT=5", skipped: ["2026-10-27"]), cancelled]
@@ -41,7 +46,9 @@ struct ICalendarTests {
         #expect(again.replacingOccurrences(of: "\r\n ", with: "").contains("UID:\(bookings[0].uid)"))
     }
 
-    @Test("Python's icalendar reads the feed and expands it to exactly the booked sessions, skipped dates absent, across the DST change", .enabled(if: Tools.available("ical-python")))
+    @Test(
+        "Python's icalendar reads the feed and expands it to exactly the booked sessions, skipped dates absent, across the DST change",
+        .enabled(if: Tools.available("ical-python")))
     func pythonExpands() async throws {
         let python = try #require(Tools.path("ical-python"), "scripts/test installs icalendar and recurring-ical-events")
         let (calendar, bookings) = try Self.calendar()

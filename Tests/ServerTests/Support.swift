@@ -49,9 +49,10 @@ func withServer<T: Sendable>(
     collection.regionTimeout = .seconds(10)
     let federation = try await data.openFederation(collector: collection, logger: logger)
     let access = try await data.openAccess(users: users, logger: logger)
+    let classroom = try await data.openClassroom(logger: logger)
     return try await MCloudsServer.withRunning(
         .init(port: 0, adminTokens: tokens, idleTimeout: idleTimeout, tls: tls, redirectHTTPPort: redirectHTTPPort), repository: repository,
-        federation: federation, access: access,
+        federation: federation, access: access, classroom: classroom.store,
         logger: logger
     ) {
         server in

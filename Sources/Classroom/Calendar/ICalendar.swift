@@ -60,7 +60,8 @@ public struct ICalendar: Sendable {
             lines.append("SUMMARY:" + Self.escape("\(event.courseTitle): \(booking.title)"))
             lines.append(
                 "DESCRIPTION:"
-                    + Self.escape("\(booking.seats) seats (+\(booking.spares) spare) of \(booking.template) on \(booking.offering); booking \(booking.id)"))
+                    + Self.escape(
+                        "\(booking.seats) seats (+\(booking.spares) spare) of \(booking.template) on \(booking.offering); booking \(booking.id)"))
             if !event.location.isEmpty { lines.append("LOCATION:" + Self.escape(event.location)) }
             if let url = event.url { lines.append("URL:" + url) }
             lines.append("STATUS:" + (booking.status == .cancelled ? "CANCELLED" : "CONFIRMED"))

@@ -58,7 +58,8 @@ public struct SessionLifecycle: Service {
     }
 
     public func run() async throws {
-        await withGracefulShutdownHandler {
+        // Ends on graceful shutdown (SIGTERM) as on cancellation: a tick in flight is cancelled, its state is in the database.
+        try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     _ = try await tick()
@@ -69,7 +70,6 @@ public struct SessionLifecycle: Service {
                 }
                 do { try await clock.sleep(seconds: configuration.tickSeconds) } catch { return }
             }
-        } onGracefulShutdown: {
         }
     }
 

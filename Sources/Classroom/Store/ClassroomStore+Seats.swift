@@ -178,3 +178,28 @@ extension ClassroomStore {
         }
     }
 }
+
+extension ClassroomStore {
+    /// What the scheduler's standing seats (deploying or ready) take per region now, by their placements' sizes:
+    /// the dashboard's "allocated" already counts them.
+    public func standingUsage() async throws -> [Int: SeatSize] {
+        try await database.withDatabase { db in
+            let rows = try await db.raw(
+                """
+                SELECT s.region_id AS region_id, p.cpu_mhz AS cpu_mhz, p.memory_bytes AS memory_bytes FROM classroom_seats s
+                JOIN classroom_placements p ON p.booking_id = s.booking_id AND p.session = s.session AND p.region_id = s.region_id
+                WHERE s.state IN ('deploying', 'ready')
+                """
+            ).all()
+            var usage: [Int: SeatSize] = [:]
+            for row in rows {
+                let region = try row.decode(column: "region_id", as: Int.self)
+                var size = usage[region] ?? SeatSize(cpuMHz: 0, memoryBytes: 0)
+                size.cpuMHz += try row.decode(column: "cpu_mhz", as: Int64.self)
+                size.memoryBytes += try row.decode(column: "memory_bytes", as: Int64.self)
+                usage[region] = size
+            }
+            return usage
+        }
+    }
+}

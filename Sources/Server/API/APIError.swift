@@ -1,4 +1,5 @@
 import Access
+import Classroom
 import Core
 import Federation
 import Foundation
@@ -124,6 +125,17 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 case .conflict: 409
                 case .throttled: 429
                 case .broken: 500
+                }
+            return .init(status: status, message: error.description)
+        case let error as ClassroomError:
+            let status =
+                switch error.category {
+                case "invalid": 400
+                case "notFound": 404
+                case "conflict", "doesNotFit": 409
+                case "forbidden": 403
+                case "cloud": 502
+                default: 500
                 }
             return .init(status: status, message: error.description)
         case is DecodingError:

@@ -15,7 +15,9 @@ public struct RouteDescription: Sendable, Hashable {
     }
 
     /// A server-rendered page (errors answered as HTML, a missing session sent to the login form), not the JSON API.
-    public var isPage: Bool { !path.hasPrefix("/api/") && !["/openapi.yaml", "/healthz", "/metrics"].contains(path) }
+    public var isPage: Bool {
+        !path.hasPrefix("/api/") && !path.hasPrefix("/calendar/") && !["/openapi.yaml", "/healthz", "/metrics"].contains(path)
+    }
 
     /// The allowlist group the route belongs to (nil: never address-locked — `/healthz`, for load balancers).
     public var group: AddressPolicy.Group? {

@@ -1,4 +1,5 @@
 import Access
+import Classroom
 import Core
 import Dashboard
 import Federation
@@ -123,6 +124,13 @@ public struct DataDirectory: Sendable {
         return AccessServices(
             tokens: try await TokenStore.open(database: database), users: try await UserStore.open(database: database, settings: settings),
             audit: try await AuditLog.open(database: database))
+    }
+
+    /// The classroom scheduler's store (courses, bookings, sessions, seats) and the leases its engine runs under.
+    public func openClassroom(logger: Logger = Logger(label: "mclouds.classroom")) async throws -> (store: ClassroomStore, leases: LeaseStore) {
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        let database = try await openStore(migrations: [LeaseStore.migration], logger: logger)
+        return (try await ClassroomStore.open(database: database), LeaseStore(store: database))
     }
 
     /// The registry, the dashboard's snapshot store and collector, and the Prometheus registry its gauges
