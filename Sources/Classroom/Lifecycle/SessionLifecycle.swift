@@ -59,7 +59,7 @@ public struct SessionLifecycle: Service {
 
     public func run() async throws {
         // Ends on graceful shutdown (SIGTERM) as on cancellation: a tick in flight is cancelled, its state is in the database.
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     _ = try await tick()
