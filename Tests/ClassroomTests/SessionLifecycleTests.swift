@@ -171,7 +171,9 @@ struct SessionLifecycleTests {
             let clock = ManualWallClock(sessions[0].start.addingTimeInterval(-1700))
             let first = Self.engine(store, clouds, database, clock: clock, instance: "first")
             let dying = Task { try await first.tick() }
-            try await Task.sleep(for: .milliseconds(1500))
+            // Wait (real time, up to a minute on a loaded machine) until all five deploys have reached the region.
+            for _ in 0..<600 where clouds.simulators[1]!.requestCount(for: "deployVirtualMachine") < 5 { try await Task.sleep(for: .milliseconds(100)) }
+            try await Task.sleep(for: .milliseconds(300))
             dying.cancel()
             _ = try? await dying.value
             #expect(try await Self.seatVMs(clouds, region: 1, booking: booking.id).count == 5)  // made, never confirmed
