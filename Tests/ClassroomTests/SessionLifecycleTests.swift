@@ -172,7 +172,9 @@ struct SessionLifecycleTests {
             let first = Self.engine(store, clouds, database, clock: clock, instance: "first")
             let dying = Task { try await first.tick() }
             // Wait (real time, up to a minute on a loaded machine) until all five deploys have reached the region.
-            for _ in 0..<600 where clouds.simulators[1]!.requestCount(for: "deployVirtualMachine") < 5 { try await Task.sleep(for: .milliseconds(100)) }
+            for _ in 0..<600 where clouds.simulators[1]!.requestCount(for: "deployVirtualMachine") < 5 {
+                try await Task.sleep(for: .milliseconds(100))
+            }
             try await Task.sleep(for: .milliseconds(300))
             dying.cancel()
             _ = try? await dying.value
