@@ -38,7 +38,7 @@ extension ClassroomStore {
         guard write else { return try await database.withDatabase { try await decide($0) } }
         return try await database.transaction { db in
             // The capacity lock: taken first, held to the commit (a row lock on PostgreSQL, the write lock on SQLite).
-            try await db.raw("UPDATE classroom_locks SET generation = generation + 1 WHERE name = 'capacity'").run()
+            try await Self.takeCapacityLock(db)
             return try await decide(db)
         }
     }
@@ -60,6 +60,12 @@ extension ClassroomStore {
                 size: SeatSize(
                     cpuMHz: try row.decode(column: "cpu_mhz", as: Int64.self), memoryBytes: try row.decode(column: "memory_bytes", as: Int64.self)))
         }
+    }
+
+    /// The capacity lock: taken first in every transaction that changes placements, held to the commit (a row lock
+    /// on PostgreSQL, the write lock on SQLite), so such transactions run one after another.
+    static func takeCapacityLock(_ db: any SQLDatabase) async throws {
+        try await db.raw("UPDATE classroom_locks SET generation = generation + 1 WHERE name = 'capacity'").run()
     }
 
     /// Every accepted reservation (for re-planning and the benchmark).
@@ -204,7 +210,7 @@ extension ClassroomStore {
     }
 
     private static func lockedBooking(_ id: String, _ db: any SQLDatabase) async throws -> Booking {
-        try await db.raw("UPDATE classroom_locks SET generation = generation + 1 WHERE name = 'capacity'").run()
+        try await Self.takeCapacityLock(db)
         guard let row = try await db.raw("SELECT * FROM classroom_bookings WHERE id = \(bind: id)").first() else {
             throw ClassroomError.notFound("booking \(id)")
         }

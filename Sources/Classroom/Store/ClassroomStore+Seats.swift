@@ -142,7 +142,7 @@ extension ClassroomStore {
     /// placement with it under the capacity lock.
     public func move(_ seat: Seat, to region: Int, size: SeatSize, now: Date) async throws {
         try await database.transaction { db in
-            try await db.raw("UPDATE classroom_locks SET generation = generation + 1 WHERE name = 'capacity'").run()
+            try await Self.takeCapacityLock(db)
             let key = SQLQueryString("booking_id = \(bind: seat.bookingID) AND session = \(bind: seat.session)")
             try await db.raw("UPDATE classroom_placements SET seats = seats - 1 WHERE \(key) AND region_id = \(bind: seat.regionID)").run()
             try await db.raw("DELETE FROM classroom_placements WHERE \(key) AND seats <= 0").run()
