@@ -22,6 +22,11 @@ struct WeeklyRuleTests {
         #expect(text == "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;UNTIL=20261027T225959Z")  // CET by then: UTC+1
         #expect(try WeeklyRule(rrule: text, zone: budapest) == fortnightly)
         #expect(try WeeklyRule(rrule: "FREQ=WEEKLY;BYDAY=MO;UNTIL=20261221T225959Z", zone: budapest).end == .until(LocalDate("2026-12-21")!))
+        // Without BYDAY: the first session's weekday, and the rule written back has no empty BYDAY.
+        let plain = try WeeklyRule(rrule: "FREQ=WEEKLY;COUNT=3", zone: budapest)
+        #expect(try plain.expand(from: start).map(\.date.description) == ["2026-09-15", "2026-09-22", "2026-09-29"])
+        #expect(plain.rrule(zone: budapest) == "FREQ=WEEKLY;COUNT=3")
+        #expect(try WeeklyRule(rrule: plain.rrule(zone: budapest), zone: budapest) == plain)
     }
 
     @Test("the class stays at 09:00 local across the end of daylight-saving time: its UTC hour moves")

@@ -101,7 +101,8 @@ public struct WeeklyRule: Sendable, Hashable, Codable {
     public func rrule(zone: TimeZone) -> String {
         var parts = ["FREQ=WEEKLY"]
         if interval != 1 { parts.append("INTERVAL=\(interval)") }
-        parts.append("BYDAY=" + days.map(\.rawValue).joined(separator: ","))
+        // Without BYDAY the series keeps the first session's weekday (RFC 5545 §3.3.10); an empty BYDAY is invalid.
+        if !days.isEmpty { parts.append("BYDAY=" + days.map(\.rawValue).joined(separator: ",")) }
         switch end {
         case .count(let n): parts.append("COUNT=\(n)")
         case .until(let date):
