@@ -344,7 +344,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Access", "Core", "Storage", "TemplateRepository", "TestSupport", "CloudStack", "CloudStackSimulator", "Federation", "Dashboard",
-                "SyncAgent", "Server",
+                "SyncAgent", "Server", "Classroom",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

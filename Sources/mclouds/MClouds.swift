@@ -12,7 +12,7 @@ struct MClouds: AsyncParsableCommand {
         version: "mclouds \(BuildInfo.version)",
         subcommands: [
             Demo.self, ServerCommand.self, TemplateCommand.self, AgentCommand.self, RegionCommand.self, DashboardCommand.self, KeysCommand.self,
-            TokenCommand.self, AuditCommand.self, AdminCommand.self, UserCommand.self, SecretsCommand.self, SecurityCommand.self,
+            TokenCommand.self, ClassCommand.self, AuditCommand.self, AdminCommand.self, UserCommand.self, SecretsCommand.self, SecurityCommand.self,
             SimulatorCommand.self,
             CloudStackCall.self,
             Bench.self,

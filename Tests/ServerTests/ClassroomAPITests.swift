@@ -1,3 +1,4 @@
+import Classroom
 import CloudStack
 import CloudStackSimulator
 import Core
@@ -51,7 +52,8 @@ struct ClassroomAPITests {
                 #expect(try await http(.POST, base + "/api/v1/dashboard/collect", headers: admin).status == 200)
                 let report = RolloutStatus(states: [
                     SiteTemplateState(
-                        site: "MECA-TUS", template: "ubuntu-22.04", version: "1.0", state: "ready", bytesDownloaded: 40_000, bytesReused: 0, error: nil)
+                        site: "MECA-TUS", template: "ubuntu-22.04", version: "1.0", state: "ready", bytesDownloaded: 40_000, bytesReused: 0,
+                        error: nil)
                 ])
                 let reported = try await http(
                     .POST, base + "/api/v1/sites/MECA-TUS/report", headers: admin, body: Array(try JSONEncoder().encode(report)))
@@ -114,6 +116,105 @@ struct ClassroomAPITests {
             #expect(try await Self.room(bases.last!, course: course) == room - accepted.count * size)
             let listed = try await http(.GET, bases[0] + "/api/v1/courses/\(course)/bookings", headers: Self.admin)
             #expect(listed.json?.arrayValue?.count == accepted.count, "\(listed.status) \(String(decoding: listed.body.prefix(300), as: UTF8.self))")
+        }
+    }
+}
+
+extension ClassroomAPITests {
+    @Test(
+        "mclouds class: add a course, import its roster, check and book, refuse what does not fit (exit 3, with reasons), show, skip, cancel, feed URL"
+    )
+    func commandLine() async throws {
+        try await Self.withFederation(1, on: .sqlite) { bases, _, _ in
+            try await withTemporaryDirectory { directory in
+                let environment = ["MCLOUDS_TOKEN": Self.token]
+                func run(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+                    try await runMClouds(["class"] + arguments + ["--server", bases[0]], environment: environment)
+                }
+                let added = try await run(["add-course", "PH-110", "--title", "Physics lab", "--time-zone", "Europe/Rome", "--teacher", "grace"])
+                #expect(added.status == 0 && added.stdout.contains("PH-110"), "\(added.stderr)")
+                let roster = directory.appendingPathComponent("roster.csv")
+                try Data("username,email,name\nann,ann@example.edu,Ann\nbob,bob@example.edu,\"Bob, Jr.\"\n".utf8).write(to: roster)
+                let imported = try await run(["import-students", "PH-110", roster.path])
+                #expect(imported.status == 0 && imported.stdout.contains("2 students"), "\(imported.stderr)")
+                let bad = directory.appendingPathComponent("bad.csv")
+                try Data("username,email,name\nann,not-an-address,Ann\n".utf8).write(to: bad)
+                #expect(try await run(["import-students", "PH-110", bad.path]).status == 1)
+
+                let booking = [
+                    "PH-110", "--template", "ubuntu-22.04", "--offering", "Medium Instance", "--seats", "2", "--start", "2027-03-03T14:00",
+                    "--minutes", "60", "--rrule", "FREQ=WEEKLY;BYDAY=WE;COUNT=4",
+                ]
+                let checked = try await run(["book"] + booking + ["--check"])
+                #expect(checked.status == 0 && checked.stdout.hasPrefix("Fits"), "\(checked.stderr)")
+                #expect(try await run(["list", "--json"]).stdout.contains(#""bookings":[]"#))
+                let booked = try await run(["book"] + booking + ["--json"])
+                #expect(booked.status == 0, "\(booked.stderr)")
+                let id = try JSONDecoder().decode(ClassroomWire.Accepted.self, from: Data(booked.stdout.utf8)).booking.id
+
+                let tooBig = try await run([
+                    "book", "PH-110", "--template", "ubuntu-22.04", "--offering", "Medium Instance", "--seats", "500", "--start", "2027-03-03T14:00",
+                    "--minutes", "60",
+                ])
+                #expect(tooBig.status == 3 && tooBig.stderr.contains("seats short") && tooBig.stderr.contains("region 6"), "\(tooBig.stderr)")
+                let noTemplate = try await run([
+                    "book", "PH-110", "--template", "no-such", "--offering", "Medium Instance", "--seats", "2", "--start", "2027-03-03T14:00",
+                    "--minutes", "60",
+                ])
+                #expect(noTemplate.status == 3 && noTemplate.stderr.contains("(template)"), "\(noTemplate.stderr)")
+
+                let skipped = try await run(["skip", id, "--date", "2027-03-17"])
+                #expect(skipped.status == 0 && skipped.stdout.contains("3 sessions remain"), "\(skipped.stdout) \(skipped.stderr)")
+                let shown = try await run(["show", id])
+                #expect(
+                    shown.status == 0 && shown.stdout.contains("2027-03-17T14:00  skipped") && shown.stdout.contains("2027-03-24T14:00  planned"),
+                    "\(shown.stdout)")
+                let listed = try await run(["list"])
+                #expect(listed.stdout.contains("PH-110") && listed.stdout.contains(id), "\(listed.stdout)")
+                let feed = try await run(["feed", "PH-110"])
+                #expect(feed.status == 0 && feed.stdout.contains("/calendar/"), "\(feed.stderr)")
+                let calendar = try await http(.GET, feed.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+                #expect(calendar.status == 200 && String(decoding: calendar.body, as: UTF8.self).contains("EXDATE;TZID=Europe/Rome:20270317T140000"))
+                let cancelled = try await run(["cancel", id])
+                #expect(cancelled.status == 0 && cancelled.stdout.contains("Cancelled"), "\(cancelled.stderr)")
+                #expect(try await run(["show", "no-such-booking"]).status == 1)
+            }
+        }
+    }
+
+    @Test("a teacher manages only their own courses; a partner admin only their region's; a federation admin every course")
+    func accessPolicy() async throws {
+        try await Self.withFederation(1, on: .sqlite) { bases, course, _ in
+            let base = bases[0]
+            func token(_ role: String, scope: String? = nil) async throws -> [(String, String)] {
+                let scopeField = scope.map { #","scope":"\#($0)""# } ?? ""
+                let made = try await http(
+                    .POST, base + "/api/v1/tokens", headers: Self.admin,
+                    body: Array(#"{"name":"\#(role) \#(scope ?? "")","role":"\#(role)","expiresDays":1\#(scopeField)}"#.utf8))
+                let secret = try #require(made.json?["secret"]?.stringValue, "\(String(decoding: made.body, as: UTF8.self))")
+                return [("Authorization", "Bearer \(secret)"), ("Content-Type", "application/json")]
+            }
+            let teacher = try await token("teacher")
+            let other = try await token("teacher")
+            let partner = try await token("partner-admin", scope: "3")
+            let student = try await token("student")
+            let mine = try await http(
+                .POST, base + "/api/v1/courses", headers: teacher,
+                body: Array(#"{"code":"CS-1","title":"Intro","timeZone":"Europe/Lisbon"}"#.utf8))
+            #expect(mine.status == 201)
+            let id = try #require(mine.json?["id"]?.stringValue)
+            #expect(try await http(.GET, base + "/api/v1/courses/\(id)", headers: teacher).status == 200)
+            #expect(try await http(.POST, base + "/api/v1/courses/\(id)/bookings", headers: teacher, body: Self.bookingBody(seats: 1)).status == 201)
+            for (who, headers) in [("other teacher", other), ("partner admin of another region", partner)] {
+                #expect(try await http(.GET, base + "/api/v1/courses/\(id)", headers: headers).status == 403, "\(who)")
+                #expect(
+                    try await http(.POST, base + "/api/v1/courses/\(id)/bookings", headers: headers, body: Self.bookingBody(seats: 1)).status == 403)
+                #expect(try await http(.GET, base + "/api/v1/courses", headers: headers).json?.arrayValue?.isEmpty == true, "\(who)")
+            }
+            #expect(try await http(.GET, base + "/api/v1/courses", headers: student).status == 403)
+            #expect(try await http(.GET, base + "/api/v1/courses", headers: []).status == 401)
+            #expect(try await http(.GET, base + "/api/v1/courses/\(course)", headers: teacher).status == 403)
+            #expect(try await http(.GET, base + "/api/v1/courses", headers: Self.admin).json?.arrayValue?.count == 2)
         }
     }
 }

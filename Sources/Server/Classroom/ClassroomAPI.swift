@@ -15,55 +15,14 @@ struct ClassroomAPI: Sendable {
     let planning: CapacityPlanner.Configuration
     let publicURL: @Sendable (Request) -> String
 
-    /// A course with its groups.
-    struct CourseView: Codable, Sendable {
-        var course: Course
-        var groups: [String: [Member]]
-    }
-
-    struct NewCourse: Codable, Sendable {
-        var code: String
-        var title: String
-        var timeZone: String
-        /// The teacher's username (admins only; a teacher creates their own courses).
-        var teacher: String?
-        var region: String?
-    }
-
-    struct BookingView: Codable, Sendable {
-        var booking: Booking
-        var sessions: [SessionView]
-    }
-
-    struct SessionView: Codable, Sendable {
-        var session: Int
-        var start: LocalDateTime
-        var state: SessionState
-        var seats: [String: Int]
-        var regions: [Int]
-    }
-
-    struct Accepted: Codable, Sendable {
-        var booking: Booking
-        var placements: [Placement]
-    }
-
-    struct Refused: Codable, Sendable {
-        struct Detail: Codable, Sendable {
-            var status: Int
-            var message: String
-        }
-        var error: Detail
-        var refusal: CapacityPlanner.Refusal
-    }
-
-    struct SkipRequest: Codable, Sendable {
-        var date: LocalDate
-    }
-
-    struct Feed: Codable, Sendable {
-        var url: String
-    }
+    typealias CourseView = ClassroomWire.CourseView
+    typealias NewCourse = ClassroomWire.NewCourse
+    typealias BookingView = ClassroomWire.BookingView
+    typealias SessionView = ClassroomWire.SessionView
+    typealias Accepted = ClassroomWire.Accepted
+    typealias Refused = ClassroomWire.Refused
+    typealias SkipRequest = ClassroomWire.SkipRequest
+    typealias Feed = ClassroomWire.Feed
 
     /// The username a principal stands for (a person's session), or its token id.
     static func owner(_ principal: Principal) -> String { principal.id.hasPrefix("user:") ? String(principal.id.dropFirst(5)) : principal.id }

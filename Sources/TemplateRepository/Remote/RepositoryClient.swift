@@ -99,6 +99,13 @@ public struct RepositoryClient: Sendable {
         try await json(method, path, body: body)
     }
 
+    /// A call with a body of another type (`text/csv`), answered in JSON.
+    public func call<T: Decodable>(_ method: HTTPMethod, _ path: String, body: [UInt8], contentType: String, as type: T.Type = T.self) async throws
+        -> T
+    {
+        try decode(try await send(method, path, body: body, contentType: contentType).body, path: path)
+    }
+
     /// A call whose answer has no body to read (a `204`).
     public func perform(_ method: HTTPMethod, _ path: String) async throws {
         _ = try await send(method, path)
@@ -176,6 +183,8 @@ public struct RepositoryClientError: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// Chunks the server still lacks (a commit answered 409).
     public var missing: [String] = []
+    /// The answer's body when the server refused (its JSON has more than the message: a refusal's reasons).
+    public internal(set) var answer: [UInt8] = []
     /// The answer was over the client's ``RepositoryClient/answerLimit`` and refused (the server was reached).
     public internal(set) var tooLarge = false
 
@@ -195,6 +204,7 @@ public struct RepositoryClientError: Error, Sendable, CustomStringConvertible {
         }
         self.url = url
         self.status = status
+        self.answer = body
         if let decoded = try? JSONDecoder().decode(Body.self, from: Data(body)) {
             message = decoded.error.message
             missing = decoded.error.missing ?? []
