@@ -109,14 +109,11 @@ public final class MCloudsServer: Service, Sendable {
             FederationAPI(services: federation, repository: repository).register(on: router)
             if let classroom {
                 let clouds = classroomClouds(federation: federation, store: classroom)
-                ClassroomAPI(
+                let api = ClassroomAPI(
                     store: classroom, clouds: clouds, planning: .init(),
-                    publicURL: { [configuration, listening] request in
-                        let scheme = configuration.tls == nil ? "http" : "https"
-                        return configuration.publicURL ?? Self.requestURL(request, scheme: scheme)
-                            ?? "\(scheme)://\(configuration.host):\(listening.port ?? configuration.port)"
-                    }
-                ).register(on: router)
+                    publicURL: { [configuration, listening] request in Self.publicURL(request, configuration, listening.port) })
+                api.register(on: router)
+                ClassroomPages(api: api).register(on: router)
             }
         }
         if let access {
@@ -125,17 +122,20 @@ public final class MCloudsServer: Service, Sendable {
             AccountPages(access: access, users: access.users, logger: logger).register(on: router)
         }
         router.get("/openapi.yaml") { [configuration, listening] request, _ in
-            let scheme = configuration.tls == nil ? "http" : "https"
-            let url =
-                configuration.publicURL ?? Self.requestURL(request, scheme: scheme)
-                ?? "\(scheme)://\(configuration.host):\(listening.port ?? configuration.port)"
-            let text = OpenAPIDocument.text(serverURL: url)
+            let text = OpenAPIDocument.text(serverURL: Self.publicURL(request, configuration, listening.port))
             return Response(
                 status: .ok, headers: [.contentType: "application/yaml", .contentLength: String(text.utf8.count)],
                 body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
         return (base, router.answered)
+    }
+
+    /// The server's address as its clients know it: the configured public URL, else the address the request came
+    /// to (its `Host`), else the listening address.
+    static func publicURL(_ request: Request, _ configuration: Configuration, _ port: Int?) -> String {
+        let scheme = configuration.tls == nil ? "http" : "https"
+        return configuration.publicURL ?? requestURL(request, scheme: scheme) ?? "\(scheme)://\(configuration.host):\(port ?? configuration.port)"
     }
 
     /// `http://HOST` from the request's `Host` header when it is a plain host name or address with an optional port

@@ -267,8 +267,12 @@ public struct SessionLifecycle: Service {
         let capacities = (try? await clouds.capacities(template: booking.template, offering: booking.offering)) ?? []
         let others = capacities.filter { $0.regionID != seat.regionID }
         let sessions = try booking.sessions().filter { $0.index == seat.session }
-        let index = ReservationIndex(
-            try await store.allReservations(), lead: configuration.planning.leadSeconds, grace: configuration.planning.graceSeconds)
+        let margin = configuration.planning.leadSeconds + configuration.planning.graceSeconds
+        var overlapping: [Reservation] = []
+        if let session = sessions.first {
+            overlapping = try await store.reservations(from: session.start.addingTimeInterval(-margin), to: session.end.addingTimeInterval(margin))
+        }
+        let index = ReservationIndex(overlapping, lead: configuration.planning.leadSeconds, grace: configuration.planning.graceSeconds)
         let planner = CapacityPlanner(regions: others, reservations: index, configuration: configuration.planning)
         let request = CapacityPlanner.Request(bookingID: "relocation", sessions: sessions, seats: 1, regions: [], allowSplit: false)
         guard case .accepted(let placements) = planner.plan(request), let target = placements.first else {

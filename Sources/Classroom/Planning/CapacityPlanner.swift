@@ -118,11 +118,23 @@ public struct CapacityPlanner: Sendable {
             peak.cpu += Int64(placement.seats) * size.cpuMHz
             peak.memory += Int64(placement.seats) * size.memoryBytes
         }
-        let cpuLeft = Int64(Double(region.cpuMHz) * configuration.headroom) - region.cpuMHzUsed - peak.cpu
-        let memoryLeft = Int64(Double(region.memoryBytes) * configuration.headroom) - region.memoryBytesUsed - peak.memory
+        let cpuLeft = headroomCPU(region) - peak.cpu
+        let memoryLeft = headroomMemory(region) - peak.memory
         let byCPU = max(0, cpuLeft / size.cpuMHz)
         let byMemory = max(0, memoryLeft / size.memoryBytes)
         return (Int(min(byCPU, byMemory)), byCPU <= byMemory ? "cpu" : "memory", cpuLeft, memoryLeft)
+    }
+
+    private func headroomCPU(_ region: RegionCapacity) -> Int64 { Int64(Double(region.cpuMHz) * configuration.headroom) - region.cpuMHzUsed }
+    private func headroomMemory(_ region: RegionCapacity) -> Int64 {
+        Int64(Double(region.memoryBytes) * configuration.headroom) - region.memoryBytesUsed
+    }
+
+    /// CPU and memory of `region` still free for bookings at the busiest moment of [start, end) (under the
+    /// headroom, after what is allocated outside the scheduler and every reservation's widened window).
+    public func room(region: RegionCapacity, from start: Date, to end: Date) -> (cpuMHz: Int64, memoryBytes: Int64) {
+        let peak = reservations.peak(region: region.regionID, from: start.timeIntervalSince1970, to: end.timeIntervalSince1970)
+        return (max(0, headroomCPU(region) - peak.cpu), max(0, headroomMemory(region) - peak.memory))
     }
 
     /// The regions that may take seats, in the order they are tried.

@@ -50,22 +50,38 @@ extension ClassroomStore {
             SELECT booking_id, session, region_id, seats, cpu_mhz, memory_bytes, start_at, end_at FROM classroom_placements
             WHERE start_at < \(bind: to + margin) AND end_at > \(bind: from - margin)
             """
-        ).all().map { row in
-            Reservation(
-                bookingID: try row.decode(column: "booking_id", as: String.self), session: try row.decode(column: "session", as: Int.self),
-                regionID: try row.decode(column: "region_id", as: Int.self),
-                start: Date(timeIntervalSince1970: try row.decode(column: "start_at", as: Double.self)),
-                end: Date(timeIntervalSince1970: try row.decode(column: "end_at", as: Double.self)),
-                seats: try row.decode(column: "seats", as: Int.self),
-                size: SeatSize(
-                    cpuMHz: try row.decode(column: "cpu_mhz", as: Int64.self), memoryBytes: try row.decode(column: "memory_bytes", as: Int64.self)))
-        }
+        ).all().map(reservation)
+    }
+
+    static func reservation(_ row: any SQLRow) throws -> Reservation {
+        Reservation(
+            bookingID: try row.decode(column: "booking_id", as: String.self), session: try row.decode(column: "session", as: Int.self),
+            regionID: try row.decode(column: "region_id", as: Int.self),
+            start: Date(timeIntervalSince1970: try row.decode(column: "start_at", as: Double.self)),
+            end: Date(timeIntervalSince1970: try row.decode(column: "end_at", as: Double.self)),
+            seats: try row.decode(column: "seats", as: Int.self),
+            size: SeatSize(
+                cpuMHz: try row.decode(column: "cpu_mhz", as: Int64.self), memoryBytes: try row.decode(column: "memory_bytes", as: Int64.self)))
     }
 
     /// The capacity lock: taken first in every transaction that changes placements, held to the commit (a row lock
     /// on PostgreSQL, the write lock on SQLite), so such transactions run one after another.
     static func takeCapacityLock(_ db: any SQLDatabase) async throws {
         try await db.raw("UPDATE classroom_locks SET generation = generation + 1 WHERE name = 'capacity'").run()
+    }
+
+    /// The accepted reservations overlapping [from, to) (class times, without the lead and grace margins).
+    public func reservations(from: Date, to: Date) async throws -> [Reservation] {
+        try await database.withDatabase { db in
+            try await Self.reservations(db, from: from.timeIntervalSince1970, to: to.timeIntervalSince1970, margin: 0)
+        }
+    }
+
+    /// One booking's reservations.
+    public func reservations(booking: String) async throws -> [Reservation] {
+        try await database.withDatabase { db in
+            try await db.raw("SELECT * FROM classroom_placements WHERE booking_id = \(bind: booking) ORDER BY session, region_id").all().map(Self.reservation)
+        }
     }
 
     /// Every accepted reservation (for re-planning and the benchmark).

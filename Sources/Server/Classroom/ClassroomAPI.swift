@@ -149,7 +149,7 @@ struct ClassroomAPI: Sendable {
 
     func view(_ booking: Booking) async throws -> BookingView {
         let seats = try await store.seats(booking: booking.id)
-        let placements = try await store.allReservations().filter { $0.bookingID == booking.id }
+        let placements = try await store.reservations(booking: booking.id)
         let sessions = try await store.sessions(booking: booking.id).map { session in
             let mine = seats.filter { $0.session == session.session }
             return SessionView(

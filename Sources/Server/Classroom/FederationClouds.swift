@@ -52,6 +52,7 @@ struct FederationClouds: ClassroomClouds {
 
     /// A seat of `offering` in `region` (cores × MHz, memory), asked once per ten minutes; nil when it has none.
     func seatSize(region: Int, offering: String) async -> SeatSize? {
+        if offering.isEmpty { return nil }
         if let cached = offerings.get("\(region)/\(offering)") { return cached }
         do {
             let found = try await client(region: region).listServiceOfferings(name: offering, logger: logger).first { $0.name == offering }

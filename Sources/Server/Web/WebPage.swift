@@ -19,6 +19,8 @@ enum WebPage {
         var role: String
         var admin: Bool
         var federationAdmin: Bool
+        /// Teachers and admins: the classes pages.
+        var classes: Bool
         var csrf: String
     }
 
@@ -43,7 +45,8 @@ enum WebPage {
         let role = session?.user.role
         return Navigation(
             signedIn: session != nil, username: session?.user.username ?? "", role: role?.rawValue ?? "",
-            admin: role == .federationAdmin || role == .partnerAdmin, federationAdmin: role == .federationAdmin, csrf: session?.csrf ?? "")
+            admin: role == .federationAdmin || role == .partnerAdmin, federationAdmin: role == .federationAdmin,
+            classes: role == .federationAdmin || role == .partnerAdmin || role == .teacher, csrf: session?.csrf ?? "")
     }
 
     /// A page: `body` rendered from `template` and `view`, inside the layout.
@@ -60,7 +63,7 @@ enum WebPage {
         var headers: HTTPFields = [
             .contentType: "text/html; charset=utf-8", .contentLength: String(text.utf8.count), .cacheControl: "no-store",
             .contentSecurityPolicy:
-                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ]
         headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
         headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
@@ -176,6 +179,7 @@ enum WebPage {
         <header>
         <h1>mClouds</h1>
         <a href="/">Dashboard</a>
+        {{#nav.classes}}<a href="/classes">Classes</a>{{/nav.classes}}
         {{#nav.admin}}<a href="/admin/users">Users</a>{{/nav.admin}}
         {{#nav.federationAdmin}}<a href="/admin/tokens">Tokens</a><a href="/admin/audit">Audit log</a>{{/nav.federationAdmin}}
         <span class="who">
