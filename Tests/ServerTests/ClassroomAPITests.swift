@@ -218,3 +218,93 @@ extension ClassroomAPITests {
         }
     }
 }
+
+extension ClassroomAPITests {
+    static func login(_ base: String, _ username: String, _ password: String) async throws -> Browser {
+        var browser = Browser(base)
+        let form = try await browser.send(.GET, "/login")
+        let csrf = try #require(Browser.csrf(in: form))
+        let answer = try await browser.send(.POST, "/login", form: [("csrf", csrf), ("username", username), ("password", password)])
+        #expect(answer.status == 303)
+        return browser
+    }
+
+    @Test(
+        "a teacher's pages: add a course, check a booking (fits, then does not: the shortfall and alternatives), book it, see it in the week and its sessions on the booking page, skip and cancel; the script's JSON check works with the session; another teacher is refused"
+    )
+    func teacherPages() async throws {
+        try await Self.withFederation(1, on: .sqlite) { bases, _, _ in
+            let base = bases[0]
+            let password = "a teacher's long passphrase"
+            for name in ["tess", "tom"] {
+                let made = try await http(
+                    .POST, base + "/api/v1/users", headers: Self.admin,
+                    body: Array(#"{"username":"\#(name)","role":"teacher","password":"\#(password)"}"#.utf8))
+                try #require(made.status == 201, "\(String(decoding: made.body, as: UTF8.self))")
+            }
+            var tess = try await Self.login(base, "tess", password)
+            let week = try await tess.send(.GET, "/classes?week=2027-03-03")
+            #expect(week.status == 200 && String(decoding: week.body, as: UTF8.self).contains("Classes in the week of 2027-03-01"))
+            #expect(String(decoding: week.body, as: UTF8.self).contains("MECA-TUS"))
+            let csrf = try #require(Browser.csrf(in: week))
+            let added = try await tess.send(
+                .POST, "/classes", form: [("csrf", csrf), ("code", "NET-3"), ("title", "Networks"), ("timeZone", "Europe/Budapest")])
+            #expect(added.status == 303)
+            let coursePath = try #require(added.headers.first(name: "Location"))
+            let form = [
+                ("csrf", csrf), ("title", "Routing lab"), ("template", "ubuntu-22.04"), ("offering", "Medium Instance"), ("seats", "3"),
+                ("spares", "1"), ("start", "2027-03-03T10:00"), ("minutes", "90"), ("rrule", "FREQ=WEEKLY;COUNT=3"), ("skipped", ""),
+                ("regions", ""),
+            ]
+            let fits = try await tess.send(.POST, coursePath + "/book", form: form + [("action", "check")])
+            #expect(fits.status == 200 && String(decoding: fits.body, as: UTF8.self).contains("It fits: 3 sessions in MECA-TUS"))
+            let tooMany = try await tess.send(
+                .POST, coursePath + "/book", form: form.map { $0.0 == "seats" ? ("seats", "500") : $0 } + [("action", "book")])
+            let refusal = String(decoding: tooMany.body, as: UTF8.self)
+            #expect(tooMany.status == 409 && refusal.contains("It does not fit") && refusal.contains("seats short ("))
+            // A blocker that leaves two seats at 10:00 on the first Wednesday: the form's check names the session
+            // and proposes a later start.
+            let courseID = String(coursePath.dropFirst("/classes/".count))
+            let room = try await Self.room(base, course: courseID, start: "2027-03-03T10:00")
+            let blocker = try await http(
+                .POST, base + "/api/v1/courses/\(courseID)/bookings", headers: Self.admin, body: Self.bookingBody(seats: room - 2, start: "2027-03-03T10:00"))
+            #expect(blocker.status == 201)
+            let shifted = try await tess.send(.POST, coursePath + "/book", form: form + [("action", "check")])
+            let shiftText = String(decoding: shifted.body, as: UTF8.self)
+            #expect(shiftText.contains("Session 1, 2027-03-03T10:00: 2 seats short") && shiftText.contains("Would fit instead"), "\(shiftText)")
+            let blockerID = try #require(blocker.json?["booking"]?["id"]?.stringValue)
+            #expect(try await http(.POST, base + "/api/v1/bookings/\(blockerID)/cancel", headers: Self.admin).status == 200)
+            let bad = try await tess.send(.POST, coursePath + "/book", form: form.map { $0.0 == "start" ? ("start", "tomorrow") : $0 } + [("action", "book")])
+            #expect(bad.status == 400)
+            let booked = try await tess.send(.POST, coursePath + "/book", form: form + [("action", "book")])
+            #expect(booked.status == 303)
+            let bookingPath = try #require(booked.headers.first(name: "Location"))
+            let page = try await tess.send(.GET, bookingPath)
+            let text = String(decoding: page.body, as: UTF8.self)
+            #expect(page.status == 200 && text.contains("2027-03-17 10:00") && text.contains("planned") && text.contains("/assets/classroom.js"))
+            let inWeek = try await tess.send(.GET, "/classes?week=2027-03-10")
+            #expect(String(decoding: inWeek.body, as: UTF8.self).contains("10:00–11:30</strong> NET-3 Routing lab"))
+
+            // What the page's script does: the JSON check with the session cookie and the CSRF header.
+            let scripted = try await tess.send(
+                .POST, "/api/v1/courses/\(courseID)/bookings/check", json: String(decoding: Self.bookingBody(seats: 2), as: UTF8.self),
+                headers: [("X-CSRF-Token", csrf)])
+            #expect(scripted.status == 200)
+            let script = try await http(.GET, base + "/assets/classroom.js")
+            #expect(script.status == 200 && String(decoding: script.body, as: UTF8.self).contains("bookings/check") == false)
+            #expect(String(decoding: script.body, as: UTF8.self).contains("dataset.check"))
+
+            let skipped = try await tess.send(.POST, bookingPath + "/skip", form: [("csrf", csrf), ("date", "2027-03-10")])
+            #expect(skipped.status == 200 && String(decoding: skipped.body, as: UTF8.self).contains("skipped"))
+            #expect(try await tess.send(.POST, bookingPath + "/skip", form: [("date", "2027-03-17")]).status == 403)
+
+            var tom = try await Self.login(base, "tom", password)
+            #expect(try await tom.send(.GET, bookingPath).status == 403)
+            #expect(try await tom.send(.GET, coursePath).status == 403)
+            #expect(!String(decoding: try await tom.send(.GET, "/classes?week=2027-03-10").body, as: UTF8.self).contains("NET-3"))
+
+            let cancelled = try await tess.send(.POST, bookingPath + "/cancel", form: [("csrf", csrf)])
+            #expect(cancelled.status == 200 && String(decoding: cancelled.body, as: UTF8.self).contains("The booking is cancelled"))
+        }
+    }
+}
