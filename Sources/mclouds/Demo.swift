@@ -1,5 +1,6 @@
 import Access
 import ArgumentParser
+import Classroom
 import CloudStack
 import CloudStackSimulator
 import Core
@@ -97,9 +98,16 @@ struct Demo: AsyncParsableCommand {
             }
         }
         let access = try await centralData.openAccess(logger: quiet)
+        let classroom = try await centralData.openClassroom(logger: quiet)
         let central = MCloudsServer(
             configuration: .init(port: Self.centralPort + portOffset), repository: repository, federation: federation, access: access,
-            logger: quiet)
+            classroom: classroom.store, logger: quiet)
+        // The classroom runs on a fast clock: a session's lead, class and teardown pass in well under a minute.
+        let demoClock = ScaledWallClock(start: Date(), factor: DemoClassroom.speed)
+        let classroomClouds = central.classroomClouds(federation: federation, store: classroom.store)
+        let lifecycle = SessionLifecycle(
+            store: classroom.store, leases: classroom.leases, clouds: classroomClouds, clock: demoClock,
+            configuration: DemoClassroom.lifecycleConfiguration, logger: quiet)
         var made: [DemoSite] = []
         for simulator in simulators {
             // Each agent gets a token of its own that can read the catalog and report for its site only.
@@ -113,7 +121,7 @@ struct Demo: AsyncParsableCommand {
                     logger: quiet))
         }
         let sites = made
-        let services: [any Service] = simulators + [central] + sites.map(\.images) + [federation.collector]
+        let services: [any Service] = simulators + [central] + sites.map(\.images) + [federation.collector, lifecycle]
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
         let once = once
@@ -136,6 +144,14 @@ struct Demo: AsyncParsableCommand {
                     repository: repository, federation: federation, sites: sites, samples: root.appendingPathComponent("samples"),
                     sampleMiB: sampleMib
                 ).run(logger: quiet)
+                Console.line("\n== 5. A teacher books a weekly lab; on the demo's clock (\(Int(DemoClassroom.speed))× real time) its seats run before the start and are gone after the end")
+                let classOK = try await DemoClassroom(
+                    store: classroom.store, clouds: classroomClouds, clock: demoClock, lifecycle: DemoClassroom.lifecycleConfiguration,
+                    collect: {
+                        _ = try await federation.collector.collectNow()
+                        return try await federation.collector.summary().runningVirtualMachines
+                    }
+                ).run(template: Demo.template, follow: true, logger: quiet)
                 if once {
                     await group.triggerGracefulShutdown()
                 } else {
@@ -146,7 +162,7 @@ struct Demo: AsyncParsableCommand {
                         for site in sites { await site.agent.runOnce() }
                     }
                 }
-                return ok
+                return ok && classOK
             }
             var outcome = true
             while let result = try await tasks.next() {

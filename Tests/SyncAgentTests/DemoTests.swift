@@ -5,7 +5,9 @@ import Testing
 
 @Suite("mclouds demo")
 struct DemoTests {
-    @Test("`demo --once`: the sample template reaches Ready in all three regions, and its v2 moves only the chunks it does not share with v1")
+    @Test(
+        "`demo --once`: the sample template reaches Ready in all three regions, its v2 moves only the chunks it does not share with v1, and the sample course's seats run before the start and are gone after the end"
+    )
     func demoScenario() async throws {
         let offset = try demoPortOffset(runs: 1, in: 1_000..<7_000)
         let result = try await runMClouds(["demo", "--once", "--sample-mib", "24", "--port-offset", String(offset)])
@@ -24,6 +26,12 @@ struct DemoTests {
         }
         #expect(lines.contains { $0.hasPrefix("demo-ubuntu@2") && $0.components(separatedBy: "ready, featured").count == 4 })
         #expect(result.stdout.contains("central server: http://127.0.0.1:\(8080 + offset)"))
+        // The classroom: the sample course's first session runs before its start and leaves nothing after its end.
+        let ready = try #require(lines.first { $0.hasPrefix("all 5 seats Running at") }, "\(result.stdout)")
+        let minutes = try #require(ready.split(separator: ", ").last?.split(separator: " ").first.flatMap { Int($0) })
+        #expect(minutes > 0, "\(ready)")
+        #expect(lines.contains("VMs of the booking in the simulators: 5") || lines.contains { $0.hasPrefix("VMs of the booking in the simulators: 5;") })
+        #expect(lines.contains { $0.hasSuffix(": 0 VMs of the booking left in any region") })
     }
 
     @Test("the demo can be re-run with the same --data (state reused consistently); --once exits 1 when a step fails")
