@@ -144,7 +144,9 @@ struct Demo: AsyncParsableCommand {
                     repository: repository, federation: federation, sites: sites, samples: root.appendingPathComponent("samples"),
                     sampleMiB: sampleMib
                 ).run(logger: quiet)
-                Console.line("\n== 5. A teacher books a weekly lab; on the demo's clock (\(Int(DemoClassroom.speed))× real time) its seats run before the start and are gone after the end")
+                Console.line(
+                    "\n== 5. A teacher books a weekly lab; on the demo's clock (\(Int(DemoClassroom.speed))× real time) its seats run before the start and are gone after the end"
+                )
                 let classOK = try await DemoClassroom(
                     store: classroom.store, clouds: classroomClouds, clock: demoClock, lifecycle: DemoClassroom.lifecycleConfiguration,
                     collect: {

@@ -54,7 +54,8 @@ struct DemoClassroom {
         switch try await store.book(booking, regions: regions, planning: lifecycle.planning) {
         case .accepted(_, let made): placements = made
         case .refused(let refusal):
-            Console.line("error: the demo booking does not fit: \(refusal.shortfalls.first.map { "\($0.resource), \($0.missingSeats) seats short" } ?? "")")
+            Console.line(
+                "error: the demo booking does not fit: \(refusal.shortfalls.first.map { "\($0.resource), \($0.missingSeats) seats short" } ?? "")")
             return false
         }
         let names = Dictionary(regions.map { ($0.regionID, $0.name) }, uniquingKeysWith: { a, _ in a })
@@ -69,9 +70,13 @@ struct DemoClassroom {
         guard let readyAt = try await waitFor("every seat Running", booking, session: 0, { seats in seats.allSatisfy { $0.state == .ready } })
         else { return false }
         let margin = session.start.timeIntervalSince(readyAt) / 60
-        Console.line(String(format: "all %d seats Running at %@ on the demo clock, %.0f minutes before the start", booking.totalSeats, Self.clockTime(readyAt, zone), margin))
+        Console.line(
+            String(
+                format: "all %d seats Running at %@ on the demo clock, %.0f minutes before the start", booking.totalSeats,
+                Self.clockTime(readyAt, zone), margin))
         let running = try await vmCount(booking)
-        Console.line("VMs of the booking in the simulators: \(running); the dashboard now counts \(try await collect()) running VMs in the federation")
+        Console.line(
+            "VMs of the booking in the simulators: \(running); the dashboard now counts \(try await collect()) running VMs in the federation")
         guard try await waitFor("every seat torn down", booking, session: 0, { seats in seats.allSatisfy { $0.state == .tornDown } }) != nil else {
             return false
         }
@@ -97,7 +102,8 @@ struct DemoClassroom {
         var count = 0
         for region in try await clouds.regionIDs() {
             let client = try await clouds.client(region: region)
-            count += try await client.listVirtualMachines(logger: Logger(label: "demo")).filter { ($0.name ?? "").hasPrefix("mc-\(booking.id)") }.count
+            count += try await client.listVirtualMachines(logger: Logger(label: "demo")).filter { ($0.name ?? "").hasPrefix("mc-\(booking.id)") }
+                .count
         }
         return count
     }

@@ -267,14 +267,16 @@ extension ClassroomAPITests {
             let courseID = String(coursePath.dropFirst("/classes/".count))
             let room = try await Self.room(base, course: courseID, start: "2027-03-03T10:00")
             let blocker = try await http(
-                .POST, base + "/api/v1/courses/\(courseID)/bookings", headers: Self.admin, body: Self.bookingBody(seats: room - 2, start: "2027-03-03T10:00"))
+                .POST, base + "/api/v1/courses/\(courseID)/bookings", headers: Self.admin,
+                body: Self.bookingBody(seats: room - 2, start: "2027-03-03T10:00"))
             #expect(blocker.status == 201)
             let shifted = try await tess.send(.POST, coursePath + "/book", form: form + [("action", "check")])
             let shiftText = String(decoding: shifted.body, as: UTF8.self)
             #expect(shiftText.contains("Session 1, 2027-03-03T10:00: 2 seats short") && shiftText.contains("Would fit instead"), "\(shiftText)")
             let blockerID = try #require(blocker.json?["booking"]?["id"]?.stringValue)
             #expect(try await http(.POST, base + "/api/v1/bookings/\(blockerID)/cancel", headers: Self.admin).status == 200)
-            let bad = try await tess.send(.POST, coursePath + "/book", form: form.map { $0.0 == "start" ? ("start", "tomorrow") : $0 } + [("action", "book")])
+            let bad = try await tess.send(
+                .POST, coursePath + "/book", form: form.map { $0.0 == "start" ? ("start", "tomorrow") : $0 } + [("action", "book")])
             #expect(bad.status == 400)
             let booked = try await tess.send(.POST, coursePath + "/book", form: form + [("action", "book")])
             #expect(booked.status == 303)

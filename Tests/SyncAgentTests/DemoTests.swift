@@ -30,7 +30,8 @@ struct DemoTests {
         let ready = try #require(lines.first { $0.hasPrefix("all 5 seats Running at") }, "\(result.stdout)")
         let minutes = try #require(ready.split(separator: ", ").last?.split(separator: " ").first.flatMap { Int($0) })
         #expect(minutes > 0, "\(ready)")
-        #expect(lines.contains("VMs of the booking in the simulators: 5") || lines.contains { $0.hasPrefix("VMs of the booking in the simulators: 5;") })
+        #expect(
+            lines.contains("VMs of the booking in the simulators: 5") || lines.contains { $0.hasPrefix("VMs of the booking in the simulators: 5;") })
         #expect(lines.contains { $0.hasSuffix(": 0 VMs of the booking left in any region") })
     }
 

@@ -80,7 +80,8 @@ extension ClassroomStore {
     /// One booking's reservations.
     public func reservations(booking: String) async throws -> [Reservation] {
         try await database.withDatabase { db in
-            try await db.raw("SELECT * FROM classroom_placements WHERE booking_id = \(bind: booking) ORDER BY session, region_id").all().map(Self.reservation)
+            try await db.raw("SELECT * FROM classroom_placements WHERE booking_id = \(bind: booking) ORDER BY session, region_id").all().map(
+                Self.reservation)
         }
     }
 

@@ -55,7 +55,8 @@ struct ClassroomPages: Sendable {
             Response(
                 status: .ok,
                 headers: [
-                    .contentType: "text/javascript; charset=utf-8", .contentLength: String(Self.script.utf8.count), .cacheControl: "public, max-age=300",
+                    .contentType: "text/javascript; charset=utf-8", .contentLength: String(Self.script.utf8.count),
+                    .cacheControl: "public, max-age=300",
                 ],
                 body: .init(byteBuffer: ByteBuffer(string: Self.script)))
         }
