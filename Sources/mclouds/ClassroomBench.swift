@@ -254,7 +254,7 @@ struct ClassroomBench: AsyncParsableCommand {
             serialProgress.finish()
             let serial = ContinuousClock.now - serialStarted
             Console.line(
-                "time to ready, \(seats) seats over \(seatRegions) simulated regions (jobs \(jobMs) ms): lifecycle \(format(lifecycle)) (\(String(format: "%.0f", lifecycle / .seconds(1) / 60 * 100 / 30)) % of the 30-minute lead)   one-by-one deploys: \(format(serial))   ratio \(String(format: "%.1f", ratio(serial, lifecycle)))"
+                "time to ready, \(seats) seats over \(seatRegions) simulated regions (jobs \(jobMs) ms): lifecycle \(format(lifecycle)) (\(String(format: "%.1f", lifecycle / .seconds(1) / 60 * 100 / 30)) % of the 30-minute lead)   one-by-one deploys: \(format(serial))   ratio \(String(format: "%.1f", ratio(serial, lifecycle)))"
             )
         }
     }
