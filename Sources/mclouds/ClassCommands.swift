@@ -215,17 +215,17 @@ struct ClassCommand: AsyncParsableCommand {
 
     struct Feed: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Make a new secret iCalendar feed URL for a course (the old one stops working).")
+            abstract: "Make a new secret iCalendar feed URL for a course, or for all your classes (the old one stops working).")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var connection: ServerConnection
-        @Argument(help: "The course's code or id.") var course: String
+        @Argument(help: "The course's code or id; none: every course you teach.") var course: String?
 
         func run() async throws {
             try await reportingErrors {
-                let feed = try await connection.client.call(
-                    .POST, "/api/v1/courses/\(ClassCommand.escaped(course))/calendar", as: ClassroomWire.Feed.self)
+                let path = course.map { "/api/v1/courses/\(ClassCommand.escaped($0))/calendar" } ?? "/api/v1/calendar"
+                let feed = try await connection.client.call(.POST, path, as: ClassroomWire.Feed.self)
                 Console.line(feed.url)
-                Console.error("Anyone with this URL can read the course's calendar: share it with its teachers and students only.")
+                Console.error("Anyone with this URL can read the calendar: share it only with those who should.")
             }
         }
     }

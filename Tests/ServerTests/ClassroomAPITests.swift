@@ -305,6 +305,18 @@ extension ClassroomAPITests {
             #expect(try await tom.send(.GET, coursePath).status == 403)
             #expect(!String(decoding: try await tom.send(.GET, "/classes?week=2027-03-10").body, as: UTF8.self).contains("NET-3"))
 
+            // Her own feed: every course she teaches, none of another teacher's.
+            let feed = try await tess.send(.POST, "/api/v1/calendar", headers: [("X-CSRF-Token", csrf)])
+            let feedURL = try #require(feed.json?["url"]?.stringValue)
+            let calendar = String(decoding: try await http(.GET, feedURL).body, as: UTF8.self)
+            #expect(
+                calendar.contains("BEGIN:VCALENDAR") && calendar.contains("Routing lab")
+                    && calendar.contains("EXDATE;TZID=Europe/Budapest:20270310T100000"))
+            let tomsFeed = try await tom.send(
+                .POST, "/api/v1/calendar", headers: [("X-CSRF-Token", try #require(Browser.csrf(in: try await tom.send(.GET, "/classes"))))])
+            let tomsCalendar = String(decoding: try await http(.GET, try #require(tomsFeed.json?["url"]?.stringValue)).body, as: UTF8.self)
+            #expect(tomsCalendar.contains("BEGIN:VCALENDAR") && !tomsCalendar.contains("Routing lab"))
+
             let cancelled = try await tess.send(.POST, bookingPath + "/cancel", form: [("csrf", csrf)])
             #expect(cancelled.status == 200 && String(decoding: cancelled.body, as: UTF8.self).contains("The booking is cancelled"))
         }

@@ -129,17 +129,27 @@ struct ClassroomAPI: Sendable {
             context.audit.say("new calendar feed URL for \(course.code) (the old one stops working)")
             return JSONResponse.make(Feed(url: api.publicURL(request) + "/calendar/" + token), status: 201)
         }
+        router.post("/api/v1/calendar") { request, context in
+            let teacher = Self.owner(try context.require())
+            let token = try await api.store.newFeedToken(kind: "teacher", subject: teacher)
+            context.audit.say("new calendar feed URL for the classes of \(teacher) (the old one stops working)")
+            return JSONResponse.make(Feed(url: api.publicURL(request) + "/calendar/" + token), status: 201)
+        }
         router.get("/calendar/{token}") { request, context in
             // The secret is the URL: calendar apps cannot log in. Unknown and revoked tokens look alike.
-            guard let feed = try await api.store.feed(token: try context.parameters.require("token")), feed.kind == "course" else {
+            guard let feed = try await api.store.feed(token: try context.parameters.require("token")), ["course", "teacher"].contains(feed.kind)
+            else {
                 throw APIError(status: 404, "No calendar at this address: ask the course's teacher for its current feed URL.")
             }
-            let course = try await api.store.course(feed.subject)
+            let courses = feed.kind == "course" ? [try await api.store.course(feed.subject)] : try await api.store.courses(teacher: feed.subject)
             var events: [ICalendar.Event] = []
-            for booking in try await api.store.bookings(course: course.id) {
-                events.append(.init(booking: booking, courseTitle: course.title, location: "mClouds \(course.code)"))
+            for course in courses {
+                for booking in try await api.store.bookings(course: course.id) {
+                    events.append(.init(booking: booking, courseTitle: course.title, location: "mClouds \(course.code)"))
+                }
             }
-            let text = try ICalendar(name: "\(course.code) \(course.title)", events: events).text(now: Date())
+            let name = feed.kind == "course" ? courses.map { "\($0.code) \($0.title)" }.joined() : "Classes of \(feed.subject)"
+            let text = try ICalendar(name: name, events: events).text(now: Date())
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/calendar; charset=utf-8", .contentLength: String(text.utf8.count), .cacheControl: "private, no-cache"],
