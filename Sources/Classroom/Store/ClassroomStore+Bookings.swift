@@ -21,14 +21,21 @@ extension ClassroomStore {
         let request = CapacityPlanner.Request(
             bookingID: booking.id, sessions: sessions.filter { !$0.skipped }, seats: booking.totalSeats, regions: booking.regions,
             allowSplit: booking.allowSplit)
-        @Sendable func decide(_ db: any SQLDatabase) async throws -> BookingOutcome {
-            let from = (sessions.map(\.start).min() ?? Date()).timeIntervalSince1970
-            let to = (sessions.map(\.end).max() ?? Date()).timeIntervalSince1970
-            let reservations = try await Self.reservations(db, from: from, to: to, margin: planning.leadSeconds + planning.graceSeconds)
-            let planner = CapacityPlanner(
+        let margin = planning.leadSeconds + planning.graceSeconds
+        // Alternatives move a session by up to the widest shift: a refusal reads that much more around each.
+        let widest = Double((planning.shifts.map(abs).max() ?? 0) * 60)
+        @Sendable func planned(_ db: any SQLDatabase, around extra: Double) async throws -> CapacityPlanner.Outcome {
+            let reservations = try await Self.reservations(db, windows: Self.windows(request.sessions, margin: margin + extra))
+            return CapacityPlanner(
                 regions: regions, reservations: ReservationIndex(reservations, lead: planning.leadSeconds, grace: planning.graceSeconds),
-                configuration: planning)
-            switch planner.plan(request) {
+                configuration: planning
+            ).plan(request)
+        }
+        @Sendable func decide(_ db: any SQLDatabase) async throws -> BookingOutcome {
+            // Only the reservations that overlap a session matter: a term's sessions are a few hours in many weeks.
+            var outcome = try await planned(db, around: 0)
+            if case .refused = outcome, widest > 0 { outcome = try await planned(db, around: widest) }
+            switch outcome {
             case .refused(let refusal): return .refused(refusal)
             case .accepted(let placements):
                 if write { try await Self.insert(booking, sessions: sessions, placements: placements, db) }
@@ -41,6 +48,31 @@ extension ClassroomStore {
             try await Self.takeCapacityLock(db)
             return try await decide(db)
         }
+    }
+
+    /// The sessions' time spans widened by `margin` on both sides, overlapping ones merged, in order.
+    static func windows(_ sessions: [Session], margin: Double) -> [(from: Double, to: Double)] {
+        var merged: [(from: Double, to: Double)] = []
+        for session in sessions.sorted(by: { $0.start < $1.start }) {
+            let from = session.start.timeIntervalSince1970 - margin
+            let to = session.end.timeIntervalSince1970 + margin
+            if let last = merged.last, from <= last.to {
+                merged[merged.count - 1].to = max(last.to, to)
+            } else {
+                merged.append((from, to))
+            }
+        }
+        return merged
+    }
+
+    /// Accepted reservations overlapping any of `windows` (one query).
+    static func reservations(_ db: any SQLDatabase, windows: [(from: Double, to: Double)]) async throws -> [Reservation] {
+        guard !windows.isEmpty else { return [] }
+        let overlaps = windows.map { window -> SQLQueryString in "(start_at < \(bind: window.to) AND end_at > \(bind: window.from))" }
+        let query: SQLQueryString =
+            "SELECT booking_id, session, region_id, seats, cpu_mhz, memory_bytes, start_at, end_at FROM classroom_placements WHERE "
+            + overlaps.joined(separator: " OR ")
+        return try await db.raw(query).all().map(reservation)
     }
 
     /// Accepted reservations whose window, widened by `margin`, overlaps [from, to].
