@@ -284,6 +284,8 @@ extension ClassroomAPITests {
             let page = try await tess.send(.GET, bookingPath)
             let text = String(decoding: page.body, as: UTF8.self)
             #expect(page.status == 200 && text.contains("2027-03-17 10:00") && text.contains("planned") && text.contains("/assets/classroom.js"))
+            // The skip form offers each planned session by its date, which is what the skip takes.
+            #expect(text.contains(#"<option value="2027-03-10">2 · 2027-03-10 10:00</option>"#), "\(text)")
             let inWeek = try await tess.send(.GET, "/classes?week=2027-03-10")
             #expect(String(decoding: inWeek.body, as: UTF8.self).contains("10:00–11:30</strong> NET-3 Routing lab"))
 

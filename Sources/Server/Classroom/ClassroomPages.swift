@@ -338,6 +338,8 @@ struct ClassroomPages: Sendable {
         struct Row {
             var number: Int
             var start: String
+            /// The local date (what skipping takes).
+            var date: String
             var state: String
             var counts: [Count]
             var regions: String
@@ -358,7 +360,8 @@ struct ClassroomPages: Sendable {
             try await api.clouds.capacities(template: "", offering: "").map { ($0.regionID, $0.name) }, uniquingKeysWith: { a, _ in a })
         let rows = view.sessions.map { session in
             Row(
-                number: session.session + 1, start: session.start.description.replacingOccurrences(of: "T", with: " "), state: session.state.rawValue,
+                number: session.session + 1, start: session.start.description.replacingOccurrences(of: "T", with: " "),
+                date: session.start.date.description, state: session.state.rawValue,
                 counts: SeatState.allCases.compactMap { state in
                     session.seats[state.rawValue].map {
                         Count(state: state.rawValue, count: $0, kind: state == .ready ? "ok" : state == .failed ? "crit" : "")
@@ -488,7 +491,7 @@ struct ClassroomPages: Sendable {
         {{#cancellable}}<section class="panel">
         <h2>Change</h2>
         <form method="post" action="/bookings/{{booking.id}}/skip"><input type="hidden" name="csrf" value="{{csrf}}">
-        <label for="date">Skip one session</label><select id="date" name="date">{{#open}}<option value="{{start}}">{{number}} · {{start}}</option>{{/open}}</select>
+        <label for="date">Skip one session</label><select id="date" name="date">{{#open}}<option value="{{date}}">{{number}} · {{start}}</option>{{/open}}</select>
         <button type="submit" class="quiet">Skip it</button></form>
         <form method="post" action="/bookings/{{booking.id}}/cancel"><input type="hidden" name="csrf" value="{{csrf}}">
         <button type="submit" class="danger">Cancel the booking</button></form>
