@@ -162,3 +162,40 @@ struct CapacityPlannerTests {
         if case .accepted = p.plan(more) { Issue.record("21 + 20 > 40") }
     }
 }
+
+extension CapacityPlannerTests {
+    @Test(
+        "a template measured slow in a region gets a longer lead (twice the time plus 5 min, capped): its seats are planned from then, so a class that ends an hour before no longer leaves room there"
+    )
+    func slowTemplateLead() throws {
+        let configuration = CapacityPlanner.Configuration()
+        #expect(configuration.lead(measured: nil) == 1800 && configuration.lead(measured: 300) == 1800)
+        #expect(configuration.lead(measured: 1800) == 3900 && configuration.lead(measured: 86_400) == 4 * 3600)
+        let earlier = try Self.sessions("2026-09-15T08:00", count: 1)
+        let later = try Self.sessions("2026-09-15T10:30", count: 1)
+        let full = Self.reservations(earlier, region: 1, seats: 10)
+        let request = CapacityPlanner.Request(bookingID: "new", sessions: later, seats: 10, regions: [], allowSplit: false)
+        // The usual 30-minute lead: the window starts at 10:00, after the earlier class's grace ends at 09:45.
+        let quick = try accepted(planner([Self.region(1, seats: 10)], full).plan(request))
+        #expect(quick.map(\.leadSeconds) == [nil])
+        // Measured at 30 minutes there: a 65-minute lead starts the window at 09:25, inside the earlier class's.
+        var slow = Self.region(1, seats: 10)
+        slow.measuredDeploySeconds = 1800
+        let refusal = try refused(planner([slow], full).plan(request))
+        #expect(refusal.shortfalls.first?.missingSeats == 10)
+        var empty = slow
+        empty.regionID = 2
+        let placed = try accepted(planner([slow, empty], full).plan(request))
+        #expect(placed.map(\.regionID) == [2] && placed.map(\.leadSeconds) == [3900])
+        // A reservation planned with a long lead holds its seats from then.
+        let held = ReservationIndex(
+            [
+                Reservation(
+                    bookingID: "b", session: 0, regionID: 1, start: later[0].start, end: later[0].end, seats: 1, size: Self.seat, leadSeconds: 7200)
+            ],
+            lead: 1800, grace: 900)
+        let before = later[0].start.timeIntervalSince1970
+        #expect(held.peak(region: 1, from: before - 7000, to: before - 6000).cpu == Self.seat.cpuMHz)
+        #expect(held.peak(region: 1, from: before - 9000, to: before - 7300).cpu == 0)
+    }
+}

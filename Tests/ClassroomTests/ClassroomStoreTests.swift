@@ -165,3 +165,40 @@ struct ClassroomStoreTests {
         }
     }
 }
+
+extension ClassroomStoreTests {
+    @Test(
+        "a slow template's longer lead is stored with its placements and makes the session due that much earlier; measured times to ready keep the slowest",
+        arguments: TestDatabase.available)
+    func slowTemplateLead(backend: TestDatabase) async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await ClassroomStore.open(database: try await backend.open(in: directory, migrations: []))
+            let course = try await store.addCourse(
+                code: "EE-204", title: "Slow", teacher: "dan", region: nil, timeZone: "Europe/Budapest", now: Self.now)
+            var slow = Self.regions[0]
+            slow.measuredDeploySeconds = 3600  // → a lead of 2 h 5 min
+            let booking = try Self.request(seats: 5, start: "2026-09-15T09:00").booking(id: "b-slow", course: course, now: Self.now)
+            guard case .accepted = try await store.book(booking, regions: [slow], planning: .init()) else {
+                Issue.record("it fits")
+                return
+            }
+            #expect(Set(try await store.reservations(booking: "b-slow").map(\.leadSeconds)) == [7500])
+            let start = try booking.sessions()[0].start
+            let early = try await store.dueSessions(now: start.addingTimeInterval(-7000), lead: 1800, grace: 900).provision
+            #expect(early.map(\.session) == [0])
+            #expect(try await store.dueSessions(now: start.addingTimeInterval(-8000), lead: 1800, grace: 900).provision.isEmpty)
+
+            try await store.startProvisioning(booking: "b-slow", session: 0, now: start.addingTimeInterval(-7000))
+            try await store.recordTimeToReady(
+                template: booking.template, booking: "b-slow", session: 0, regions: [1], now: start.addingTimeInterval(-7000 + 1200))
+            #expect(try await store.deployTimes(template: booking.template) == [1: 1200])
+            // A faster run pulls it down by a third of the difference; a slower one replaces it.
+            try await store.recordTimeToReady(
+                template: booking.template, booking: "b-slow", session: 0, regions: [1], now: start.addingTimeInterval(-7000 + 600))
+            #expect(try await store.deployTimes(template: booking.template) == [1: 1000])
+            try await store.recordTimeToReady(
+                template: booking.template, booking: "b-slow", session: 0, regions: [1], now: start.addingTimeInterval(-7000 + 2000))
+            #expect(try await store.deployTimes(template: booking.template) == [1: 2000])
+        }
+    }
+}

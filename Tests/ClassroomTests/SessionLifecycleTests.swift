@@ -106,6 +106,8 @@ struct SessionLifecycleTests {
             let seats = try await store.seats(booking: booking.id, session: 0)
             #expect(seats.count == 5 && seats.allSatisfy { $0.state == .ready && $0.readyAt != nil && $0.regionID == 1 })
             #expect(try await store.sessions(booking: booking.id).first?.state == .ready)
+            // Its time to ready is measured for the template there (a slow one gets a longer lead next time).
+            #expect(try await store.deployTimes(template: "ubuntu-eda")[1].map { $0 >= 0 && $0 <= 1800 } == true)
             #expect(clock.now() < sessions[0].start)
             let vms = try await Self.seatVMs(clouds, region: 1, booking: booking.id)
             #expect(vms.count == 5 && vms.allSatisfy { $0.state == "Running" })

@@ -148,6 +148,8 @@ public struct SessionLifecycle: Service {
         let after = try await store.seats(booking: booking.id, session: session.session)
         if !after.isEmpty, after.allSatisfy({ $0.state == .ready }), session.state != .ready {
             try await store.setState(.ready, booking: booking.id, session: session.session)
+            try await store.recordTimeToReady(
+                template: booking.template, booking: booking.id, session: session.session, regions: Set(after.map(\.regionID)), now: clock.now())
             logger.info(
                 "session ready", metadata: ["booking.id": "\(booking.id)", "booking.session": "\(session.session)", "seats": "\(after.count)"])
         }
@@ -267,7 +269,7 @@ public struct SessionLifecycle: Service {
         let capacities = (try? await clouds.capacities(template: booking.template, offering: booking.offering)) ?? []
         let others = capacities.filter { $0.regionID != seat.regionID }
         let sessions = try booking.sessions().filter { $0.index == seat.session }
-        let margin = configuration.planning.leadSeconds + configuration.planning.graceSeconds
+        let margin = configuration.planning.widestMargin
         var overlapping: [Reservation] = []
         if let session = sessions.first {
             overlapping = try await store.reservations(from: session.start.addingTimeInterval(-margin), to: session.end.addingTimeInterval(margin))

@@ -26,11 +26,15 @@ public struct RegionCapacity: Sendable, Hashable, Codable {
     public var seatSize: SeatSize?
     /// Whether the template's current version is Ready there.
     public var templateReady: Bool
+    /// How long the template's seats took there from provisioning to Running, as last measured (nil: never).
+    /// A slow one starts provisioning earlier (``CapacityPlanner/Configuration/lead(measured:)``).
+    public var measuredDeploySeconds: Double?
 
     public init(
         regionID: Int, name: String, cpuMHz: Int64, cpuMHzUsed: Int64, memoryBytes: Int64, memoryBytesUsed: Int64, seatSize: SeatSize?,
-        templateReady: Bool
+        templateReady: Bool, measuredDeploySeconds: Double? = nil
     ) {
+        self.measuredDeploySeconds = measuredDeploySeconds
         self.regionID = regionID
         self.name = name
         self.cpuMHz = cpuMHz
@@ -52,8 +56,13 @@ public struct Reservation: Sendable, Hashable, Codable {
     public var end: Date
     public var seats: Int
     public var size: SeatSize
+    /// Its provisioning lead when longer than the configured one (a slow template there); nil: the configured one.
+    public var leadSeconds: Double?
 
-    public init(bookingID: String, session: Int, regionID: Int, start: Date, end: Date, seats: Int, size: SeatSize) {
+    public init(
+        bookingID: String, session: Int, regionID: Int, start: Date, end: Date, seats: Int, size: SeatSize, leadSeconds: Double? = nil
+    ) {
+        self.leadSeconds = leadSeconds
         self.bookingID = bookingID
         self.session = session
         self.regionID = regionID
@@ -73,8 +82,11 @@ public struct Placement: Sendable, Hashable, Codable {
     public var regionID: Int
     public var seats: Int
     public var size: SeatSize
+    /// The provisioning lead these seats were planned with (nil: the configured one).
+    public var leadSeconds: Double?
 
-    public init(session: Int, regionID: Int, seats: Int, size: SeatSize) {
+    public init(session: Int, regionID: Int, seats: Int, size: SeatSize, leadSeconds: Double? = nil) {
+        self.leadSeconds = leadSeconds
         self.session = session
         self.regionID = regionID
         self.seats = seats

@@ -18,11 +18,23 @@ public struct CapacityPlanner: Sendable {
         public var leadSeconds: Double = 1800
         /// Seats are gone this long after a session ends.
         public var graceSeconds: Double = 900
+        /// The longest lead a slow template gets.
+        public var maximumLeadSeconds: Double = 4 * 3600
         public var policy: Policy = .pack
         /// The start-time shifts tried for alternatives, nearest first, in minutes.
         public var shifts: [Int] = [30, -30, 60, -60, 90, -90, 120, -120, 180, -180, 240, -240]
 
         public init() {}
+
+        /// The lead for a template whose seats took `measured` seconds to run in a region: twice that plus five
+        /// minutes when it is longer than the configured lead (capped), so a slow template is still ready in time.
+        public func lead(measured: Double?) -> Double {
+            guard let measured, measured > 0 else { return leadSeconds }
+            return min(max(leadSeconds, maximumLeadSeconds), max(leadSeconds, 2 * measured + 300))
+        }
+
+        /// The widest window around a session that a reservation's lead and grace can reach.
+        public var widestMargin: Double { max(leadSeconds, maximumLeadSeconds) + graceSeconds }
     }
 
     /// Which region a session's seats go to first.
@@ -106,13 +118,14 @@ public struct CapacityPlanner: Sendable {
         -> (seats: Int, binding: String, cpuLeft: Int64, memoryLeft: Int64)
     {
         guard let size = region.seatSize, size.cpuMHz > 0, size.memoryBytes > 0 else { return (0, "offering", 0, 0) }
-        let from = session.start.timeIntervalSince1970 - configuration.leadSeconds
+        let lead = configuration.lead(measured: region.measuredDeploySeconds)
+        let from = session.start.timeIntervalSince1970 - lead
         let to = session.end.timeIntervalSince1970 + configuration.graceSeconds
         var peak = reservations.peak(region: region.regionID, from: from, to: to, excluding: excluding)
         // This request's own placements so far that overlap (sessions longer than the gap between them).
         for placement in extra where placement.regionID == region.regionID {
             guard let other = sessionOf[placement.session], other.index != session.index,
-                other.start.timeIntervalSince1970 - configuration.leadSeconds < to,
+                other.start.timeIntervalSince1970 - lead < to,
                 other.end.timeIntervalSince1970 + configuration.graceSeconds > from
             else { continue }
             peak.cpu += Int64(placement.seats) * size.cpuMHz
@@ -160,6 +173,12 @@ public struct CapacityPlanner: Sendable {
         }
     }
 
+    /// The region's lead for the template when it is longer than the configured one.
+    func leadIfLonger(_ region: RegionCapacity) -> Double? {
+        let lead = configuration.lead(measured: region.measuredDeploySeconds)
+        return lead > configuration.leadSeconds ? lead : nil
+    }
+
     func place(_ request: Request) -> Result<[Placement], Shortfalls> {
         let order = candidates(request)
         let sessionOf = Dictionary(uniqueKeysWithValues: request.sessions.map { ($0.index, $0) })
@@ -169,7 +188,9 @@ public struct CapacityPlanner: Sendable {
             let room = order.map { (region: $0, free: free($0, session, excluding: request.bookingID, extra: placements, sessionOf: sessionOf)) }
             if let whole = room.first(where: { $0.free.seats >= request.seats }) {
                 placements.append(
-                    Placement(session: session.index, regionID: whole.region.regionID, seats: request.seats, size: whole.region.seatSize!))
+                    Placement(
+                        session: session.index, regionID: whole.region.regionID, seats: request.seats, size: whole.region.seatSize!,
+                        leadSeconds: leadIfLonger(whole.region)))
                 continue
             }
             if request.allowSplit {
@@ -177,7 +198,10 @@ public struct CapacityPlanner: Sendable {
                 var parts: [Placement] = []
                 for entry in room where left > 0 && entry.free.seats > 0 {
                     let take = min(left, entry.free.seats)
-                    parts.append(Placement(session: session.index, regionID: entry.region.regionID, seats: take, size: entry.region.seatSize!))
+                    parts.append(
+                        Placement(
+                            session: session.index, regionID: entry.region.regionID, seats: take, size: entry.region.seatSize!,
+                            leadSeconds: leadIfLonger(entry.region)))
                     left -= take
                 }
                 if left == 0 {

@@ -33,7 +33,8 @@ public struct ReservationIndex: Sendable {
 
     private mutating func append(_ r: Reservation, sorted: Bool) {
         let entry = Entry(
-            start: r.start.timeIntervalSince1970 - lead, end: r.end.timeIntervalSince1970 + grace, cpu: r.cpu, memory: r.memory,
+            start: r.start.timeIntervalSince1970 - max(lead, r.leadSeconds ?? 0), end: r.end.timeIntervalSince1970 + grace, cpu: r.cpu,
+            memory: r.memory,
             bookingID: r.bookingID)
         longest[r.regionID] = max(longest[r.regionID] ?? 0, entry.end - entry.start)
         if sorted {

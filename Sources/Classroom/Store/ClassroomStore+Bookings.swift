@@ -21,7 +21,7 @@ extension ClassroomStore {
         let request = CapacityPlanner.Request(
             bookingID: booking.id, sessions: sessions.filter { !$0.skipped }, seats: booking.totalSeats, regions: booking.regions,
             allowSplit: booking.allowSplit)
-        let margin = planning.leadSeconds + planning.graceSeconds
+        let margin = planning.widestMargin
         // Alternatives move a session by up to the widest shift: a refusal reads that much more around each.
         let widest = Double((planning.shifts.map(abs).max() ?? 0) * 60)
         @Sendable func planned(_ db: any SQLDatabase, around extra: Double) async throws -> CapacityPlanner.Outcome {
@@ -70,7 +70,7 @@ extension ClassroomStore {
         guard !windows.isEmpty else { return [] }
         let overlaps = windows.map { window -> SQLQueryString in "(start_at < \(bind: window.to) AND end_at > \(bind: window.from))" }
         let query: SQLQueryString =
-            "SELECT booking_id, session, region_id, seats, cpu_mhz, memory_bytes, start_at, end_at FROM classroom_placements WHERE "
+            "SELECT booking_id, session, region_id, seats, cpu_mhz, memory_bytes, start_at, end_at, lead_seconds FROM classroom_placements WHERE "
             + overlaps.joined(separator: " OR ")
         return try await db.raw(query).all().map(reservation)
     }
@@ -79,7 +79,7 @@ extension ClassroomStore {
     static func reservations(_ db: any SQLDatabase, from: Double, to: Double, margin: Double) async throws -> [Reservation] {
         try await db.raw(
             """
-            SELECT booking_id, session, region_id, seats, cpu_mhz, memory_bytes, start_at, end_at FROM classroom_placements
+            SELECT booking_id, session, region_id, seats, cpu_mhz, memory_bytes, start_at, end_at, lead_seconds FROM classroom_placements
             WHERE start_at < \(bind: to + margin) AND end_at > \(bind: from - margin)
             """
         ).all().map(reservation)
@@ -93,7 +93,8 @@ extension ClassroomStore {
             end: Date(timeIntervalSince1970: try row.decode(column: "end_at", as: Double.self)),
             seats: try row.decode(column: "seats", as: Int.self),
             size: SeatSize(
-                cpuMHz: try row.decode(column: "cpu_mhz", as: Int64.self), memoryBytes: try row.decode(column: "memory_bytes", as: Int64.self)))
+                cpuMHz: try row.decode(column: "cpu_mhz", as: Int64.self), memoryBytes: try row.decode(column: "memory_bytes", as: Int64.self)),
+            leadSeconds: try row.decode(column: "lead_seconds", as: Double?.self))
     }
 
     /// The capacity lock: taken first in every transaction that changes placements, held to the commit (a row lock
@@ -150,10 +151,10 @@ extension ClassroomStore {
             let session = byIndex[placement.session]!
             try await db.raw(
                 """
-                INSERT INTO classroom_placements (booking_id, session, region_id, seats, cpu_mhz, memory_bytes, start_at, end_at)
+                INSERT INTO classroom_placements (booking_id, session, region_id, seats, cpu_mhz, memory_bytes, start_at, end_at, lead_seconds)
                 VALUES (\(bind: booking.id), \(bind: placement.session), \(bind: placement.regionID), \(bind: placement.seats),
                     \(bind: placement.size.cpuMHz), \(bind: placement.size.memoryBytes), \(bind: session.start.timeIntervalSince1970),
-                    \(bind: session.end.timeIntervalSince1970))
+                    \(bind: session.end.timeIntervalSince1970), \(bind: placement.leadSeconds))
                 """
             ).run()
         }

@@ -21,7 +21,9 @@ extension ClassroomStore {
         return try await database.withDatabase { db in
             let provision = try await db.raw(
                 """
-                SELECT * FROM classroom_sessions WHERE state = 'planned' AND start_at <= \(bind: time + lead) AND end_at + \(bind: grace) > \(bind: time)
+                SELECT * FROM classroom_sessions WHERE state = 'planned' AND end_at + \(bind: grace) > \(bind: time)
+                    AND (start_at <= \(bind: time + lead) OR start_at - (SELECT MAX(p.lead_seconds) FROM classroom_placements p
+                        WHERE p.booking_id = classroom_sessions.booking_id AND p.session = classroom_sessions.session) <= \(bind: time))
                 ORDER BY start_at
                 """
             ).all().map(Self.session)
@@ -34,6 +36,44 @@ extension ClassroomStore {
                 """
             ).all().map(Self.session)
             return (provision, over)
+        }
+    }
+
+    /// Records how long a session's seats took from the start of provisioning to all Running, for its template in
+    /// each of its regions: a slower time replaces the last at once, a faster one only pulls it down by a third
+    /// (one lucky run does not shorten the lead of a slow template).
+    public func recordTimeToReady(template: String, booking: String, session: Int, regions: Set<Int>, now: Date) async throws {
+        try await database.transaction { db in
+            guard
+                let started = try await db.raw(
+                    "SELECT provisioning_at FROM classroom_sessions WHERE booking_id = \(bind: booking) AND session = \(bind: session)"
+                ).first(decodingColumn: "provisioning_at", as: Double?.self) ?? nil
+            else { return }
+            let seconds = max(0, now.timeIntervalSince1970 - started)
+            for region in regions.sorted() {
+                let old = try await db.raw(
+                    "SELECT seconds FROM classroom_deploy_times WHERE template = \(bind: template) AND region_id = \(bind: region)"
+                ).first(decodingColumn: "seconds", as: Double.self)
+                let value = old.map { seconds >= $0 ? seconds : $0 - ($0 - seconds) / 3 } ?? seconds
+                try await db.raw("DELETE FROM classroom_deploy_times WHERE template = \(bind: template) AND region_id = \(bind: region)").run()
+                try await db.raw(
+                    """
+                    INSERT INTO classroom_deploy_times (template, region_id, seconds, measured)
+                    VALUES (\(bind: template), \(bind: region), \(bind: value), \(bind: now.timeIntervalSince1970))
+                    """
+                ).run()
+            }
+        }
+    }
+
+    /// The measured time to ready of `template`'s seats per region.
+    public func deployTimes(template: String) async throws -> [Int: Double] {
+        try await database.withDatabase { db in
+            var times: [Int: Double] = [:]
+            for row in try await db.raw("SELECT region_id, seconds FROM classroom_deploy_times WHERE template = \(bind: template)").all() {
+                times[try row.decode(column: "region_id", as: Int.self)] = try row.decode(column: "seconds", as: Double.self)
+            }
+            return times
         }
     }
 
@@ -87,7 +127,10 @@ extension ClassroomStore {
                 }
             }
             try await db.raw(
-                "UPDATE classroom_sessions SET state = 'provisioning' WHERE booking_id = \(bind: booking) AND session = \(bind: session)"
+                """
+                UPDATE classroom_sessions SET state = 'provisioning', provisioning_at = \(bind: now.timeIntervalSince1970)
+                WHERE booking_id = \(bind: booking) AND session = \(bind: session)
+                """
             ).run()
         }
     }

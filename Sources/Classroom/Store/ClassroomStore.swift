@@ -60,7 +60,20 @@ public struct ClassroomStore: Sendable {
                 "CREATE TABLE classroom_feeds (hash TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL)",
                 "CREATE TABLE classroom_locks (name TEXT PRIMARY KEY, generation BIGINT NOT NULL)",
                 "INSERT INTO classroom_locks (name, generation) VALUES ('capacity', 0)",
-            ])
+            ]),
+        // Slow templates: each placement's own lead, when provisioning began, and the measured time to ready.
+        Migration(
+            version: 1101,
+            [
+                "ALTER TABLE classroom_placements ADD COLUMN lead_seconds DOUBLE PRECISION",
+                "ALTER TABLE classroom_sessions ADD COLUMN provisioning_at DOUBLE PRECISION",
+                """
+                CREATE TABLE classroom_deploy_times (
+                    template TEXT NOT NULL, region_id INTEGER NOT NULL, seconds DOUBLE PRECISION NOT NULL, measured DOUBLE PRECISION NOT NULL,
+                    PRIMARY KEY (template, region_id)
+                )
+                """,
+            ]),
     ]
 
     let database: any SQLStore

@@ -125,7 +125,7 @@ struct ClassroomPages: Sendable {
         let from = Self.start(monday, in: utc)
         let to = Self.start(monday.adding(days: 7), in: utc)
         let regions = try await api.clouds.capacities(template: "", offering: "")
-        let margin = api.planning.leadSeconds + api.planning.graceSeconds
+        let margin = api.planning.widestMargin
         let index = ReservationIndex(
             try await api.store.reservations(from: from.addingTimeInterval(-margin), to: to.addingTimeInterval(margin)),
             lead: api.planning.leadSeconds, grace: api.planning.graceSeconds)

@@ -35,6 +35,7 @@ struct FederationClouds: ClassroomClouds {
         let ready = Set(
             try await repository.rollout().filter { $0.template == template && $0.state.hasPrefix("ready") }.map(\.site))
         let standing = try await store.standingUsage()
+        let deployTimes = template.isEmpty ? [:] : try await store.deployTimes(template: template)
         var result: [RegionCapacity] = []
         for region in regions {
             guard let snapshot = latest[region.id]?.snapshot, latest[region.id]?.stale == false else { continue }
@@ -45,7 +46,7 @@ struct FederationClouds: ClassroomClouds {
                 RegionCapacity(
                     regionID: region.id, name: region.name, cpuMHz: cpu.total, cpuMHzUsed: max(0, cpu.used - ours.cpuMHz), memoryBytes: memory.total,
                     memoryBytesUsed: max(0, memory.used - ours.memoryBytes), seatSize: await seatSize(region: region.id, offering: offering),
-                    templateReady: ready.contains(region.name)))
+                    templateReady: ready.contains(region.name), measuredDeploySeconds: deployTimes[region.id]))
         }
         return result
     }
