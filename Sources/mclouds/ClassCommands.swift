@@ -14,10 +14,12 @@ struct ClassCommand: AsyncParsableCommand {
             A booking is checked against every region's capacity for each of its sessions and accepted whole or not \
             at all; when it does not fit, the answer says which session lacks what and what would fit instead.
 
-              mclouds class add-course EE-201 --title "Digital design" --time-zone Europe/Budapest
+              mclouds class add-course EE-201 --title "Digital design" \\
+                  --time-zone Europe/Budapest
               mclouds class import-students EE-201 roster.csv
-              mclouds class book EE-201 --template ubuntu-eda --offering "Medium Instance" --seats 40 \\
-                  --start 2027-02-16T09:00 --minutes 90 --rrule "FREQ=WEEKLY;BYDAY=TU;COUNT=15"
+              mclouds class book EE-201 --template ubuntu-eda \\
+                  --offering "Medium Instance" --seats 40 --minutes 90 \\
+                  --start 2027-02-16T09:00 --rrule "FREQ=WEEKLY;BYDAY=TU;COUNT=15"
             """,
         subcommands: [AddCourse.self, List.self, ImportStudents.self, Book.self, Show.self, Cancel.self, Skip.self, Feed.self])
 

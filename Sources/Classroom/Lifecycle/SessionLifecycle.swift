@@ -68,8 +68,14 @@ public struct SessionLifecycle: Service {
                 } catch {
                     logger.error("classroom lifecycle tick failed", metadata: ["error": "\(error)"])
                 }
-                do { try await clock.sleep(seconds: configuration.tickSeconds) } catch { return }
+                do { try await clock.sleep(seconds: configuration.tickSeconds) } catch { break }
             }
+        }
+        // A clean stop hands the work over at once instead of after the lease time (the state is all in the database).
+        do {
+            try await leases.release(Self.leaseName, holder: configuration.instance)
+        } catch {
+            logger.warning("classroom lifecycle lease not released", metadata: ["error": "\(error)"])
         }
     }
 
