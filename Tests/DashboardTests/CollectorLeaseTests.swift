@@ -87,7 +87,8 @@ struct CollectorLeaseTests {
             let a = try await instance("a")
             let b = try await instance("b")
             var slow = simulatorConfiguration(1, "MECA-PolITO", hosts: 2)
-            slow.faults.answerDelayMilliseconds = ["listCapabilities": 300]  // a collection takes long enough for the two requests to meet
+            // A collection takes long enough for the two requests to meet, even on a loaded CI machine (300 ms once did not).
+            slow.faults.answerDelayMilliseconds = ["listCapabilities": 2000]
             try await Simulator.withRunning(slow, logger: quietLogger) { region in
                 try await register(region, in: registry)
                 #expect(try await b.summary().regions.first?.snapshot == nil)
