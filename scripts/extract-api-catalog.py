@@ -13,7 +13,8 @@ destroyVirtualMachine listVolumes createConsoleEndpoint registerTemplate listTem
 updateTemplatePermissions deleteTemplate createTemplate extractTemplate createTags deleteTags listTags listRegions
 addRegion updateRegion removeRegion listAccounts createAccount listUsers registerUserKeys getUserKeys
 associateIpAddress listPublicIpAddresses createPortForwardingRule listPortForwardingRules createFirewallRule
-listFirewallRules deleteFirewallRule listConfigurations updateConfiguration""".split()
+listFirewallRules deleteFirewallRule listConfigurations updateConfiguration disassociateIpAddress
+deletePortForwardingRule registerSSHKeyPair deleteSSHKeyPair listSSHKeyPairs""".split()
 
 dump = json.load(open(sys.argv[1]))
 apis = {a["name"]: a for a in dump["api"]}

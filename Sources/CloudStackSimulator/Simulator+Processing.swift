@@ -100,6 +100,7 @@ extension Simulator {
             return (result, queued, files)
         }
         for request in downloads { downloadRequests.yield(request) }
+        await reconcileGuestPorts()
         for file in deleted { try? FileManager.default.removeItem(atPath: file) }
         if !CloudStackClient.isRead(command) { markDirty() }
         if let delay = faults.answerDelayMilliseconds[command], delay > 0 {

@@ -31,6 +31,8 @@ public final class Simulator: Service, Sendable {
     let downloadRequests: AsyncStream<DownloadRequest>.Continuation
     let _downloadStream: AsyncStream<DownloadRequest>
     private let runtime = Mutex(Runtime())
+    /// Listeners of the forwarded public ports.
+    let guestPorts: GuestPorts
 
     struct Runtime {
         var faults = FaultConfiguration()
@@ -83,6 +85,10 @@ public final class Simulator: Service, Sendable {
         }
         world.downloadQueue = []
         store = WorldStore(world)
+        let worldStore = store
+        guestPorts = GuestPorts(logger: logger) { endpoint, source in
+            worldStore.withLock { $0.guestAnswer(endpoint, source: source) }
+        }
         (_downloadStream, downloadRequests) = AsyncStream.makeStream(of: DownloadRequest.self)
         for request in resumed { downloadRequests.yield(request) }
         runtime.withLock { $0.faults = configuration.faults }
@@ -173,6 +179,7 @@ public final class Simulator: Service, Sendable {
             logger: logger)
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
+                await reconcileGuestPorts()
                 group.addTask { await self.runDownloads() }
                 group.addTask { try await self.runStateSaver() }
                 defer { group.cancelAll() }
@@ -181,11 +188,13 @@ public final class Simulator: Service, Sendable {
         } catch {
             // Nobody may wait forever for a server that could not start (port taken, say).
             markStopped()
+            await guestPorts.closeAll()
             downloadRequests.finish()
             removeTemporaryStorage()
             throw error
         }
         markStopped()
+        await guestPorts.closeAll()
         downloadRequests.finish()
         saveState()
         removeTemporaryStorage()
@@ -276,6 +285,20 @@ public final class Simulator: Service, Sendable {
         } catch {
             logger.error("Could not save the simulator state", metadata: ["file": "\(stateFile)", "error": "\(error)"])
         }
+    }
+
+    /// Makes the listeners match the Active port-forwarding rules (after every request: jobs complete lazily).
+    func reconcileGuestPorts() async {
+        let desired = store.withLock { $0.guestEndpoints() }
+        await guestPorts.reconcile(desired)
+    }
+
+    /// The public endpoints listening now (`address:port`), for tests and the demo.
+    public func listeningGuestPorts() async -> Set<String> { Set(await guestPorts.open.map(\.description)) }
+
+    /// The decoded user data a VM was deployed with, by VM name (its guest "runs" it).
+    public func userData(vmName: String) -> String? {
+        store.withLock { world in world.vms.values.first { $0.vm.name == vmName }?.userData }
     }
 
     // MARK: Inspection (tests, demo)

@@ -63,7 +63,7 @@ struct NetworkingTests {
             let vm = try await cs.deployVirtualMachine(
                 .init(zoneID: zone.id!, templateID: template.id!, serviceOfferingID: offering.id!), logger: logger)
             let ip = try await cs.associateIpAddress(networkID: network.id, logger: logger)
-            #expect(ip.state == "Allocated" && ip.associatednetworkid == network.id && ip.ipaddress == "192.0.2.11")
+            #expect(ip.state == "Allocated" && ip.associatednetworkid == network.id && ip.ipaddress?.hasPrefix("127.") == true)
             let rule = try await cs.createPortForwardingRule(
                 ipAddressID: ip.id!, publicPort: 2201, privatePort: 22, virtualMachineID: vm.id!, cidrList: ["198.51.100.0/24"], logger: logger)
             #expect(rule.publicport == "2201" && rule.privateport == "22" && rule.state == "Active" && rule.vmguestip == vm.nic?.first?.ipaddress)

@@ -103,6 +103,67 @@ struct PeerClientTests {
         }
     }
 
+    @Test("cs (PyPI): an address, a forwarded port that answers, its conflict, a key pair, user data, release and its error")
+    func csNetworking() async throws {
+        guard let cs = peer("MCLOUDS_CS") else { return }
+        var c = config(jobMilliseconds: 200)
+        c.apiKey = "APIKEY"
+        c.secretKey = "SECRETKEY"
+        try await Simulator.withRunning(c, logger: logger) { sim in
+            let env = [
+                "CLOUDSTACK_ENDPOINT": sim.endpoint, "CLOUDSTACK_KEY": "APIKEY", "CLOUDSTACK_SECRET": "SECRETKEY", "CLOUDSTACK_POLL_INTERVAL": "1",
+            ]
+            func call(_ arguments: [String]) async throws -> (status: Int32, json: JSONValue?, text: String) {
+                let run = try await runProgram(cs, arguments, environment: env)
+                return (run.status, json(run.stdout), run.stdout + run.stderr)
+            }
+            let networkID = try #require(try await call(["listNetworks"]).json?["network"]?.arrayValue?.first?["id"]?.stringValue)
+            let associate = try await call(["associateIpAddress", "networkid=\(networkID)"])
+            #expect(associate.status == 0, "\(associate.text)")
+            let ip = try #require(associate.json?["ipaddress"])
+            let ipID = try #require(ip["id"]?.stringValue)
+            let address = try #require(ip["ipaddress"]?.stringValue)
+            #expect(ip["state"]?.stringValue == "Allocated" && ip["associatednetworkid"]?.stringValue == networkID)
+
+            let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBUVVA2rCdqmXOMBpFDvQZVv6pLXYAYLaXyAYLSYIQp1 seat"
+            let pair = try await call(["--post", "registerSSHKeyPair", "name=seat-01", "publickey=\(key)"])
+            #expect(pair.status == 0 && pair.json?["keypair"]?["fingerprint"]?.stringValue?.count == 47, "\(pair.text)")
+            let zoneID = try #require(try await call(["listZones"]).json?["zone"]?.arrayValue?.first?["id"]?.stringValue)
+            let templateID = try #require(
+                try await call(["listTemplates", "templatefilter=featured"]).json?["template"]?.arrayValue?.first?["id"]?.stringValue)
+            let offeringID = try #require(
+                try await call(["listServiceOfferings"]).json?["serviceoffering"]?.arrayValue?.first?["id"]?.stringValue)
+            let userData = Data("#cloud-config\nssh_pwauth: true\n".utf8).base64EncodedString()
+            let deploy = try await call([
+                "--post", "deployVirtualMachine", "zoneid=\(zoneID)", "templateid=\(templateID)", "serviceofferingid=\(offeringID)",
+                "name=seat-01", "keypair=seat-01", "userdata=\(userData)",
+            ])
+            #expect(deploy.status == 0 && deploy.json?["virtualmachine"]?["keypairs"]?.stringValue == "seat-01", "\(deploy.text)")
+            #expect(sim.userData(vmName: "seat-01") == "#cloud-config\nssh_pwauth: true\n")
+            let vmID = try #require(deploy.json?["virtualmachine"]?["id"]?.stringValue)
+
+            let rule = try await call([
+                "createPortForwardingRule", "ipaddressid=\(ipID)", "publicport=20001", "privateport=22", "protocol=tcp",
+                "virtualmachineid=\(vmID)", "cidrlist=127.10.0.0/16",
+            ])
+            #expect(rule.status == 0 && rule.json?["portforwardingrule"]?["state"]?.stringValue == "Active", "\(rule.text)")
+            #expect(await ServiceProbe.probe(host: address, port: 20001, service: .ssh, source: "127.10.0.9").answered)
+            #expect(await ServiceProbe.probe(host: address, port: 20001, service: .ssh, source: "127.9.0.9") == .refused)
+            let conflict = try await call([
+                "createPortForwardingRule", "ipaddressid=\(ipID)", "publicport=20001", "privateport=23", "protocol=tcp", "virtualmachineid=\(vmID)",
+            ])
+            #expect(conflict.status != 0 && conflict.text.contains("537"), "\(conflict.text)")
+
+            let release = try await call(["disassociateIpAddress", "id=\(ipID)"])
+            #expect(release.status == 0 && release.json?["success"]?.boolValue == true, "\(release.text)")
+            #expect(await sim.listeningGuestPorts().isEmpty)
+            let late = try await call(["createFirewallRule", "ipaddressid=\(ipID)", "protocol=tcp", "startport=22", "cidrlist=0.0.0.0/0"])
+            #expect(late.status != 0 && late.text.contains("431") && late.text.contains("not associated"), "\(late.text)")
+            let rules = try await call(["listPortForwardingRules"])
+            #expect(rules.status == 0 && rules.json?["portforwardingrule"] == nil)
+        }
+    }
+
     @Test("cloudmonkey 5.3.3.1 (Python 2.7): list zones and deploy a VM")
     func cloudmonkey() async throws {
         guard let cloudmonkey = peer("MCLOUDS_CLOUDMONKEY") else { return }

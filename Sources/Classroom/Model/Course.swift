@@ -11,8 +11,14 @@ public struct Course: Sendable, Hashable, Codable {
     /// The IANA time zone its bookings are in.
     public var timeZone: String
     public var created: String
+    /// The source networks (CIDRs) students may reach the course's seats from over SSH or RDP; none means the
+    /// seats get no forwarded port (the browser console still works).
+    public var allowedNetworks: [String]
 
-    public init(id: String, code: String, title: String, teacher: String, region: String?, timeZone: String, created: String) {
+    public init(
+        id: String, code: String, title: String, teacher: String, region: String?, timeZone: String, created: String, allowedNetworks: [String] = []
+    ) {
+        self.allowedNetworks = allowedNetworks
         self.id = id
         self.code = code
         self.title = title
@@ -43,6 +49,8 @@ public enum SeatState: String, Sendable, Hashable, Codable, CaseIterable {
     case deploying
     case ready
     case failed
+    /// A teacher asked for a fresh VM: the old one is destroyed and the seat deployed again.
+    case resetting
     case tearingDown = "tearing-down"
     case tornDown = "torn-down"
 }
@@ -62,4 +70,8 @@ public struct Seat: Sendable, Hashable, Codable {
     public var error: String?
     public var readyAt: String?
     public var updated: String
+    /// The student the seat is assigned to (from the course's roster), if any.
+    public var student: String?
+    /// How the seat is reached, once its credentials are made.
+    public var access: SeatAccess?
 }

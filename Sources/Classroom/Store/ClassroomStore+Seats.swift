@@ -165,7 +165,8 @@ extension ClassroomStore {
             vmID: try row.decode(column: "vm_id", as: String?.self),
             vmName: try row.decode(column: "vm_name", as: String.self), attempts: try row.decode(column: "attempts", as: Int.self),
             error: try row.decode(column: "error", as: String?.self), readyAt: try row.decode(column: "ready_at", as: String?.self),
-            updated: try row.decode(column: "updated", as: String.self))
+            updated: try row.decode(column: "updated", as: String.self), student: try row.decode(column: "student", as: String?.self),
+            access: try (row.decode(column: "access", as: String?.self)).flatMap { try? JSONDecoder().decode(SeatAccess.self, from: Data($0.utf8)) })
     }
 
     /// Writes a seat's state.
@@ -231,7 +232,7 @@ extension ClassroomStore {
                 """
                 SELECT s.region_id AS region_id, p.cpu_mhz AS cpu_mhz, p.memory_bytes AS memory_bytes FROM classroom_seats s
                 JOIN classroom_placements p ON p.booking_id = s.booking_id AND p.session = s.session AND p.region_id = s.region_id
-                WHERE s.state IN ('deploying', 'ready')
+                WHERE s.state IN ('deploying', 'ready', 'resetting')
                 """
             ).all()
             var usage: [Int: SeatSize] = [:]

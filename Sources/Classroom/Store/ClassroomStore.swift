@@ -74,6 +74,21 @@ public struct ClassroomStore: Sendable {
                 )
                 """,
             ]),
+        // Student access: a course's allowed networks, each seat's student and access, a session's public addresses.
+        Migration(
+            version: 1102,
+            [
+                "ALTER TABLE classroom_courses ADD COLUMN allowed_networks TEXT NOT NULL DEFAULT ''",
+                "ALTER TABLE classroom_seats ADD COLUMN student TEXT",
+                "ALTER TABLE classroom_seats ADD COLUMN access TEXT",
+                "CREATE INDEX classroom_seats_student ON classroom_seats (student)",
+                """
+                CREATE TABLE classroom_addresses (
+                    booking_id TEXT NOT NULL, session INTEGER NOT NULL, region_id INTEGER NOT NULL, network_id TEXT NOT NULL,
+                    ip_id TEXT NOT NULL, address TEXT NOT NULL, PRIMARY KEY (booking_id, session, region_id, network_id)
+                )
+                """,
+            ]),
     ]
 
     let database: any SQLStore
@@ -137,7 +152,8 @@ public struct ClassroomStore: Sendable {
             id: try row.decode(column: "id", as: String.self), code: try row.decode(column: "code", as: String.self),
             title: try row.decode(column: "title", as: String.self), teacher: try row.decode(column: "teacher", as: String.self),
             region: try row.decode(column: "region", as: String?.self), timeZone: try row.decode(column: "time_zone", as: String.self),
-            created: try row.decode(column: "created", as: String.self))
+            created: try row.decode(column: "created", as: String.self),
+            allowedNetworks: (try row.decode(column: "allowed_networks", as: String?.self) ?? "").split(separator: ",").map(String.init))
     }
 
     // MARK: Groups

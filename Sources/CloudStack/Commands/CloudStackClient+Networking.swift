@@ -61,4 +61,19 @@ extension CloudStackClient {
     public func deleteFirewallRule(id: String, logger: Logger) async throws {
         _ = try await run("deleteFirewallRule", ["id": id], logger: logger)
     }
+
+    /// `disassociateIpAddress`: releases a public IP (and CloudStack revokes its rules), waiting for the job.
+    public func disassociateIpAddress(id: String, logger: Logger) async throws {
+        _ = try await run("disassociateIpAddress", ["id": id], logger: logger)
+    }
+
+    /// `deletePortForwardingRule`, waiting for the job.
+    public func deletePortForwardingRule(id: String, logger: Logger) async throws {
+        _ = try await run("deletePortForwardingRule", ["id": id], logger: logger)
+    }
+
+    /// `registerSSHKeyPair`: records an OpenSSH public key under `name` for later `deployVirtualMachine keypair=`.
+    public func registerSSHKeyPair(name: String, publicKey: String, logger: Logger) async throws -> SSHKeyPair {
+        try await callObject("registerSSHKeyPair", ["name": name, "publickey": publicKey], as: SSHKeyPair.self, logger: logger)
+    }
 }

@@ -96,3 +96,14 @@ public struct ConsoleEndpoint: Codable, Sendable, Hashable {
         public init() {}
     }
 }
+
+/// An SSH key pair as `registerSSHKeyPair` and `listSSHKeyPairs` answer (the public key is not returned).
+public struct SSHKeyPair: Codable, Sendable, Hashable {
+    public var id: String?
+    public var name: String?
+    public var fingerprint: String?
+    public var account: String?
+    public var domainid: String?
+    public var domain: String?
+    public init() {}
+}

@@ -52,6 +52,11 @@ enum CommandTable {
         "createFirewallRule": { w, c in try w.createFirewallRule(c) },
         "listFirewallRules": { w, c in try w.listFirewallRules(c) },
         "deleteFirewallRule": { w, c in try w.deleteFirewallRule(c) },
+        "disassociateIpAddress": { w, c in try w.disassociateIpAddress(c) },
+        "deletePortForwardingRule": { w, c in try w.deletePortForwardingRule(c) },
+        "registerSSHKeyPair": { w, c in try w.registerSSHKeyPair(c) },
+        "deleteSSHKeyPair": { w, c in try w.deleteSSHKeyPair(c) },
+        "listSSHKeyPairs": { w, c in try w.listSSHKeyPairs(c) },
     ]
 
     /// The handler of `command`: its own, or for a `list*` command of the catalog that is not modelled, an empty list.

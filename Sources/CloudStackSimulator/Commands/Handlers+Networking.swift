@@ -140,7 +140,7 @@ extension World {
         let publicEnd = try Self.port(ctx, "publicendport", required: false) ?? publicPort
         let privateEnd = try Self.port(ctx, "privateendport", required: false) ?? privatePort
         let vmID = try ctx.required("virtualmachineid")
-        guard let ip = publicIPs[ipID] else { throw APIError.unknownEntity(ctx.command, "ipaddressid", ipID) }
+        let ip = try associatedIP(ctx, ipID)
         guard let vm = vms[vmID], vm.vm.state != "Expunging", vm.vm.state != "Destroyed" else {
             throw APIError.unknownEntity(ctx.command, "virtualmachineid", vmID)
         }
@@ -179,7 +179,9 @@ extension World {
         portForwardingRules[rule.id!] = rule
         portForwardingOrder.append(rule.id!)
         if ctx.bool("openfirewall") ?? true {
-            _ = addFirewallRule(ipID: ipID, proto: proto, start: publicPort, end: publicEnd, cidrs: rule.cidrlist!, active: true)
+            let opened = addFirewallRule(ipID: ipID, proto: proto, start: publicPort, end: publicEnd, cidrs: rule.cidrlist!, active: true)
+            openedFirewall = openedFirewall ?? [:]
+            openedFirewall![rule.id!] = opened
         }
         return submitJob(
             ctx, action: .createPortForwarding(id: rule.id!), cmdClass: "org.apache.cloudstack.api.command.user.firewall.CreatePortForwardingRuleCmd",
@@ -221,7 +223,7 @@ extension World {
     mutating func createFirewallRule(_ ctx: CommandContext) throws -> Reply {
         let ipID = try ctx.required("ipaddressid")
         let proto = try ctx.required("protocol").lowercased()
-        guard publicIPs[ipID] != nil else { throw APIError.unknownEntity(ctx.command, "ipaddressid", ipID) }
+        _ = try associatedIP(ctx, ipID)
         guard ["tcp", "udp", "icmp", "all"].contains(proto) else { throw APIError.param("Invalid protocol: \(proto)") }
         let start = try Self.port(ctx, "startport", required: false)
         let end = try Self.port(ctx, "endport", required: false) ?? start

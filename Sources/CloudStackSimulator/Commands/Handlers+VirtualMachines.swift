@@ -82,10 +82,15 @@ extension World {
             }
         }
         let account = accounts[ctx.callerAccountID] ?? accounts[adminAccountID]!
+        let userData = try Self.userData(ctx)
+        let keyPairs = try (ctx.optional("keypairs").map { $0.split(separator: ",").map(String.init) } ?? ctx.optional("keypair").map { [$0] } ?? [])
+            .map { try keyPair(named: $0, account: account.account.id ?? ctx.callerAccountID).pair.name ?? $0 }
         let id = createVM(
             name: ctx.optional("name"), displayName: ctx.optional("displayname"), zone: zones[zi], template: template, offering: offering,
             account: account, user: ctx.caller, networkID: networkID, now: ctx.now)
         if let group = ctx.optional("group") { vms[id]?.vm.group = group }
+        vms[id]?.userData = userData
+        if !keyPairs.isEmpty { vms[id]?.vm.keypairs = keyPairs.joined(separator: ",") }
         if ctx.bool("startvm") == false {
             vms[id]?.vm.state = "Stopped"
             return submitJob(
@@ -219,10 +224,8 @@ extension World {
                 volumes[volumeID] = nil
                 volumeOrder.removeAll { $0 == volumeID }
             }
-            for (ruleID, rule) in portForwardingRules where rule.virtualmachineid == vmID {
-                portForwardingRules[ruleID] = nil
-                portForwardingOrder.removeAll { $0 == ruleID }
-            }
+            // CloudStack revokes the VM's port forwarding (and the firewall rules it opened) on expunge.
+            for (ruleID, rule) in portForwardingRules where rule.virtualmachineid == vmID { _ = completeDeletePortForwarding(id: ruleID) }
             vms[vmID] = nil
             vmOrder.removeAll { $0 == vmID }
             tags[vmID] = nil

@@ -101,8 +101,9 @@ public struct ZoneSpec: Codable, Sendable, Hashable {
     public var primaryStorageGiB: Int = 20_480
     /// Secondary storage in GiB.
     public var secondaryStorageGiB: Int = 10_240
-    /// Public IP range: first address (count `publicIPCount`).
-    public var publicIPStart: String = "192.0.2.10"
+    /// Public IP range: first address (count `publicIPCount`). By default a loopback range of its own, so that
+    /// forwarded ports really listen (see ``LoopbackRanges``).
+    public var publicIPStart: String = LoopbackRanges.fresh()
     public var publicIPCount: Int = 200
     /// Guest network CIDR.
     public var guestCIDR: String = "10.1.1.0/24"

@@ -68,6 +68,8 @@ struct VMRecord: Codable, Sendable {
     /// Host whose capacity the VM holds (running, or reserved while stopped).
     var reservedHostID: String?
     var rootVolumeID: String?
+    /// The user data it was deployed with (decoded), which its guest runs.
+    var userData: String?
     var cpuMHz: Int64 { Int64(vm.cpunumber ?? 0) * Int64(vm.cpuspeed ?? 0) }
     var memoryBytes: Int64 { Int64(vm.memory ?? 0) * 1_048_576 }
 }
@@ -100,6 +102,8 @@ enum JobAction: Codable, Sendable {
     case createPortForwarding(id: String)
     case createFirewall(id: String)
     case deleteFirewall(id: String)
+    case disassociateIP(id: String)
+    case deletePortForwarding(id: String)
 }
 
 /// An async job.

@@ -105,6 +105,8 @@ extension World {
             firewallOrder.removeAll { $0 == id }
             tags[id] = nil
             return .object([("success", .bool(true))])
+        case .disassociateIP(let id): return completeDisassociate(id: id)
+        case .deletePortForwarding(let id): return completeDeletePortForwarding(id: id)
         }
     }
 

@@ -38,6 +38,12 @@ struct World: Codable, Sendable {
     var jobs: [String: JobRecord] = [:]
     var pendingJobs: [String] = []
     var extractions: [String: String] = [:]
+    /// Public IPs released with `disassociateIpAddress` (CloudStack keeps their rows: rules on them are refused, not unknown).
+    var releasedIPs: Set<String>?
+    /// Port-forwarding rule id → the firewall rule it opened (`openfirewall`), removed with it.
+    var openedFirewall: [String: String]?
+    /// Registered SSH key pairs by id.
+    var sshKeyPairs: [String: SSHKeyPairRecord]?
     /// VM id → the public IP id with static NAT to it.
     var staticNATByVM: [String: String] = [:]
     /// Template downloads for the secondary-storage worker to start.
