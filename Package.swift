@@ -269,6 +269,7 @@ let package = Package(
             dependencies: [
                 "Classroom", "Core", "Storage", "TestSupport", "CloudStack", "CloudStackSimulator", "Federation",
                 .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming

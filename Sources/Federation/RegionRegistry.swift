@@ -80,7 +80,8 @@ public struct RegionRegistry: Sendable {
     }
 
     let database: any SQLStore
-    let secrets: SecretBox
+    /// Seals the secrets kept here (and, for the classroom, the seats' passwords).
+    public let secrets: SecretBox
 
     /// Applies the registry's migrations and returns it.
     public static func open(database: any SQLStore, secrets: SecretBox) async throws -> RegionRegistry {

@@ -107,7 +107,7 @@ struct Demo: AsyncParsableCommand {
         let classroomClouds = central.classroomClouds(federation: federation, store: classroom.store)
         let lifecycle = SessionLifecycle(
             store: classroom.store, leases: classroom.leases, clouds: classroomClouds, clock: demoClock,
-            configuration: DemoClassroom.lifecycleConfiguration, logger: quiet)
+            configuration: DemoClassroom.lifecycleConfiguration, secrets: federation.registry.secrets, logger: quiet)
         var made: [DemoSite] = []
         for simulator in simulators {
             // Each agent gets a token of its own that can read the catalog and report for its site only.

@@ -3,6 +3,7 @@ import ArgumentParser
 import Classroom
 import Core
 import Dashboard
+import Federation
 import Foundation
 import Logging
 import Server
@@ -141,7 +142,7 @@ struct ServerCommand: AsyncParsableCommand {
         // The classroom lifecycle runs on every server; the lease makes one of them do the work.
         let lifecycle = SessionLifecycle(
             store: classroom.store, leases: classroom.leases, clouds: server.classroomClouds(federation: federation, store: classroom.store),
-            logger: logger)
+            secrets: federation.registry.secrets, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: server), .init(service: federation.collector), .init(service: lifecycle),
         ]

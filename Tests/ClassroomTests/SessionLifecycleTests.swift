@@ -1,6 +1,7 @@
 import CloudStack
 import CloudStackSimulator
 import Core
+import Federation
 import Foundation
 import Logging
 import Storage
@@ -42,7 +43,7 @@ struct SessionLifecycleTests {
     /// Two simulated regions with the template Ready (a built-in template tagged as an agent tags its copies),
     /// a store with one course, and a booking of `seats` (+1 spare) for two Tuesdays in region 1.
     static func withWorld(
-        seats: Int = 4, _ body: (ClassroomStore, SimulatedClouds, Booking, any SQLStore) async throws -> Void
+        seats: Int = 4, regions: [Int] = [1], _ body: (ClassroomStore, SimulatedClouds, Booking, any SQLStore) async throws -> Void
     ) async throws {
         var one = SimulatorConfiguration.default(regionName: "R1")
         one.jobDurationMilliseconds = 20
@@ -66,7 +67,7 @@ struct SessionLifecycleTests {
                         now: Date(timeIntervalSince1970: 0))
                     let request = BookingRequest(
                         title: "Lab", template: "ubuntu-eda", offering: "Medium Instance", seats: seats, spares: 1, start: LocalDateTime(start)!,
-                        durationMinutes: 90, rrule: "FREQ=WEEKLY;BYDAY=TU;COUNT=2", regions: [1])
+                        durationMinutes: 90, rrule: "FREQ=WEEKLY;BYDAY=TU;COUNT=2", regions: regions, allowSplit: regions.count > 1)
                     let booking = try request.booking(id: ClassroomStore.newBookingID(), course: course, now: Date(timeIntervalSince1970: 0))
                     guard
                         case .accepted = try await store.book(
@@ -78,14 +79,16 @@ struct SessionLifecycleTests {
         }
     }
 
-    static func engine(_ store: ClassroomStore, _ clouds: SimulatedClouds, _ database: any SQLStore, clock: ManualWallClock, instance: String = "a")
-        -> SessionLifecycle
-    {
+    static func engine(
+        _ store: ClassroomStore, _ clouds: SimulatedClouds, _ database: any SQLStore, clock: ManualWallClock, instance: String = "a",
+        secrets: SecretBox? = nil
+    ) -> SessionLifecycle {
         var configuration = SessionLifecycle.Configuration()
         configuration.instance = instance
         configuration.sweepEvery = 1
         return SessionLifecycle(
-            store: store, leases: LeaseStore(store: database), clouds: clouds, clock: clock, configuration: configuration, logger: logger)
+            store: store, leases: LeaseStore(store: database), clouds: clouds, clock: clock, configuration: configuration, secrets: secrets,
+            logger: logger)
     }
 
     static func seatVMs(_ clouds: SimulatedClouds, region: Int, booking: String) async throws -> [VirtualMachine] {

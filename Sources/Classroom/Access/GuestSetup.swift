@@ -56,7 +56,7 @@ public enum GuestSetup {
     }
 
     /// Whether a template's OS type is Windows (its seats are reached over RDP).
-    public static func protocolFor(osTypeName: String?) -> ServiceProbe.Service {
+    public static func service(osTypeName: String?) -> ServiceProbe.Service {
         (osTypeName ?? "").lowercased().contains("windows") ? .rdp : .ssh
     }
 }

@@ -12,6 +12,8 @@ public struct SeatAccess: Sendable, Hashable, Codable {
     /// The public address (the region's, associated for the session) and port.
     public var address: String?
     public var port: Int?
+    /// The CloudStack id of the public address.
+    public var ipAddressID: String?
     /// CloudStack ids of the forwarding and firewall rules, once made.
     public var portForwardingRuleID: String?
     public var firewallRuleID: String?

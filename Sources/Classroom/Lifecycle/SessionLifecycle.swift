@@ -1,5 +1,6 @@
 import CloudStack
 import Core
+import Federation
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -42,13 +43,16 @@ public struct SessionLifecycle: Service {
     public let clouds: any ClassroomClouds
     public let clock: any WallClock
     public let configuration: Configuration
+    /// Seals the seats' passwords; without it seats get no credentials and no forwarded port.
+    public let secrets: SecretBox?
     let logger: Logger
     private let ticks = TickCounter()
 
     public init(
         store: ClassroomStore, leases: LeaseStore, clouds: any ClassroomClouds, clock: any WallClock = SystemWallClock(),
-        configuration: Configuration = .init(), logger: Logger
+        configuration: Configuration = .init(), secrets: SecretBox? = nil, logger: Logger
     ) {
+        self.secrets = secrets
         self.store = store
         self.leases = leases
         self.clouds = clouds
@@ -126,15 +130,21 @@ public struct SessionLifecycle: Service {
     }
 
     private func provision(_ booking: Booking, _ session: SessionRecord) async throws -> Outcome {
+        try await store.assignStudents(booking: booking.id, session: session.session)
+        let course = try await store.course(booking.courseID)
         let seats = try await store.seats(booking: booking.id, session: session.session)
-        let byRegion = Dictionary(grouping: seats.filter { $0.state == .planned || $0.state == .deploying }, by: \.regionID)
+        let byRegion = Dictionary(grouping: seats.filter { [.planned, .deploying, .resetting].contains($0.state) }, by: \.regionID)
         let results = await withTaskGroup(of: [SeatResult].self) { group in
             for (region, seats) in byRegion {
                 group.addTask {
                     let resolved: Result<Resolved, any Error>
                     do { resolved = .success(try await resolve(region: region, booking: booking)) } catch { resolved = .failure(error) }
+                    let addresses = (try? resolved.get()).map {
+                        AddressBook(
+                            store: store, bookingID: booking.id, session: session.session, regionID: region, client: $0.client, logger: logger)
+                    }
                     return await concurrentMap(seats, limit: configuration.perRegion) { seat in
-                        await advance(seat, booking: booking, resolved: resolved)
+                        await advance(seat, booking: booking, course: course, resolved: resolved, addresses: addresses)
                     }
                 }
             }
@@ -174,6 +184,9 @@ public struct SessionLifecycle: Service {
         var templateID: String
         var offeringID: String
         var zoneID: String
+        /// The network seats are deployed on, and how their guests are reached (from the template's OS type).
+        var networkID: String?
+        var service: ServiceProbe.Service
     }
 
     /// The region's client, and the CloudStack ids of the booking's template (the newest Ready copy an agent
@@ -193,11 +206,16 @@ public struct SessionLifecycle: Service {
         var zone = template.zoneid
         if zone == nil { zone = try await client.listZones(logger: logger).first?.id }
         guard let zoneID = zone else { throw ClassroomError.cloud("Region \(region) has no zone.") }
-        return Resolved(client: client, templateID: templateID, offeringID: offeringID, zoneID: zoneID)
+        let networks = try await client.listNetworks(zoneID: zoneID, logger: logger)
+        return Resolved(
+            client: client, templateID: templateID, offeringID: offeringID, zoneID: zoneID, networkID: networks.first?.id,
+            service: GuestSetup.service(osTypeName: template.ostypename))
     }
 
     /// One step for one seat: find or deploy its VM, or see whether it runs.
-    private func advance(_ seat: Seat, booking: Booking, resolved: Result<Resolved, any Error>) async -> SeatResult {
+    private func advance(
+        _ seat: Seat, booking: Booking, course: Course, resolved: Result<Resolved, any Error>, addresses: AddressBook?
+    ) async -> SeatResult {
         var seat = seat
         let metadata: Logger.Metadata = [
             "booking.id": "\(seat.bookingID)", "booking.session": "\(seat.session)", "seat": "\(seat.seat)", "region.id": "\(seat.regionID)",
@@ -205,6 +223,8 @@ public struct SessionLifecycle: Service {
         do {
             let resolved = try resolved.get()
             let client = resolved.client
+            if seat.state == .resetting { try await clear(&seat, client: client) }
+            let credentials = try await credentials(for: seat, resolved: resolved)
             // A VM of this name may exist from a deploy whose answer was lost (a restart, a takeover): adopt it.
             if seat.vmID == nil,
                 let existing = try await client.listVirtualMachines(name: seat.vmName, logger: logger).first(where: { $0.name == seat.vmName })
@@ -220,6 +240,12 @@ public struct SessionLifecycle: Service {
                 request.name = seat.vmName
                 request.displayName = "\(booking.title) — seat \(seat.seat + 1)"
                 request.startVM = true
+                if let network = resolved.networkID { request.networkIDs = [network] }
+                if let credentials {
+                    let text = GuestSetup.userData(
+                        for: credentials.access.service, username: credentials.access.username, password: credentials.password)
+                    request.userData = Data(text.utf8).base64EncodedString()
+                }
                 let vm = try await client.deployVirtualMachine(request, logger: logger)
                 seat.vmID = vm.id
                 if let id = vm.id {
@@ -233,7 +259,10 @@ public struct SessionLifecycle: Service {
                 seat.updated = Timestamps.string(from: clock.now())
                 try await store.update(seat)
                 logger.info("seat deployed", metadata: metadata)
-                if vm.state == "Running" { return try await markReady(seat) }
+                if vm.state == "Running", let addresses {
+                    try await openAccess(seat, access: credentials?.access, vm: vm, course: course, resolved: resolved, addresses: addresses)
+                    return try await markReady(seat)
+                }
                 return .deployed
             }
             guard let vm = try await client.listVirtualMachines(id: seat.vmID, logger: logger).first else {
@@ -241,7 +270,11 @@ public struct SessionLifecycle: Service {
                 throw ClassroomError.cloud("the seat's VM \(seat.vmName) disappeared")
             }
             switch vm.state {
-            case "Running": return try await markReady(seat)
+            case "Running":
+                if let addresses {
+                    try await openAccess(seat, access: credentials?.access, vm: vm, course: course, resolved: resolved, addresses: addresses)
+                }
+                return try await markReady(seat)
             case "Error", "Destroyed", "Expunging":
                 if let id = vm.id { _ = try? await client.destroyVirtualMachine(id: id, expunge: true, logger: logger) }
                 seat.vmID = nil
@@ -258,6 +291,21 @@ public struct SessionLifecycle: Service {
             logger.warning("seat deploy failed", metadata: metadata.merging(["error": "\(error)", "attempt": "\(seat.attempts)"]) { a, _ in a })
             return seat.attempts >= configuration.attemptsPerRegion ? .failed(seat) : .waiting
         }
+    }
+
+    /// A reset: the seat's rules and VM go; it is deployed again with the same student and credentials.
+    private func clear(_ seat: inout Seat, client: CloudStackClient) async throws {
+        try await closeAccess(seat, client: client)
+        var ids = seat.vmID.map { [$0] } ?? []
+        ids += try await client.listVirtualMachines(name: seat.vmName, logger: logger).filter { $0.name == seat.vmName }.compactMap(\.id)
+        for id in Set(ids) { _ = try await destroy(id, client) }
+        let fresh = try await store.seats(booking: seat.bookingID, session: seat.session).first { $0.seat == seat.seat }
+        seat.access = fresh?.access
+        seat.vmID = nil
+        seat.state = .planned
+        seat.updated = Timestamps.string(from: clock.now())
+        try await store.update(seat)
+        logger.notice("seat reset", metadata: ["booking.id": "\(seat.bookingID)", "seat": "\(seat.seat)"])
     }
 
     private func markReady(_ seat: Seat) async throws -> SeatResult {
@@ -302,32 +350,39 @@ public struct SessionLifecycle: Service {
 
     /// Destroys (with expunge) every standing seat of a session that is over, cancelled or skipped.
     private func tearDown(_ session: SessionRecord) async throws -> Int {
-        var count = 0
         let seats = try await store.seats(booking: session.bookingID, session: session.session).filter { $0.state != .tornDown }
-        var left = 0
-        for var seat in seats {
-            do {
-                let client = try await clouds.client(region: seat.regionID)
-                var ids = seat.vmID.map { [$0] } ?? []
-                if ids.isEmpty {
-                    ids = try await client.listVirtualMachines(name: seat.vmName, logger: logger).filter { $0.name == seat.vmName }.compactMap(\.id)
-                }
-                for id in ids { _ = try await destroy(id, client) }
-                seat.state = .tornDown
-                seat.updated = Timestamps.string(from: clock.now())
-                try await store.update(seat)
-                count += 1
-            } catch {
-                left += 1
-                logger.warning(
-                    "seat teardown failed; retried next tick",
-                    metadata: ["booking.id": "\(seat.bookingID)", "seat": "\(seat.seat)", "error": "\(error)"])
-            }
+        // Seats go a few at once per region; their rules go with the session's addresses, released after them.
+        let done = await concurrentMap(seats, limit: configuration.perRegion * max(1, Set(seats.map(\.regionID)).count)) { seat in
+            await tearDown(seat)
         }
+        let count = done.filter { $0 }.count
+        var left = seats.count - count
+        if left == 0 { left = await releaseAddresses(booking: session.bookingID, session: session.session) }
         if left == 0, session.state == .provisioning || session.state == .ready {
             try await store.setState(.ended, booking: session.bookingID, session: session.session)
         }
         return count
+    }
+
+    /// Destroys one seat's VM (found by name if its id was never recorded) and marks it torn down.
+    private func tearDown(_ seat: Seat) async -> Bool {
+        var seat = seat
+        do {
+            let client = try await clouds.client(region: seat.regionID)
+            var ids = seat.vmID.map { [$0] } ?? []
+            if ids.isEmpty {
+                ids = try await client.listVirtualMachines(name: seat.vmName, logger: logger).filter { $0.name == seat.vmName }.compactMap(\.id)
+            }
+            for id in ids { _ = try await destroy(id, client) }
+            seat.state = .tornDown
+            seat.updated = Timestamps.string(from: clock.now())
+            try await store.update(seat)
+            return true
+        } catch {
+            logger.warning(
+                "seat teardown failed; retried next tick", metadata: ["booking.id": "\(seat.bookingID)", "seat": "\(seat.seat)", "error": "\(error)"])
+            return false
+        }
     }
 
     /// Destroys and expunges a VM; one already gone counts as done.
@@ -339,8 +394,9 @@ public struct SessionLifecycle: Service {
 
     /// Destroys VMs tagged (or named) as seats whose seat is gone, torn down, or of a session that is over.
     func sweep() async throws -> Int {
-        let standing = Set(try await store.standingSeats().map { "\($0.bookingID)/\($0.session)/\($0.seat)" })
-        var swept = 0
+        let seats = try await store.standingSeats()
+        let standing = Set(seats.map { "\($0.bookingID)/\($0.session)/\($0.seat)" })
+        var swept = await sweepAddresses(standingSessions: Set(seats.map { "\($0.bookingID)/\($0.session)" }))
         for region in try await clouds.regionIDs() {
             guard let client = try? await clouds.client(region: region), let vms = try? await client.listVirtualMachines(logger: logger) else {
                 continue
