@@ -5,8 +5,9 @@ import Foundation
 #endif
 
 /// Runs a program to completion without blocking a Swift concurrency thread (tests run many at once on
-/// few cores): output goes to files, the exit is awaited through the termination handler.
-public func runProgram(_ path: String, _ arguments: [String], environment: [String: String] = [:]) async throws
+/// few cores): output goes to files, the exit is awaited through the termination handler; `input`, if given, is
+/// the program's standard input.
+public func runProgram(_ path: String, _ arguments: [String], environment: [String: String] = [:], input: Data? = nil) async throws
     -> (status: Int32, stdout: String, stderr: String)
 {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("program-\(UUID().uuidString)")
@@ -22,7 +23,13 @@ public func runProgram(_ path: String, _ arguments: [String], environment: [Stri
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     process.standardOutput = try FileHandle(forWritingTo: out)
     process.standardError = try FileHandle(forWritingTo: err)
-    process.standardInput = FileHandle.nullDevice
+    if let input {
+        let file = directory.appendingPathComponent("in")
+        try input.write(to: file)
+        process.standardInput = try FileHandle(forReadingFrom: file)
+    } else {
+        process.standardInput = FileHandle.nullDevice
+    }
     let status: Int32 = try await withCheckedThrowingContinuation { continuation in
         process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
         do { try process.run() } catch { continuation.resume(throwing: error) }

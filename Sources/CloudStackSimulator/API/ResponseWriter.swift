@@ -73,8 +73,5 @@ enum ResponseWriter {
         }
     }
 
-    private static func xmlEscape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-            .replacingOccurrences(of: "\"", with: "&quot;")
-    }
+    private static func xmlEscape(_ s: String) -> String { s.xmlEscaped }
 }

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// Line charts as inline SVG (no script, no external resource): one or more series over time.
@@ -81,8 +82,5 @@ enum SVGChart {
 
     private static func f(_ value: Double) -> String { String(format: "%.1f", value) }
 
-    static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-            .replacingOccurrences(of: "\"", with: "&quot;")
-    }
+    static func escape(_ text: String) -> String { text.xmlEscaped }
 }
