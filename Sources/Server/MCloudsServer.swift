@@ -2,6 +2,7 @@ import Access
 import Classroom
 import Core
 import Dashboard
+import Federation
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -114,6 +115,9 @@ public final class MCloudsServer: Service, Sendable {
                     publicURL: { [configuration, listening] request in Self.publicURL(request, configuration, listening.port) })
                 api.register(on: router)
                 ClassroomPages(api: api).register(on: router)
+                let seats = SeatsAPI(api: api, secrets: federation.registry.secrets, logger: logger)
+                seats.register(on: router)
+                StudentPages(seats: seats).register(on: router)
             }
         }
         if let access {

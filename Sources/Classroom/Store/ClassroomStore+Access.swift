@@ -107,6 +107,18 @@ extension ClassroomStore {
         }
     }
 
+    /// The courses `username` is a student of (in any group).
+    public func courses(member username: String) async throws -> [Course] {
+        try await database.withDatabase { db in
+            try await db.raw(
+                """
+                SELECT * FROM classroom_courses WHERE id IN (SELECT course_id FROM classroom_members WHERE username = \(bind: username))
+                ORDER BY code
+                """
+            ).all().map(Self.course)
+        }
+    }
+
     /// Every seat assigned to `student` that is not torn down, with its session.
     public func seats(student: String) async throws -> [(seat: Seat, session: SessionRecord)] {
         try await database.withDatabase { db in

@@ -89,6 +89,8 @@ public struct ClassroomStore: Sendable {
                 )
                 """,
             ]),
+        // Settings of the scheduler (the campus Guacamole gateway, its key sealed).
+        Migration(version: 1103, ["CREATE TABLE classroom_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)"]),
     ]
 
     let database: any SQLStore

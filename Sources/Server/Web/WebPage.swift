@@ -147,6 +147,12 @@ enum WebPage {
         button.small { padding: 3px 10px; margin: 0; font-size: 13px; }
         button.quiet { background: #4a5568; }
         button.danger { background: var(--crit); }
+        a.button { display: inline-block; padding: 7px 14px; border-radius: 6px; background: #2b6cb0; color: #fff; text-decoration: none; margin-top: 12px; }
+        .actions { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; }
+        .actions form { margin: 0; }
+        article.seat { border-top: 1px solid var(--line); padding: 10px 0; }
+        article.seat h3 { margin: 0 0 4px; font-size: 16px; }
+        code.wrap { overflow-wrap: anywhere; }
         .message { padding: 8px 12px; border-radius: 6px; margin: 0 0 12px; }
         .message.error { background: #fed7d7; color: #742a2a; }
         .message.ok { background: #c6f6d5; color: #22543d; }
@@ -179,7 +185,7 @@ enum WebPage {
         <header>
         <h1>mClouds</h1>
         <a href="/">Dashboard</a>
-        {{#nav.classes}}<a href="/classes">Classes</a>{{/nav.classes}}
+        {{#nav.classes}}<a href="/classes">Classes</a>{{/nav.classes}}{{#nav.signedIn}}<a href="/my">My sessions</a>{{/nav.signedIn}}
         {{#nav.admin}}<a href="/admin/users">Users</a>{{/nav.admin}}
         {{#nav.federationAdmin}}<a href="/admin/tokens">Tokens</a><a href="/admin/audit">Audit log</a>{{/nav.federationAdmin}}
         <span class="who">
