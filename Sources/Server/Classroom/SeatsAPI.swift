@@ -100,7 +100,8 @@ struct SeatsAPI: Sendable {
                     result.append(
                         MySession(
                             course: course.code, courseTitle: course.title, booking: booking.id, title: booking.title, session: session.session,
-                            start: Timestamps.string(from: session.start), end: Timestamps.string(from: session.end), status: status, seat: seat?.seat,
+                            start: Timestamps.string(from: session.start), end: Timestamps.string(from: session.end), status: status,
+                            seat: seat?.seat,
                             connection: connection, ssh: connection.flatMap { $0.service == .ssh ? $0.sshCommand : nil },
                             path: seat.map(Self.seatPath)))
                 }
@@ -241,14 +242,16 @@ struct SeatsAPI: Sendable {
             let text = try await seats.userMapping(booking, course, session: try context.parameters.require("session", as: Int.self))
             context.audit.say("Guacamole user-mapping.xml of \(booking.id)")
             return Response(
-                status: .ok, headers: [.contentType: "application/xml; charset=utf-8", .contentLength: String(text.utf8.count), .cacheControl: "no-store"],
+                status: .ok,
+                headers: [.contentType: "application/xml; charset=utf-8", .contentLength: String(text.utf8.count), .cacheControl: "no-store"],
                 body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.put("/api/v1/courses/{course}/networks") { request, context in
             let course = try await seats.api.course(context)
             let asked = try await JSONBody.decode(Networks.self, request, limit: 8 << 10)
             let changed = try await seats.api.store.setAllowedNetworks(course: course.id, asked.networks)
-            context.audit.change("allowed networks", from: course.allowedNetworks.joined(separator: ","), to: changed.allowedNetworks.joined(separator: ","))
+            context.audit.change(
+                "allowed networks", from: course.allowedNetworks.joined(separator: ","), to: changed.allowedNetworks.joined(separator: ","))
             return JSONResponse.make(changed)
         }
         router.put("/api/v1/classroom/guacamole") { request, context in

@@ -44,7 +44,8 @@ struct StudentPages: Sendable {
             try await pages.seats.api.store.requestReset(booking: booking.id, session: session, seat: seat, now: Date())
             context.audit.say("reset of seat \(seat + 1), session \(session + 1)")
             return try await pages.seatsPage(
-                booking, course, context, message: "Seat \(seat + 1) of session \(session + 1) is being deployed again; it is ready in a few minutes.")
+                booking, course, context, message: "Seat \(seat + 1) of session \(session + 1) is being deployed again; it is ready in a few minutes."
+            )
         }
     }
 
