@@ -289,8 +289,8 @@ public final class Simulator: Service, Sendable {
 
     /// Makes the listeners match the Active port-forwarding rules (after every request: jobs complete lazily).
     func reconcileGuestPorts() async {
-        let desired = store.withLock { $0.guestEndpoints() }
-        await guestPorts.reconcile(desired)
+        let store = self.store
+        await guestPorts.reconcile { store.withLock { $0.guestEndpoints() } }
     }
 
     /// The public endpoints listening now (`address:port`), for tests and the demo.

@@ -152,7 +152,8 @@ struct Demo: AsyncParsableCommand {
                     collect: {
                         _ = try await federation.collector.collectNow()
                         return try await federation.collector.summary().runningVirtualMachines
-                    }
+                    }, centralURL: central.baseURL, users: access.users, secrets: federation.registry.secrets,
+                    exportDirectory: root.appendingPathComponent("classroom")
                 ).run(template: Demo.template, follow: true, logger: quiet)
                 if once {
                     await group.triggerGracefulShutdown()

@@ -1,6 +1,8 @@
+import Access
 import Classroom
 import CloudStack
 import Core
+import Federation
 import Foundation
 import Logging
 
@@ -19,6 +21,16 @@ struct DemoClassroom {
     let lifecycle: SessionLifecycle.Configuration
     /// Collects the dashboard now; the federation's running VMs.
     let collect: @Sendable () async throws -> Int
+    /// Where the demo's student signs in, their account, the key the seats' passwords are sealed with, and the
+    /// folder the Guacamole export is written to.
+    let centralURL: String
+    let users: UserStore
+    let secrets: SecretBox
+    let exportDirectory: URL
+
+    /// The student whose page and seat the demo shows, and the class's roster.
+    static let student = "demo-student"
+    static let roster = [student, "ana", "ben", "cyd"]
 
     /// The lifecycle's settings on the fast clock (the same durations, in the clock's time).
     static var lifecycleConfiguration: SessionLifecycle.Configuration {
@@ -41,6 +53,10 @@ struct DemoClassroom {
             course = try await store.addCourse(
                 code: Self.course, title: "Cloud computing lab", teacher: "demo-teacher", region: nil, timeZone: Self.zone, now: clock.now())
         }
+        // Students reach their seats from loopback (the simulators' public addresses are loopback addresses).
+        _ = try await store.setAllowedNetworks(course: course.id, ["127.0.0.0/8"])
+        try await store.setMembers(
+            course: course.id, group: "lab", Self.roster.map { Member(username: $0, email: "\($0)@uni.example", name: $0) })
         let zone = try Booking.zone(Self.zone)
         // Starts 32 minutes from now on the demo's clock: its 30-minute lead begins at once.
         let start = LocalDateTime.of(clock.now().addingTimeInterval(32 * 60), in: zone)
@@ -77,12 +93,47 @@ struct DemoClassroom {
         let running = try await vmCount(booking)
         Console.line(
             "VMs of the booking in the simulators: \(running); the dashboard now counts \(try await collect()) running VMs in the federation")
+        let reached = try await showStudent(booking, course)
         guard try await waitFor("every seat torn down", booking, session: 0, { seats in seats.allSatisfy { $0.state == .tornDown } }) != nil else {
             return false
         }
         let left = try await vmCount(booking)
         Console.line("after the end (\(Self.clockTime(session.end, zone)) + 15 min grace): \(left) VMs of the booking left in any region")
-        return margin > 0 && running == booking.totalSeats && left == 0
+        return margin > 0 && running == booking.totalSeats && left == 0 && reached
+    }
+
+    /// The student's view of the ready session: their page and sign-in, their seat's `ssh` line tried against the
+    /// simulator's forwarded port, and the session's Guacamole `user-mapping.xml`. False when the seat did not answer.
+    private func showStudent(_ booking: Booking, _ course: Course) async throws -> Bool {
+        let password = GuestSetup.newPassword()
+        if (try? await users.user(Self.student)) != nil {
+            try await users.setPassword(Self.student, password)
+        } else {
+            try await users.add(username: Self.student, displayName: "Demo student", role: .student, scope: nil, password: password)
+        }
+        let seats = try await store.seats(booking: booking.id, session: 0)
+        guard let seat = seats.first(where: { $0.student == Self.student }), let access = seat.access, let address = access.address,
+            let port = access.port
+        else {
+            Console.line("error: \(Self.student) has no open seat in the session")
+            return false
+        }
+        let connection = SeatConnection(access: access, password: try secrets.open(access.sealedPassword))
+        Console.line("student page:   \(centralURL)/my  (sign in as \(Self.student), password \(password))")
+        let outcome = await ServiceProbe.probe(host: address, port: port, service: access.service)
+        let answer: String
+        switch outcome {
+        case .ssh(let banner): answer = banner
+        case .rdp: answer = "an RDP connection confirm"
+        case .refused, .silent: answer = "no answer"
+        }
+        Console.line("their seat:     \(connection?.sshCommand ?? "\(address):\(port)")  → \(answer)")
+        try FileManager.default.createDirectory(at: exportDirectory, withIntermediateDirectories: true)
+        let file = exportDirectory.appendingPathComponent("user-mapping.xml")
+        let entries = GuacamoleUserMapping.entries(seats, course: course, open: secrets.open)
+        try Data(GuacamoleUserMapping.xml(entries).utf8).write(to: file)
+        Console.line("Guacamole:      \(file.path)  (\(entries.count) students; also GET /api/v1/bookings/\(booking.id)/sessions/0/user-mapping.xml)")
+        return outcome.answered
     }
 
     /// Waits (at most two real minutes) until the session's seats satisfy `condition`; the clock time then.

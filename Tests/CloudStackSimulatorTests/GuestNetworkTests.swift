@@ -1,6 +1,7 @@
 import CloudStack
 import Core
 import Foundation
+import TestSupport
 import Testing
 
 @testable import CloudStackSimulator
@@ -76,6 +77,35 @@ struct GuestNetworkTests {
                 ipAddressID: lab.ip.id!, startPort: 20001, endPort: 20001, cidrList: ["127.11.3.4/32"], logger: logger)
             #expect(await ServiceProbe.probe(host: address, port: 20001, service: .ssh, source: "127.11.3.4").answered)
             #expect(await ServiceProbe.probe(host: address, port: 20001, service: .ssh, source: "127.11.3.5") == .refused)
+        }
+    }
+
+    @Test(
+        "OpenSSH's ssh(1) meets the guest's identification from an allowed source and a reset from another",
+        .enabled(if: Tools.available("ssh")))
+    func realSSHClient() async throws {
+        let ssh = try #require(Tools.path("ssh"), "scripts/test installs openssh-client")
+        try await Simulator.withRunning(windowsConfig(), logger: logger) { sim in
+            let lab = try await lab(sim)
+            let address = try #require(lab.ip.ipaddress)
+            _ = try await lab.cs.createPortForwardingRule(
+                ipAddressID: lab.ip.id!, publicPort: 20001, privatePort: 22, virtualMachineID: lab.linux.id!, cidrList: ["127.10.0.0/16"],
+                logger: logger)
+            func run(from source: String) async throws -> String {
+                let result = try await runProgram(
+                    ssh,
+                    [
+                        "-v", "-p", "20001", "-b", source, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
+                        "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "student@\(address)", "true",
+                    ])
+                #expect(result.status != 0)  // the simulated guest ends the conversation after the identification
+                return result.stderr
+            }
+            let allowed = try await run(from: "127.10.0.7")
+            #expect(allowed.contains("remote software version OpenSSH_9.2p1 Debian-2+deb12u3"), "\(allowed)")
+            let refused = try await run(from: "127.11.0.7")
+            #expect(!refused.contains("remote software version"), "\(refused)")
+            #expect(refused.contains("reset") || refused.contains("closed"), "\(refused)")
         }
     }
 

@@ -33,6 +33,11 @@ struct DemoTests {
         #expect(
             lines.contains("VMs of the booking in the simulators: 5") || lines.contains { $0.hasPrefix("VMs of the booking in the simulators: 5;") })
         #expect(lines.contains { $0.hasSuffix(": 0 VMs of the booking left in any region") })
+        // The student's seat answers its ssh line, and the Guacamole export is written.
+        #expect(lines.contains { $0.hasPrefix("student page:   http://127.0.0.1:") && $0.contains("/my  (sign in as demo-student") })
+        #expect(
+            lines.contains { $0.hasPrefix("their seat:     ssh -p 2000") && $0.hasSuffix("→ SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3") }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("Guacamole:      ") && $0.contains("user-mapping.xml  (4 students;") })
     }
 
     @Test("the demo can be re-run with the same --data (state reused consistently); --once exits 1 when a step fails")

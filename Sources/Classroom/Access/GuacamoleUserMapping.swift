@@ -39,5 +39,17 @@ public enum GuacamoleUserMapping {
         return out + "</user-mapping>\n"
     }
 
+    /// The entries for a session's seats: each assigned seat with an open port, its password opened by `open`.
+    public static func entries(_ seats: [Seat], course: Course, open: (String) throws -> String) -> [Entry] {
+        seats.compactMap { seat in
+            guard let student = seat.student, let access = seat.access, access.isOpen, let password = try? open(access.sealedPassword),
+                let connection = GuacamoleJSON.connection(
+                    name: "\(course.code) seat \(seat.seat + 1)", id: "\(seat.bookingID)/\(seat.session)/\(seat.seat)", access: access,
+                    password: password)
+            else { return nil }
+            return Entry(username: student, password: password, connections: [connection])
+        }
+    }
+
     static func escape(_ text: String) -> String { text.xmlEscaped }
 }

@@ -158,6 +158,8 @@ extension SessionLifecycle {
                     try await client.disassociateIpAddress(id: address.ipID, logger: logger)
                 }
                 try await store.deleteAddress(address)
+            } catch is CancellationError {
+                left += 1
             } catch {
                 left += 1
                 logger.warning(

@@ -37,8 +37,22 @@ actor GuestPorts {
     /// The endpoints listening now.
     var open: Set<Endpoint> { Set(listeners.keys) }
 
-    /// Opens listeners for endpoints newly wanted and closes those no longer wanted.
-    func reconcile(_ desired: Set<Endpoint>) async {
+    /// Makes the listeners match `desired()`, read when this call's turn comes: calls run one after another (a
+    /// bind awaits, and two calls interleaved would bind one endpoint twice), and each returns once the state it
+    /// asked for — or a newer one — is in place.
+    func reconcile(_ desired: @escaping @Sendable () -> Set<Endpoint>) async {
+        let previous = last
+        let turn = Task {
+            await previous?.value
+            await self.apply(desired())
+        }
+        last = turn
+        await turn.value
+    }
+
+    private var last: Task<Void, Never>?
+
+    private func apply(_ desired: Set<Endpoint>) async {
         guard !stopped else { return }
         for (endpoint, channel) in listeners where !desired.contains(endpoint) {
             listeners[endpoint] = nil

@@ -175,15 +175,9 @@ struct SeatsAPI: Sendable {
 
     /// `user-mapping.xml` for one session: each student with their seat's password and connection.
     func userMapping(_ booking: Booking, _ course: Course, session: Int) async throws -> String {
-        var entries: [GuacamoleUserMapping.Entry] = []
-        for seat in try await api.store.seats(booking: booking.id, session: session) {
-            guard let student = seat.student, let access = seat.access, let connection = connection(seat),
-                let entry = GuacamoleJSON.connection(
-                    name: "\(course.code) seat \(seat.seat + 1)", id: Self.seatPath(seat), access: access, password: connection.password)
-            else { continue }
-            entries.append(.init(username: student, password: connection.password, connections: [entry]))
-        }
-        return GuacamoleUserMapping.xml(entries)
+        guard let secrets else { throw ClassroomError.conflict("The server has no secrets key: the seats have no credentials.") }
+        let seats = try await api.store.seats(booking: booking.id, session: session)
+        return GuacamoleUserMapping.xml(GuacamoleUserMapping.entries(seats, course: course, open: secrets.open))
     }
 
     static func rdpResponse(_ connection: SeatConnection, name: String) -> Response {
