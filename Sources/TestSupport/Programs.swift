@@ -129,7 +129,11 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     public func waitForExit() async {
-        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        while process.isRunning {
+            // A cancelled task's sleep returns at once: wait on a thread instead of spinning.
+            if Task.isCancelled { return process.waitUntilExit() }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }

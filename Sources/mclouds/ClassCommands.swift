@@ -21,7 +21,10 @@ struct ClassCommand: AsyncParsableCommand {
                   --offering "Medium Instance" --seats 40 --minutes 90 \\
                   --start 2027-02-16T09:00 --rrule "FREQ=WEEKLY;BYDAY=TU;COUNT=15"
             """,
-        subcommands: [AddCourse.self, List.self, ImportStudents.self, Book.self, Show.self, Cancel.self, Skip.self, Feed.self])
+        subcommands: [
+            AddCourse.self, List.self, ImportStudents.self, Book.self, Show.self, Cancel.self, Skip.self, Feed.self, Networks.self, Seats.self,
+            Reset.self, Guacamole.self,
+        ])
 
     struct AddCourse: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a course (yours; an admin names its teacher).")

@@ -3,6 +3,8 @@ import Classroom
 import CloudStack
 import CloudStackSimulator
 import Core
+import Crypto
+import Federation
 import Foundation
 import Logging
 import Server
@@ -196,6 +198,10 @@ struct ClassroomBench: AsyncParsableCommand {
             let database = try await SQLiteStore.open(path: root.appendingPathComponent("classroom.sqlite").path, migrations: [LeaseStore.migration])
             let store = try await ClassroomStore.open(database: database)
             let course = try await store.addCourse(code: "LAB", title: "Lab", teacher: "t", region: nil, timeZone: "UTC", now: Date())
+            // Every seat gets its student, password and a forwarded SSH port open to loopback.
+            _ = try await store.setAllowedNetworks(course: course.id, ["127.0.0.0/8"])
+            try await store.setMembers(
+                course: course.id, group: "all", (0..<seats).map { Member(username: "s\($0)", email: "s\($0)@uni.example", name: "S\($0)") })
             let start = Date().addingTimeInterval(3 * 86_400)
             let local = LocalDateTime.of(start, in: TimeZone(identifier: "UTC")!)
             let perRegion = seats / seatRegions
@@ -219,7 +225,8 @@ struct ClassroomBench: AsyncParsableCommand {
             var configuration = SessionLifecycle.Configuration()
             configuration.sweepEvery = 1_000_000
             let engine = SessionLifecycle(
-                store: store, leases: LeaseStore(store: database), clouds: clouds, clock: clock, configuration: configuration, logger: logger)
+                store: store, leases: LeaseStore(store: database), clouds: clouds, clock: clock, configuration: configuration,
+                secrets: SecretBox(key: SymmetricKey(size: .bits256)), logger: logger)
             let progress = ProgressBar(label: "seats ready", total: Int64(seats))
             let started = ContinuousClock.now
             var ready = 0
@@ -232,6 +239,13 @@ struct ClassroomBench: AsyncParsableCommand {
             }
             progress.finish()
             let lifecycle = ContinuousClock.now - started
+            var all: [Seat] = []
+            for booking in booked { all += try await store.seats(booking: booking.id, session: 0) }
+            let answers = await concurrentMap(all, limit: 32) { seat -> Bool in
+                guard let access = seat.access, let address = access.address, let port = access.port else { return false }
+                return await ServiceProbe.probe(host: address, port: port, service: access.service).answered
+            }
+            let answered = answers.filter { $0 }.count
 
             // The plain way: one deploy after another, each waiting for its job.
             let serialStarted = ContinuousClock.now
@@ -243,10 +257,18 @@ struct ClassroomBench: AsyncParsableCommand {
                     filter: .all, tags: [ResourceTag(key: "mclouds.template", value: "bench")], logger: logger)[0]
                 let offering = try await client.listServiceOfferings(name: "Small Instance", logger: logger)[0]
                 let count = region == seatRegions ? seats - perRegion * (seatRegions - 1) : perRegion
+                let network = try await client.listNetworks(zoneID: template.zoneid, logger: logger).first?.id
+                let ip = try await client.associateIpAddress(networkID: network, logger: logger)
                 for number in 0..<count {
                     var request = DeployVirtualMachineRequest(zoneID: template.zoneid!, templateID: template.id!, serviceOfferingID: offering.id!)
                     request.name = "serial-\(region)-\(number)"
-                    _ = try await client.deployVirtualMachine(request, logger: logger)
+                    let vm = try await client.deployVirtualMachine(request, logger: logger)
+                    // …and its SSH port, as a script would open it.
+                    _ = try await client.createPortForwardingRule(
+                        ipAddressID: ip.id!, publicPort: 30000 + number, privatePort: 22, virtualMachineID: vm.id!, openFirewall: false,
+                        logger: logger)
+                    _ = try await client.createFirewallRule(
+                        ipAddressID: ip.id!, startPort: 30000 + number, endPort: 30000 + number, cidrList: ["127.0.0.0/8"], logger: logger)
                     done += 1
                     serialProgress.update(Int64(done))
                 }
@@ -254,7 +276,7 @@ struct ClassroomBench: AsyncParsableCommand {
             serialProgress.finish()
             let serial = ContinuousClock.now - serialStarted
             Console.line(
-                "time to ready, \(seats) seats over \(seatRegions) simulated regions (jobs \(jobMs) ms): lifecycle \(format(lifecycle)) (\(String(format: "%.1f", lifecycle / .seconds(1) / 60 * 100 / 30)) % of the 30-minute lead)   one-by-one deploys: \(format(serial))   ratio \(String(format: "%.1f", ratio(serial, lifecycle)))"
+                "time to ready and reachable, \(seats) seats over \(seatRegions) simulated regions (jobs \(jobMs) ms; \(answered)/\(seats) answer SSH on their forwarded port): lifecycle \(format(lifecycle)) (\(String(format: "%.1f", lifecycle / .seconds(1) / 60 * 100 / 30)) % of the 30-minute lead)   one-by-one deploys and rules: \(format(serial))   ratio \(String(format: "%.1f", ratio(serial, lifecycle)))"
             )
         }
     }

@@ -117,7 +117,8 @@ struct PeerClientTests {
                 let run = try await runProgram(cs, arguments, environment: env)
                 return (run.status, json(run.stdout), run.stdout + run.stderr)
             }
-            let networkID = try #require(try await call(["listNetworks"]).json?["network"]?.arrayValue?.first?["id"]?.stringValue)
+            let networks = try await call(["listNetworks"])
+            let networkID = try #require(networks.json?["network"]?.arrayValue?.first?["id"]?.stringValue, "\(networks.text)")
             let associate = try await call(["associateIpAddress", "networkid=\(networkID)"])
             #expect(associate.status == 0, "\(associate.text)")
             let ip = try #require(associate.json?["ipaddress"])

@@ -91,7 +91,10 @@ struct LoadBalancerTests {
 
         func stop() async {
             kill(process.processIdentifier, SIGQUIT)
-            while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+            while process.isRunning {
+                if Task.isCancelled { return process.waitUntilExit() }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
         }
 
         deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }

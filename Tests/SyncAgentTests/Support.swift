@@ -113,7 +113,8 @@ final class FaultyMirror: Sendable {
         case .oversize: bytes += [UInt8](repeating: 7, count: 1000)
         case .fail500: return Response(status: .internalServerError)
         case .noHead:
-            while !state.withLock({ $0.released }) { try? await Task.sleep(for: .milliseconds(20)) }
+            // Until released, or the request is cancelled (a `try?` sleep in a cancelled task returns at once: no spinning).
+            while !state.withLock({ $0.released }), !Task.isCancelled { try? await Task.sleep(for: .milliseconds(20)) }
             return Response(status: .serviceUnavailable)
         case .stall:
             headers[.contentLength] = String(bytes.count)
