@@ -261,7 +261,7 @@ struct FetchTests {
 
     @Test(
         "a mirror that accepts connections and never answers costs one stall timeout, then the good mirror serves every chunk",
-        .timeLimit(.minutes(1)))
+        .timeLimit(.minutes(3)))
     func silentMirror() async throws {
         let image = try randomImage(150_000)
         try await withPublishedServer(image: image) { server, repository, manifest, directory in
