@@ -138,6 +138,21 @@ struct StudentAccessTests {
             let guacPage = try await amy.send(.POST, "/my/seats/\(amyPath)/guacamole", form: [("csrf", amyCSRF)])
             #expect(guacPage.status == 200 && text(guacPage).contains("https://gw.uni.example/guacamole/?data="))
 
+            // VCL's IP lock: her seat takes connections from her address only (the test client's, 127.0.0.1).
+            #expect(try await amy.send(.POST, "/api/v1/my/seats/\(bobPath)/lock", headers: csrf).status == 404)
+            let lock = try await amy.send(.POST, "/api/v1/my/seats/\(amyPath)/lock", headers: csrf)
+            #expect(lock.status == 200 && lock.json?["networks"]?.arrayValue?.first?.stringValue == "127.0.0.1/32", "\(text(lock))")
+            let (address, port) = (amySeat.access!.address!, amySeat.access!.port!)
+            #expect(await ServiceProbe.probe(host: address, port: port, service: .ssh, source: "127.0.0.1").answered)
+            #expect(await ServiceProbe.probe(host: address, port: port, service: .ssh, source: "127.0.0.2") == .refused)
+            let bobAccess = try #require(bobSeat.access)
+            #expect(await ServiceProbe.probe(host: bobAccess.address!, port: bobAccess.port!, service: .ssh, source: "127.0.0.2").answered)
+            // An address outside the course's networks cannot be let in that way.
+            let course = try #require(try await server.classroom?.course("EE-201"))
+            _ = try await server.classroom?.setAllowedNetworks(course: course.id, ["10.0.0.0/8"])
+            #expect(try await amy.send(.POST, "/api/v1/my/seats/\(amyPath)/lock", headers: csrf).status == 403)
+            _ = try await server.classroom?.setAllowedNetworks(course: course.id, ["127.0.0.0/8"])
+
             // The teacher sees both seats with their passwords, and gets the session's user-mapping.xml.
             var (ada, adaCSRF) = try await login(base, "ada")
             let list = try await ada.send(.GET, "/api/v1/bookings/\(booking.id)/seats")

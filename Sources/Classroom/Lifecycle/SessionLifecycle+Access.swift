@@ -107,15 +107,7 @@ extension SessionLifecycle {
                 ipAddressID: address.ipID, publicPort: port, privatePort: access.service.privatePort, virtualMachineID: vmID, openFirewall: false,
                 logger: logger)
         }
-        let firewall = try await client.listFirewallRules(ipAddressID: address.ipID, logger: logger).filter { $0.startport == port }
-        var admitting = firewall.first { Set(($0.cidrlist ?? "").split(separator: ",").map(String.init)) == Set(course.allowedNetworks) }
-        for old in firewall where old.id != admitting?.id {
-            if let id = old.id { try await client.deleteFirewallRule(id: id, logger: logger) }
-        }
-        if admitting == nil {
-            admitting = try await client.createFirewallRule(
-                ipAddressID: address.ipID, startPort: port, endPort: port, cidrList: course.allowedNetworks, logger: logger)
-        }
+        let admitting = try await SeatFirewall.admit(course.allowedNetworks, ipAddressID: address.ipID, port: port, client: client, logger: logger)
         access.address = address.address
         access.ipAddressID = address.ipID
         access.port = port

@@ -156,6 +156,13 @@ struct SeatsAPI: Sendable {
         return url
     }
 
+    /// Narrows the seat's port to `address` (the caller's), VCL-style.
+    func lock(_ seat: Seat, from address: String) async throws -> SeatAccess {
+        let course = try await api.store.course(try await api.store.booking(seat.bookingID).courseID)
+        let client = try await api.clouds.client(region: seat.regionID)
+        return try await SeatFirewall.lock(seat, to: address, course: course, store: api.store, client: client, logger: logger)
+    }
+
     /// The Guacamole login URL for the seat: fresh single-use data that expires in five minutes.
     func guacamole(_ seat: Seat, course: Course, student: String, now: Date = Date()) async throws -> String {
         guard let gateway = try await api.store.guacamole(), let secrets else {
@@ -217,6 +224,12 @@ struct SeatsAPI: Sendable {
             let url = try await seats.guacamole(seat, course: course, student: ClassroomAPI.owner(try context.require()))
             context.audit.say("Guacamole login for seat \(Self.seatPath(seat))")
             return JSONResponse.make(Link(url: url), status: 201)
+        }
+        router.post("/api/v1/my/seats/{booking}/{session}/{seat}/lock") { _, context in
+            let seat = try await seats.mySeat(context)
+            let access = try await seats.lock(seat, from: context.source)
+            context.audit.say("seat \(Self.seatPath(seat)) locked to \(context.source)")
+            return JSONResponse.make(Networks(networks: access.allowedNetworks))
         }
         router.get("/api/v1/bookings/{booking}/seats") { _, context in
             let (booking, course) = try await seats.api.booking(context)

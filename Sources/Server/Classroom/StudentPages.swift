@@ -33,6 +33,13 @@ struct StudentPages: Sendable {
             context.audit.say("Guacamole login for seat \(SeatsAPI.seatPath(seat))")
             return try await pages.myPage(context, link: .init(text: "Your Guacamole login is ready: it works once, for five minutes.", url: url))
         }
+        router.post("/my/seats/{booking}/{session}/{seat}/lock") { _, context in
+            let seat = try await pages.seats.mySeat(context)
+            let access = try await pages.seats.lock(seat, from: context.source)
+            context.audit.say("seat \(SeatsAPI.seatPath(seat)) locked to \(context.source)")
+            return try await pages.myPage(
+                context, notice: "Your seat now takes connections from \(access.allowedNetworks.joined(separator: ", ")) only (this computer).")
+        }
         router.get("/bookings/{booking}/seats") { _, context in
             let (booking, course) = try await pages.seats.api.booking(context)
             return try await pages.seatsPage(booking, course, context)
@@ -54,7 +61,7 @@ struct StudentPages: Sendable {
         var url: String
     }
 
-    func myPage(_ context: ServerContext, link: Link? = nil) async throws -> Response {
+    func myPage(_ context: ServerContext, link: Link? = nil, notice: String? = nil) async throws -> Response {
         struct Row {
             var session: SeatsAPI.MySession
             var when: String
@@ -70,6 +77,7 @@ struct StudentPages: Sendable {
             var rows: [Row]
             var empty: Bool
             var link: Link?
+            var notice: String?
             var guacamole: Bool
             var csrf: String
         }
@@ -83,7 +91,8 @@ struct StudentPages: Sendable {
                 address: session.connection.map { "\($0.address):\($0.port)" })
         }
         let view = View(
-            rows: rows, empty: rows.isEmpty, link: link, guacamole: try await seats.api.store.guacamole() != nil, csrf: context.session?.csrf ?? "")
+            rows: rows, empty: rows.isEmpty, link: link, notice: notice, guacamole: try await seats.api.store.guacamole() != nil,
+            csrf: context.session?.csrf ?? "")
         return WebPage.render(Self.myTemplate, view, title: "My sessions", context: context)
     }
 
@@ -123,6 +132,7 @@ struct StudentPages: Sendable {
         """
         <section class="panel">
         <h2>My sessions</h2>
+        {{#notice}}<p class="message ok">{{.}}</p>{{/notice}}
         {{#link}}<p class="message ok">{{text}} <a href="{{url}}" target="_blank" rel="noopener noreferrer">Open it</a></p>{{/link}}
         {{#empty}}<p class="sub">No class sessions in the next two weeks. When your teacher's class is booked, it shows here.</p>{{/empty}}
         {{#rows}}<article class="seat">
@@ -135,6 +145,7 @@ struct StudentPages: Sendable {
         {{#path}}<div class="actions">
         {{#rdp}}<a class="button" href="/my/seats/{{path}}/rdp">Download the .rdp file</a>{{/rdp}}
         <form method="post" action="/my/seats/{{path}}/console"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="quiet">Console in the browser</button></form>
+        {{#address}}<form method="post" action="/my/seats/{{path}}/lock"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="quiet">Only from this computer</button></form>{{/address}}
         {{#guacamole}}<form method="post" action="/my/seats/{{path}}/guacamole"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Connect in browser (Guacamole)</button></form>{{/guacamole}}
         </div>{{/path}}
         {{/ready}}
