@@ -3,6 +3,7 @@ import Core
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -165,15 +166,9 @@ public final class Simulator: Service, Sendable {
         router.get("/client/api") { request, context in try await self.respond(request, context) }
         router.post("/client/api") { request, context in try await self.respond(request, context) }
         router.get("/userdata/{file}") { request, context in try await self.serveExtract(request, context) }
-        router.get("/resource/noVNC/vnc.html") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "text/html; charset=UTF-8"],
-                body: .init(
-                    byteBuffer: ByteBuffer(
-                        string: "<!doctype html><title>Console</title><p>Simulated console of \(self.configuration.regionName)</p>")))
-        }
+        addConsolePage(to: router)
         let app = Application(
-            router: router,
+            router: router, server: .http1WebSocketUpgrade(webSocketRouter: consoleWebSocketRouter()),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in self.didStart(port: channel.localAddress?.port ?? 0) },
             logger: logger)

@@ -1,6 +1,11 @@
+import AsyncHTTPClient
 import CloudStack
 import Core
 import Foundation
+import HummingbirdWSClient
+import NIOCore
+import NIOHTTP1
+import Synchronization
 import Testing
 
 @testable import CloudStackSimulator
@@ -81,6 +86,27 @@ struct NetworkingTests {
             #expect(fw.cidrlist == "198.51.100.0/24" && fw.startport == 3389)
             let console = try await cs.createConsoleEndpoint(virtualMachineID: vm.id!, logger: logger)
             #expect(console.success == true && console.url?.hasPrefix(sim.baseURL) == true && console.websocket?.token != nil)
+            // The console URL is served, and its websocket speaks RFB once for the token.
+            let token = try #require(console.websocket?.token)
+            let page = try await HTTPClient.shared.execute(HTTPClientRequest(url: try #require(console.url)), timeout: .seconds(10))
+            #expect(page.status == .ok)
+            #expect(String(buffer: try await page.body.collect(upTo: 1 << 16)).contains(vm.name ?? vm.id!))
+            let forged = try await HTTPClient.shared.execute(
+                HTTPClientRequest(url: sim.baseURL + "/resource/noVNC/vnc.html?token=forged"), timeout: .seconds(10))
+            #expect(forged.status == .forbidden)
+            let socketURL = "ws://127.0.0.1:\(sim.port ?? 0)/websockify?token=\(token)"
+            let heard = Mutex<[String]>([])
+            try await WebSocketClient.connect(url: socketURL, logger: logger) { inbound, outbound, _ in
+                var messages = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+                if case .binary(let version) = try await messages.next() { heard.withLock { $0.append(String(buffer: version)) } }
+                try await outbound.write(.binary(ByteBuffer(string: "RFB 003.008\n")))
+                if case .binary(let types) = try await messages.next() { heard.withLock { $0.append(Array(types.readableBytesView).description) } }
+            }
+            #expect(heard.withLock { $0 } == ["RFB 003.008\n", "[1, 1]"])
+            // The session is used up: the same token opens nothing again.
+            await #expect(throws: (any Error).self) {
+                try await WebSocketClient.connect(url: socketURL, logger: logger) { _, _, _ in }
+            }
             _ = try await cs.stopVirtualMachine(id: vm.id!, logger: logger)
             #expect(try await cs.createConsoleEndpoint(virtualMachineID: vm.id!, logger: logger).success == false)
         }

@@ -254,7 +254,7 @@ extension World {
         }
     }
 
-    func createConsoleEndpoint(_ ctx: CommandContext) throws -> Reply {
+    mutating func createConsoleEndpoint(_ ctx: CommandContext) throws -> Reply {
         let id = try ctx.required("virtualmachineid")
         guard let record = vms[id], record.vm.state != "Expunging" else { throw APIError.unknownEntity(ctx.command, "virtualmachineid", id) }
         try checkOwner(record.accountID, ctx)
@@ -265,17 +265,20 @@ extension World {
                 "Cannot create a console endpoint for the VM \(record.vm.instancename ?? id) as it is in \(record.vm.state ?? "") state"
             return .object("consoleendpoint", encodeModel(endpoint))
         }
-        let token = ctx.optional("token") ?? World.newKey()
+        // CloudStack's token is an encrypted session; here a fresh random one, good for one websocket.
+        let token = World.newKey()
+        consoleTokens = consoleTokens ?? [:]
+        consoleTokens![token] = id
         let host = URLComponents(string: baseURL)?.host ?? "127.0.0.1"
         let port = URLComponents(string: baseURL)?.port ?? 80
         endpoint.success = true
-        endpoint.url = "\(baseURL)/resource/noVNC/vnc.html?port=\(port)&token=\(token)"
+        endpoint.url = "\(baseURL)/resource/noVNC/vnc.html?autoconnect=true&port=\(port)&token=\(token)"
         var ws = ConsoleEndpoint.Websocket()
         ws.token = token
         ws.host = host
         ws.port = String(port)
         ws.path = "websockify"
-        ws.extra = record.vm.instancename
+        ws.extra = ctx.optional("token")
         endpoint.websocket = ws
         return .object("consoleendpoint", encodeModel(endpoint))
     }

@@ -42,6 +42,8 @@ struct World: Codable, Sendable {
     var releasedIPs: Set<String>?
     /// Port-forwarding rule id → the firewall rule it opened (`openfirewall`), removed with it.
     var openedFirewall: [String: String]?
+    /// Console sessions made by `createConsoleEndpoint`: token → the VM id, until its websocket is opened once.
+    var consoleTokens: [String: String]?
     /// Registered SSH key pairs by id.
     var sshKeyPairs: [String: SSHKeyPairRecord]?
     /// VM id → the public IP id with static NAT to it.
