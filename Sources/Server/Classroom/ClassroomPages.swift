@@ -480,7 +480,7 @@ struct ClassroomPages: Sendable {
         <dt>Sessions</dt><dd>from {{booking.start}} ({{booking.timeZone}}), {{booking.durationMinutes}} minutes, {{rule}}</dd>
         <dt>Status</dt><dd>{{booking.status}} (calendar sequence {{booking.sequence}})</dd>
         </dl>
-        <p class="sub"><a href="/classes/{{course.id}}">{{course.code}}</a> · <a href="/classes">the week</a></p>
+        <p class="sub"><a href="/classes/{{course.id}}">{{course.code}}</a> · <a href="/bookings/{{booking.id}}/seats">seats and students</a> · <a href="/classes">the week</a></p>
         </section>
         <section class="panel">
         <h2>Sessions and seats</h2>

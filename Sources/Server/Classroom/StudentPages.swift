@@ -72,6 +72,8 @@ struct StudentPages: Sendable {
             var path: String?
             var password: String?
             var address: String?
+            /// The seat's number as people count (1 is the first).
+            var seatNumber: Int?
         }
         struct View {
             var rows: [Row]
@@ -88,7 +90,7 @@ struct StudentPages: Sendable {
                 session: session, when: session.start.prefix(16).replacingOccurrences(of: "T", with: " ") + " UTC", ready: session.status == "ready",
                 kind: session.status == "ready" ? "ok" : session.status == "failed" ? "crit" : "", ssh: session.ssh,
                 rdp: session.connection?.service == .rdp, path: session.path, password: session.connection?.password,
-                address: session.connection.map { "\($0.address):\($0.port)" })
+                address: session.connection.map { "\($0.address):\($0.port)" }, seatNumber: session.seat.map { $0 + 1 })
         }
         let view = View(
             rows: rows, empty: rows.isEmpty, link: link, notice: notice, guacamole: try await seats.api.store.guacamole() != nil,
@@ -137,7 +139,7 @@ struct StudentPages: Sendable {
         {{#empty}}<p class="sub">No class sessions in the next two weeks. When your teacher's class is booked, it shows here.</p>{{/empty}}
         {{#rows}}<article class="seat">
         <h3>{{session.course}} · {{session.title}} <span class="badge {{kind}}">{{session.status}}</span></h3>
-        <p class="sub">{{when}} · {{session.courseTitle}}{{#session.seat}} · seat {{.}}{{/session.seat}}</p>
+        <p class="sub">{{when}} · {{session.courseTitle}}{{#seatNumber}} · seat {{.}}{{/seatNumber}}</p>
         {{#ready}}
         {{#address}}<dl><dt>Address</dt><dd><code>{{address}}</code></dd><dt>User</dt><dd><code>{{session.connection.username}}</code></dd>
         <dt>Password</dt><dd><details><summary>Show</summary><code>{{password}}</code></details></dd></dl>{{/address}}
@@ -163,7 +165,7 @@ struct StudentPages: Sendable {
         <div class="table"><table><tr><th>Session</th><th>Seat</th><th>Student</th><th>State</th><th class="optional">Connect</th><th></th></tr>
         {{#rows}}<tr><td>{{sessionNumber}}</td><td>{{number}}</td><td>{{seat.student}}</td><td><span class="badge {{kind}}">{{seat.state}}</span></td>
         <td class="optional wrap">{{#seat.ssh}}<code>{{.}}</code>{{/seat.ssh}}{{#password}} <details><summary>password</summary><code>{{.}}</code></details>{{/password}}</td>
-        <td>{{#resettable}}<form method="post" action="/bookings/{{booking.id}}/seats/{{seat.session}}/{{seat.seat}}/reset"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="quiet">Reset</button></form>{{/resettable}}</td></tr>{{/rows}}
+        <td>{{#resettable}}<form method="post" action="/bookings/{{booking.id}}/seats/{{seat.session}}/{{seat.seat}}/reset"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="small quiet">Reset</button></form>{{/resettable}}</td></tr>{{/rows}}
         </table></div>
         </section>
         """, "seats")
