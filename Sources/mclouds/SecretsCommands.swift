@@ -1,5 +1,6 @@
 import Access
 import ArgumentParser
+import Classroom
 import Core
 import Federation
 import Foundation
@@ -53,7 +54,11 @@ struct SecretsCommand: AsyncParsableCommand {
                     }
                 }
                 let registry = try await directory.openRegistry(.existing, logger: logger)
-                let (resealed, remaining) = try await registry.reseal()
+                let (regions, regionsLeft) = try await registry.reseal()
+                // The classroom's seat passwords and Guacamole key are sealed with the same ring.
+                let classroom = try await directory.openClassroom(logger: logger).store
+                let (seats, seatsLeft) = try await classroom.reseal(with: registry.secrets)
+                let (resealed, remaining) = (regions + seats, regionsLeft + seatsLeft)
                 guard remaining == 0 else {
                     throw CLIError(
                         "\(remaining) secrets are still sealed under an old key (written while this ran): run `mclouds secrets rotate --finish` again."

@@ -117,6 +117,35 @@ struct SeatAccessTests {
         }
     }
 
+    @Test("rotating the secrets key seals seat passwords and the Guacamole key again; with the old key retired they still open")
+    func resealOnRotation() async throws {
+        try await SessionLifecycleTests.withWorld(seats: 1) { store, clouds, booking, database in
+            try await withTemporaryDirectory { directory in
+                let keyFile = directory.appendingPathComponent("secrets.aes256").path
+                let secrets = try SecretBox.open(keyFile: keyFile, environment: [:])
+                try await store.setMembers(course: booking.courseID, group: "lab", Self.roster(1))
+                let sessions = try booking.sessions()
+                let engine = SessionLifecycleTests.engine(
+                    store, clouds, database, clock: ManualWallClock(sessions[0].start.addingTimeInterval(-1790)), secrets: secrets)
+                _ = try await engine.tick()
+                let before = try await store.seats(booking: booking.id, session: 0)
+                let passwords = try before.map { try secrets.open(try #require($0.access?.sealedPassword)) }
+                try await store.setGuacamole(
+                    GuacamoleGateway(
+                        url: "https://gw.uni.example/guacamole/", sealedKey: try secrets.seal("00ff" + String(repeating: "a", count: 28))))
+                _ = try SecretBox.rotate(keyFile: keyFile)
+                let (resealed, remaining) = try await store.reseal(with: secrets)
+                #expect(resealed == before.count + 1 && remaining == 0)
+                _ = try SecretBox.retire(keyFile: keyFile)
+                let after = try await store.seats(booking: booking.id, session: 0)
+                #expect(try after.map { try secrets.open(try #require($0.access?.sealedPassword)) } == passwords)
+                #expect(try secrets.open(try #require(try await store.guacamole()).sealedKey).hasPrefix("00ff"))
+                let again = try await store.reseal(with: secrets)
+                #expect(again.resealed == 0 && again.remaining == 0)
+            }
+        }
+    }
+
     @Test("the sweep releases an address tagged to a session whose record is gone")
     func sweepsOrphanAddresses() async throws {
         try await SessionLifecycleTests.withWorld(seats: 1) { store, clouds, booking, database in
@@ -142,6 +171,20 @@ struct SeatAccessTests {
         #expect(plan == [1: "amy", 2: "cat", 3: String?.none])
         #expect(SeatAssignment.plan(seats: [(0, "amy")], roster: []) == [0: String?.none])
         #expect(SeatAssignment.plan(seats: [(0, "amy"), (1, nil)], roster: ["amy"]).isEmpty)
+    }
+
+    @Test("a seat's connection: the ssh line for Linux, a Remote Desktop file for Windows (IPv6 in brackets)")
+    func connectionForms() throws {
+        var access = SeatAccess(service: .rdp, username: "student", address: "127.64.0.10", port: 20007, sealedPassword: "x")
+        let rdp = try #require(SeatConnection(access: access, password: "pw"))
+        #expect(rdp.rdpFile.hasPrefix("full address:s:127.64.0.10:20007\r\nusername:s:student\r\n"))
+        #expect(!rdp.rdpFile.contains("pw"))  // the password is typed, never written into the file
+        access.service = .ssh
+        access.address = "2001:db8::5"
+        let ssh = try #require(SeatConnection(access: access, password: "pw"))
+        #expect(ssh.sshCommand == "ssh -p 20007 student@2001:db8::5" && ssh.rdpFile.hasPrefix("full address:s:[2001:db8::5]:20007"))
+        access.port = nil
+        #expect(SeatConnection(access: access, password: "pw") == nil)
     }
 
     @Test("user data: cloud-config for Linux seats, a PowerShell script for Windows, passwords from a look-alike-free alphabet")
