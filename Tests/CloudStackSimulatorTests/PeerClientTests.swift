@@ -31,7 +31,7 @@ struct PeerClientTests {
             try await Simulator.withRunning(c, logger: logger) { sim in
                 let env = [
                     "CLOUDSTACK_ENDPOINT": sim.endpoint, "CLOUDSTACK_KEY": "APIKEY", "CLOUDSTACK_SECRET": "SECRETKEY",
-                    "CLOUDSTACK_POLL_INTERVAL": "1",
+                    "CLOUDSTACK_POLL_INTERVAL": "1", "CLOUDSTACK_TIMEOUT": "60",
                 ]
                 let zones = try await runProgram(cs, ["listZones"], environment: env)
                 #expect(zones.status == 0, "\(zones.stderr)")
@@ -112,6 +112,7 @@ struct PeerClientTests {
         try await Simulator.withRunning(c, logger: logger) { sim in
             let env = [
                 "CLOUDSTACK_ENDPOINT": sim.endpoint, "CLOUDSTACK_KEY": "APIKEY", "CLOUDSTACK_SECRET": "SECRETKEY", "CLOUDSTACK_POLL_INTERVAL": "1",
+                "CLOUDSTACK_TIMEOUT": "60",
             ]
             func call(_ arguments: [String]) async throws -> (status: Int32, json: JSONValue?, text: String) {
                 let run = try await runProgram(cs, arguments, environment: env)

@@ -41,19 +41,29 @@ actor GuestPorts {
     /// bind awaits, and two calls interleaved would bind one endpoint twice), and each returns once the state it
     /// asked for — or a newer one — is in place.
     func reconcile(_ desired: @escaping @Sendable () -> Set<Endpoint>) async {
+        // Nothing in flight and nothing changed since the last apply (most requests): no turn needed.
+        if inFlight == 0, applied == desired() { return }
         let previous = last
+        inFlight += 1
         let turn = Task {
             await previous?.value
             await self.apply(desired())
+            self.finishTurn()
         }
         last = turn
         await turn.value
     }
 
     private var last: Task<Void, Never>?
+    private var inFlight = 0
+    /// What the last finished turn was asked for.
+    private var applied: Set<Endpoint> = []
+
+    private func finishTurn() { inFlight -= 1 }
 
     private func apply(_ desired: Set<Endpoint>) async {
         guard !stopped else { return }
+        defer { applied = desired }
         for (endpoint, channel) in listeners where !desired.contains(endpoint) {
             listeners[endpoint] = nil
             try? await channel.close()
