@@ -45,6 +45,29 @@ struct SessionLifecycleTests {
     static func withWorld(
         seats: Int = 4, regions: [Int] = [1], _ body: (ClassroomStore, SimulatedClouds, Booking, any SQLStore) async throws -> Void
     ) async throws {
+        try await withClouds { clouds in
+            try await withTemporaryDirectory { directory in
+                let database = try await TestDatabase.sqlite.open(in: directory, migrations: [LeaseStore.migration])
+                let store = try await ClassroomStore.open(database: database)
+                let course = try await store.addCourse(
+                    code: "EE-201", title: "Digital design", teacher: "alice", region: nil, timeZone: "Europe/Budapest",
+                    now: Date(timeIntervalSince1970: 0))
+                let request = BookingRequest(
+                    title: "Lab", template: "ubuntu-eda", offering: "Medium Instance", seats: seats, spares: 1, start: LocalDateTime(start)!,
+                    durationMinutes: 90, rrule: "FREQ=WEEKLY;BYDAY=TU;COUNT=2", regions: regions, allowSplit: regions.count > 1)
+                let booking = try request.booking(id: ClassroomStore.newBookingID(), course: course, now: Date(timeIntervalSince1970: 0))
+                guard
+                    case .accepted = try await store.book(
+                        booking, regions: try await clouds.capacities(template: "", offering: ""), planning: .init())
+                else { throw ClassroomError.doesNotFit("the test booking must fit") }
+                try await body(store, clouds, booking, database)
+            }
+        }
+    }
+
+    /// Two simulated regions (jobs of 20 ms) with the template `ubuntu-eda` Ready in both: a built-in template
+    /// tagged as an agent tags its copies.
+    static func withClouds(_ body: (SimulatedClouds) async throws -> Void) async throws {
         var one = SimulatorConfiguration.default(regionName: "R1")
         one.jobDurationMilliseconds = 20
         var two = SimulatorConfiguration.default(regionName: "R2")
@@ -59,22 +82,7 @@ struct SessionLifecycleTests {
                         resourceIDs: [template.id!], resourceType: "Template", tags: [ResourceTag(key: "mclouds.template", value: "ubuntu-eda")],
                         logger: logger)
                 }
-                try await withTemporaryDirectory { directory in
-                    let database = try await TestDatabase.sqlite.open(in: directory, migrations: [LeaseStore.migration])
-                    let store = try await ClassroomStore.open(database: database)
-                    let course = try await store.addCourse(
-                        code: "EE-201", title: "Digital design", teacher: "alice", region: nil, timeZone: "Europe/Budapest",
-                        now: Date(timeIntervalSince1970: 0))
-                    let request = BookingRequest(
-                        title: "Lab", template: "ubuntu-eda", offering: "Medium Instance", seats: seats, spares: 1, start: LocalDateTime(start)!,
-                        durationMinutes: 90, rrule: "FREQ=WEEKLY;BYDAY=TU;COUNT=2", regions: regions, allowSplit: regions.count > 1)
-                    let booking = try request.booking(id: ClassroomStore.newBookingID(), course: course, now: Date(timeIntervalSince1970: 0))
-                    guard
-                        case .accepted = try await store.book(
-                            booking, regions: try await clouds.capacities(template: "", offering: ""), planning: .init())
-                    else { throw ClassroomError.doesNotFit("the test booking must fit") }
-                    try await body(store, clouds, booking, database)
-                }
+                try await body(clouds)
             }
         }
     }

@@ -75,6 +75,11 @@ public enum GuacamoleJSON {
         return "\(base)?data=\(encoded)"
     }
 
+    /// The connection to a course's seat, named as people count seats (`EE-201 seat 4`), with the seat's path as id.
+    public static func connection(to seat: Seat, of course: Course, access: SeatAccess, password: String) -> Connection? {
+        connection(name: "\(course.code) seat \(seat.seat + 1)", id: seat.path, access: access, password: password)
+    }
+
     /// The connection for a seat: SSH or RDP to its forwarded address with the seat's credentials.
     public static func connection(name: String, id: String, access: SeatAccess, password: String) -> Connection? {
         guard let address = access.address, let port = access.port else { return nil }

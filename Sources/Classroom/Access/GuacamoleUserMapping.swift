@@ -43,9 +43,7 @@ public enum GuacamoleUserMapping {
     public static func entries(_ seats: [Seat], course: Course, open: (String) throws -> String) -> [Entry] {
         seats.compactMap { seat in
             guard let student = seat.student, let access = seat.access, access.isOpen, let password = try? open(access.sealedPassword),
-                let connection = GuacamoleJSON.connection(
-                    name: "\(course.code) seat \(seat.seat + 1)", id: "\(seat.bookingID)/\(seat.session)/\(seat.seat)", access: access,
-                    password: password)
+                let connection = GuacamoleJSON.connection(to: seat, of: course, access: access, password: password)
             else { return nil }
             return Entry(username: student, password: password, connections: [connection])
         }

@@ -395,7 +395,7 @@ public struct SessionLifecycle: Service {
     /// Destroys VMs tagged (or named) as seats whose seat is gone, torn down, or of a session that is over.
     func sweep() async throws -> Int {
         let seats = try await store.standingSeats()
-        let standing = Set(seats.map { "\($0.bookingID)/\($0.session)/\($0.seat)" })
+        let standing = Set(seats.map(\.path))
         var swept = await sweepAddresses(standingSessions: Set(seats.map { "\($0.bookingID)/\($0.session)" }))
         for region in try await clouds.regionIDs() {
             guard let client = try? await clouds.client(region: region), let vms = try? await client.listVirtualMachines(logger: logger) else {

@@ -74,4 +74,7 @@ public struct Seat: Sendable, Hashable, Codable {
     public var student: String?
     /// How the seat is reached, once its credentials are made.
     public var access: SeatAccess?
+
+    /// `booking/session/seat`: the seat's key in tags, paths and Guacamole connection ids.
+    public var path: String { "\(bookingID)/\(session)/\(seat)" }
 }

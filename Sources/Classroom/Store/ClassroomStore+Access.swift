@@ -119,21 +119,12 @@ extension ClassroomStore {
         }
     }
 
-    /// Every seat assigned to `student` that is not torn down, with its session.
-    public func seats(student: String) async throws -> [(seat: Seat, session: SessionRecord)] {
+    /// Every seat assigned to `student` that is not torn down.
+    public func seats(student: String) async throws -> [Seat] {
         try await database.withDatabase { db in
-            let seats = try await db.raw(
+            try await db.raw(
                 "SELECT * FROM classroom_seats WHERE student = \(bind: student) AND state <> 'torn-down' ORDER BY booking_id, session"
             ).all().map(Self.seat)
-            var result: [(Seat, SessionRecord)] = []
-            for seat in seats {
-                if let session = try await db.raw(
-                    "SELECT * FROM classroom_sessions WHERE booking_id = \(bind: seat.bookingID) AND session = \(bind: seat.session)"
-                ).first().map(Self.session) {
-                    result.append((seat, session))
-                }
-            }
-            return result
         }
     }
 

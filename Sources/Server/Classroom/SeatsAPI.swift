@@ -82,8 +82,6 @@ struct SeatsAPI: Sendable {
         }
     }
 
-    static func seatPath(_ seat: Seat) -> String { "\(seat.bookingID)/\(seat.session)/\(seat.seat)" }
-
     /// The sessions of `username`'s courses from now to the horizon (and those running), with their seat.
     func mySessions(_ username: String, now: Date = Date()) async throws -> [MySession] {
         let seats = try await api.store.seats(student: username)
@@ -94,7 +92,7 @@ struct SeatsAPI: Sendable {
                 where [.planned, .provisioning, .ready].contains(session.state) && session.end > now
                     && session.start < now.addingTimeInterval(Self.horizon)
                 {
-                    let seat = seats.first { $0.seat.bookingID == booking.id && $0.seat.session == session.session }?.seat
+                    let seat = seats.first { $0.bookingID == booking.id && $0.session == session.session }
                     let status = Self.status(session, seat, now: now)
                     let connection = status == "ready" ? seat.flatMap(connection) : nil
                     result.append(
@@ -103,7 +101,7 @@ struct SeatsAPI: Sendable {
                             start: Timestamps.string(from: session.start), end: Timestamps.string(from: session.end), status: status,
                             seat: seat?.seat,
                             connection: connection, ssh: connection.flatMap { $0.service == .ssh ? $0.sshCommand : nil },
-                            path: seat.map(Self.seatPath)))
+                            path: seat?.path))
                 }
             }
         }
@@ -164,17 +162,17 @@ struct SeatsAPI: Sendable {
     }
 
     /// The Guacamole login URL for the seat: fresh single-use data that expires in five minutes.
-    func guacamole(_ seat: Seat, course: Course, student: String, now: Date = Date()) async throws -> String {
+    func guacamole(_ seat: Seat, student: String, now: Date = Date()) async throws -> String {
         guard let gateway = try await api.store.guacamole(), let secrets else {
             throw ClassroomError.conflict("No Guacamole gateway is configured: connect with SSH or RDP, or use the console.")
         }
         guard let access = seat.access, let connection = self.connection(seat) else {
             throw ClassroomError.conflict("The seat is not reachable over the network yet: use the console.")
         }
-        guard
-            let entry = GuacamoleJSON.connection(
-                name: "\(course.code) seat \(seat.seat + 1)", id: Self.seatPath(seat), access: access, password: connection.password)
-        else { throw ClassroomError.conflict("The seat is not reachable over the network yet: use the console.") }
+        let course = try await api.store.course(try await api.store.booking(seat.bookingID).courseID)
+        guard let entry = GuacamoleJSON.connection(to: seat, of: course, access: access, password: connection.password) else {
+            throw ClassroomError.conflict("The seat is not reachable over the network yet: use the console.")
+        }
         let key = try GuacamoleJSON.key(hex: try secrets.open(gateway.sealedKey))
         let payload = GuacamoleJSON.payload(username: student, connections: [entry], expires: now.addingTimeInterval(GuacamoleJSON.lifetime))
         return GuacamoleJSON.loginURL(gateway: gateway.url, data: try GuacamoleJSON.seal(payload, key: key))
@@ -215,20 +213,19 @@ struct SeatsAPI: Sendable {
         router.post("/api/v1/my/seats/{booking}/{session}/{seat}/console") { _, context in
             let seat = try await seats.mySeat(context)
             let url = try await seats.console(seat)
-            context.audit.say("console of seat \(Self.seatPath(seat))")
+            context.audit.say("console of seat \(seat.path)")
             return JSONResponse.make(Link(url: url), status: 201)
         }
         router.post("/api/v1/my/seats/{booking}/{session}/{seat}/guacamole") { _, context in
             let seat = try await seats.mySeat(context)
-            let course = try await seats.api.store.course(try await seats.api.store.booking(seat.bookingID).courseID)
-            let url = try await seats.guacamole(seat, course: course, student: ClassroomAPI.owner(try context.require()))
-            context.audit.say("Guacamole login for seat \(Self.seatPath(seat))")
+            let url = try await seats.guacamole(seat, student: ClassroomAPI.owner(try context.require()))
+            context.audit.say("Guacamole login for seat \(seat.path)")
             return JSONResponse.make(Link(url: url), status: 201)
         }
         router.post("/api/v1/my/seats/{booking}/{session}/{seat}/lock") { _, context in
             let seat = try await seats.mySeat(context)
             let access = try await seats.lock(seat, from: context.source)
-            context.audit.say("seat \(Self.seatPath(seat)) locked to \(context.source)")
+            context.audit.say("seat \(seat.path) locked to \(context.source)")
             return JSONResponse.make(Networks(networks: access.allowedNetworks))
         }
         router.get("/api/v1/bookings/{booking}/seats") { _, context in

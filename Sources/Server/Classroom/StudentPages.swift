@@ -23,20 +23,19 @@ struct StudentPages: Sendable {
         router.post("/my/seats/{booking}/{session}/{seat}/console") { _, context in
             let seat = try await pages.seats.mySeat(context)
             let url = try await pages.seats.console(seat)
-            context.audit.say("console of seat \(SeatsAPI.seatPath(seat))")
+            context.audit.say("console of seat \(seat.path)")
             return try await pages.myPage(context, link: .init(text: "Your console is ready: it opens once.", url: url))
         }
         router.post("/my/seats/{booking}/{session}/{seat}/guacamole") { _, context in
             let seat = try await pages.seats.mySeat(context)
-            let course = try await pages.seats.api.store.course(try await pages.seats.api.store.booking(seat.bookingID).courseID)
-            let url = try await pages.seats.guacamole(seat, course: course, student: ClassroomAPI.owner(try context.require()))
-            context.audit.say("Guacamole login for seat \(SeatsAPI.seatPath(seat))")
+            let url = try await pages.seats.guacamole(seat, student: ClassroomAPI.owner(try context.require()))
+            context.audit.say("Guacamole login for seat \(seat.path)")
             return try await pages.myPage(context, link: .init(text: "Your Guacamole login is ready: it works once, for five minutes.", url: url))
         }
         router.post("/my/seats/{booking}/{session}/{seat}/lock") { _, context in
             let seat = try await pages.seats.mySeat(context)
             let access = try await pages.seats.lock(seat, from: context.source)
-            context.audit.say("seat \(SeatsAPI.seatPath(seat)) locked to \(context.source)")
+            context.audit.say("seat \(seat.path) locked to \(context.source)")
             return try await pages.myPage(
                 context, notice: "Your seat now takes connections from \(access.allowedNetworks.joined(separator: ", ")) only (this computer).")
         }
