@@ -83,7 +83,8 @@ extension Simulator {
         let outcome: Result<Reply, APIError>
         var downloads: [DownloadRequest] = []
         var deleted: [String] = []
-        (outcome, downloads, deleted) = store.withLock { world in
+        var images: [String: PendingImage] = [:]
+        (outcome, downloads, deleted, images) = store.withLock { world in
             world.advanceJobs(now: now)
             let result: Result<Reply, APIError>
             do {
@@ -97,8 +98,11 @@ extension Simulator {
             world.downloadQueue = []
             let files = world.deletedFiles
             world.deletedFiles = []
-            return (result, queued, files)
+            let images = world.pendingImages ?? [:]
+            world.pendingImages = nil
+            return (result, queued, files, images)
         }
+        for (templateID, image) in images { writeProvisionedImage(templateID: templateID, image) }
         for request in downloads { downloadRequests.yield(request) }
         await reconcileGuestPorts()
         for file in deleted { try? FileManager.default.removeItem(atPath: file) }

@@ -45,6 +45,8 @@ public final class Simulator: Service, Sendable {
         var requestTimes: [String: [ContinuousClock.Instant]] = [:]
         /// Set once the server has stopped (or never started): waiters get port 0 instead of waiting forever.
         var stopped = false
+        /// Extraction tokens whose first download was cut (``FaultConfiguration/extractInterruptAfterBytes``).
+        var interruptedExtracts: Set<String> = []
     }
 
     /// Creates a simulator; when the configuration names a state file that exists, the state is restored from it.
@@ -177,6 +179,7 @@ public final class Simulator: Service, Sendable {
                 await reconcileGuestPorts()
                 group.addTask { await self.runDownloads() }
                 group.addTask { try await self.runStateSaver() }
+                group.addTask { try await self.runGuests() }
                 defer { group.cancelAll() }
                 try await app.run()
             }
@@ -253,9 +256,40 @@ public final class Simulator: Service, Sendable {
         guard let path, FileManager.default.fileExists(atPath: path) else {
             return Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "No such extracted template\n")))
         }
+        let faults = currentFaults
+        if faults.extractFails {
+            return Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "Injected fault: secondary storage unavailable\n")))
+        }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        let body = try await FileIO().loadFile(path: path, context: context)
-        return Response(status: .ok, headers: [.contentType: "application/octet-stream", .contentLength: String(size)], body: body)
+        // Ranges as the secondary storage VM's Apache serves them (`bytes=N-` and `bytes=N-M`), so downloads resume.
+        var range = 0..<size
+        var status = HTTPResponse.Status.ok
+        var headers: HTTPFields = [.contentType: "application/octet-stream", .acceptRanges: "bytes"]
+        if let header = request.headers[.range], header.hasPrefix("bytes=") {
+            let parts = header.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false)
+            guard parts.count == 2, let start = Int(parts[0]), start < size else {
+                return Response(status: .rangeNotSatisfiable, headers: [.contentRange: "bytes */\(size)"])
+            }
+            let end = Int(parts[1]).map { min($0, size - 1) } ?? size - 1
+            guard end >= start else { return Response(status: .rangeNotSatisfiable, headers: [.contentRange: "bytes */\(size)"]) }
+            range = start..<(end + 1)
+            status = .partialContent
+            headers[.contentRange] = "bytes \(start)-\(end)/\(size)"
+        }
+        headers[.contentLength] = String(range.count)
+        let cut = faults.extractInterruptAfterBytes
+        if cut > 0, runtime.withLock({ $0.interruptedExtracts.insert(token).inserted }) {
+            // The first download of this extraction breaks off after `cut` bytes: the connection closes mid-body.
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: path)).subdata(in: range.lowerBound..<min(range.upperBound, range.lowerBound + cut))
+            return Response(
+                status: status, headers: headers,
+                body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(bytes: bytes))
+                    throw CancellationError()
+                })
+        }
+        let body = try await FileIO().loadFile(path: path, range: range.lowerBound...(range.upperBound - 1), context: context)
+        return Response(status: status, headers: headers, body: body)
     }
 
     private func runStateSaver() async throws {
@@ -308,19 +342,8 @@ public final class Simulator: Service, Sendable {
         _ body: (Simulator) async throws -> T
     ) async throws -> T {
         let simulator = try Simulator(configuration: configuration, logger: logger, clock: clock)
-        let group = ServiceGroup(services: [simulator], logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            _ = await simulator.waitUntilRunning()
-            let result: Result<T, any Error>
-            do {
-                result = .success(try await body(simulator))
-            } catch {
-                result = .failure(error)
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return try result.get()
+        return try await ServiceScope.withRunning([simulator], logger: logger, ready: { _ = await simulator.waitUntilRunning() }) {
+            try await body(simulator)
         }
     }
 }

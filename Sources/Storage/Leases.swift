@@ -128,9 +128,19 @@ public struct LeaseStore: Sendable {
             try await Task.sleep(for: poll)
         }
         let renewal = Task {
+            // A renewal that fails (a busy or briefly unreachable database) is tried again soon, not given up:
+            // one lost write must not let the lease lapse under work that is still running.
+            var wait = Duration.seconds(duration / 3)
             while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(duration / 3))
-                _ = try await self.acquire(name, holder: holder, now: Date(), duration: duration)
+                do {
+                    try await Task.sleep(for: wait)
+                    _ = try await self.acquire(name, holder: holder, now: Date(), duration: duration)
+                    wait = .seconds(duration / 3)
+                } catch is CancellationError {
+                    return
+                } catch {
+                    wait = .seconds(min(1, duration / 10))
+                }
             }
         }
         defer { renewal.cancel() }

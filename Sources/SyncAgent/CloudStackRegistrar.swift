@@ -7,9 +7,9 @@ import TemplateRepository
 /// The local CloudStack as the agent sees it: templates it registered (found by their `mclouds.*` tags),
 /// and the calls that register, tag, feature and delete them.
 public struct CloudStackRegistrar: Sendable {
-    public static let templateTag = "mclouds.template"
-    public static let versionTag = "mclouds.version"
-    public static let digestTag = "mclouds.digest"
+    public static let templateTag = RegistrationTags.template
+    public static let versionTag = RegistrationTags.version
+    public static let digestTag = RegistrationTags.digest
 
     public let client: CloudStackClient
     /// Zones to register in; empty means all zones (`zoneid=-1`).

@@ -88,11 +88,11 @@ struct NetworkingTests {
             #expect(console.success == true && console.url?.hasPrefix(sim.baseURL) == true && console.websocket?.token != nil)
             // The console URL is served, and its websocket speaks RFB once for the token.
             let token = try #require(console.websocket?.token)
-            let page = try await HTTPClient.shared.execute(HTTPClientRequest(url: try #require(console.url)), timeout: .seconds(10))
+            let page = try await HTTPClient.shared.execute(HTTPClientRequest(url: try #require(console.url)), timeout: .seconds(60))
             #expect(page.status == .ok)
             #expect(String(buffer: try await page.body.collect(upTo: 1 << 16)).contains(vm.name ?? vm.id!))
             let forged = try await HTTPClient.shared.execute(
-                HTTPClientRequest(url: sim.baseURL + "/resource/noVNC/vnc.html?token=forged"), timeout: .seconds(10))
+                HTTPClientRequest(url: sim.baseURL + "/resource/noVNC/vnc.html?token=forged"), timeout: .seconds(60))
             #expect(forged.status == .forbidden)
             let socketURL = "ws://127.0.0.1:\(sim.port ?? 0)/websockify?token=\(token)"
             let heard = Mutex<[String]>([])

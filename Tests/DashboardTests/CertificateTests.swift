@@ -10,13 +10,13 @@ struct CertificateTests {
     func inspect() async throws {
         let pki = try TestPKI(validFor: 10)
         try await withTLSServer(pki) { port in
-            let trusting = TLSInspector(additionalRoots: [try pki.nioCertificate(pki.caCertificate)], timeout: .seconds(5))
+            let trusting = TLSInspector(additionalRoots: [try pki.nioCertificate(pki.caCertificate)], timeout: .seconds(30))
             let info = try await trusting.inspect(host: "127.0.0.1", port: port)
             #expect(info.subject.contains("CN=localhost") && info.issuer.contains("CN=mClouds Test CA"))
             #expect(info.daysLeft == 9 || info.daysLeft == 10)
             #expect(info.trusted, "\(info.trustError ?? "")")
 
-            let stranger = try await TLSInspector(timeout: .seconds(5)).inspect(host: "127.0.0.1", port: port)
+            let stranger = try await TLSInspector(timeout: .seconds(30)).inspect(host: "127.0.0.1", port: port)
             #expect(!stranger.trusted && stranger.trustError != nil)
         }
     }
@@ -25,7 +25,7 @@ struct CertificateTests {
     func expired() async throws {
         let pki = try TestPKI(validFor: -2, notBefore: Date().addingTimeInterval(-30 * 86_400))
         try await withTLSServer(pki) { port in
-            let info = try await TLSInspector(additionalRoots: [try pki.nioCertificate(pki.caCertificate)], timeout: .seconds(5)).inspect(
+            let info = try await TLSInspector(additionalRoots: [try pki.nioCertificate(pki.caCertificate)], timeout: .seconds(30)).inspect(
                 host: "127.0.0.1", port: port)
             #expect(info.daysLeft < 0 && !info.trusted)
         }
@@ -40,7 +40,7 @@ struct CertificateTests {
                     FederationRegion(id: 9, name: "TLS-Only", endpoint: "https://127.0.0.1:\(port)/client/api", apiKey: "K"), secretKey: "S")
                 var configuration = DashboardCollector.Configuration()
                 configuration.regionTimeout = .seconds(3)
-                configuration.tls = TLSInspector(additionalRoots: [try pki.nioCertificate(pki.caCertificate)], timeout: .seconds(5))
+                configuration.tls = TLSInspector(additionalRoots: [try pki.nioCertificate(pki.caCertificate)], timeout: .seconds(30))
                 let collector = DashboardCollector(registry: registry, store: store, configuration: configuration, logger: quietLogger)
                 try await collector.collectNow()
                 let health = try #require(try await collector.summary().regions.first?.health)

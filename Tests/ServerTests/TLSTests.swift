@@ -80,14 +80,14 @@ struct TLSTests {
                 let port = await server.waitUntilRunning()
                 #expect(server.baseURL.hasPrefix("https://"))
                 let trusting = try HTTPClients.trusting(caBundle: pki.caFile)
-                let health = try await trusting.execute(.init(url: server.baseURL + "/healthz"), timeout: .seconds(10))
+                let health = try await trusting.execute(.init(url: server.baseURL + "/healthz"), timeout: .seconds(60))
                 #expect(health.status == .ok)
-                let document = try await trusting.execute(.init(url: server.baseURL + "/openapi.yaml"), timeout: .seconds(10)).body.collect(
+                let document = try await trusting.execute(.init(url: server.baseURL + "/openapi.yaml"), timeout: .seconds(60)).body.collect(
                     upTo: 1 << 20)
                 #expect(String(buffer: document).contains("url: https://127.0.0.1:\(port)"))
                 // The system's roots do not know the alliance's CA.
                 await #expect(throws: (any Error).self) {
-                    try await HTTPClients.shared.execute(.init(url: server.baseURL + "/healthz"), timeout: .seconds(10))
+                    try await HTTPClients.shared.execute(.init(url: server.baseURL + "/healthz"), timeout: .seconds(60))
                 }
 
                 #expect(try await Self.handshake(port: port, ca: pki.caFile, ["-tls1_2"]))
@@ -175,15 +175,15 @@ struct TLSTests {
                 var region = FederationRegion(id: 9, name: "MECA-Test", endpoint: server.baseURL + "/client/api", apiKey: "K")
                 let verifying = try region.apiHTTPClient(logger: logger)
                 await #expect(throws: (any Error).self) {
-                    try await verifying.execute(.init(url: server.baseURL + "/healthz"), timeout: .seconds(10))
+                    try await verifying.execute(.init(url: server.baseURL + "/healthz"), timeout: .seconds(60))
                 }
                 #expect(captured.lines.withLock { $0.isEmpty })
                 // The partner's CA bundle makes it verifiable.
                 let bundled = try region.apiHTTPClient(caBundle: pki.caFile, logger: logger)
-                #expect(try await bundled.execute(.init(url: server.baseURL + "/healthz"), timeout: .seconds(10)).status == .ok)
+                #expect(try await bundled.execute(.init(url: server.baseURL + "/healthz"), timeout: .seconds(60)).status == .ok)
                 region.verifyTLS = false
                 let unverified = try region.apiHTTPClient(logger: logger)
-                #expect(try await unverified.execute(.init(url: server.baseURL + "/healthz"), timeout: .seconds(10)).status == .ok)
+                #expect(try await unverified.execute(.init(url: server.baseURL + "/healthz"), timeout: .seconds(60)).status == .ok)
                 #expect(captured.lines.withLock { $0.contains { $0.contains("certificate verification is off") && $0.contains("MECA-Test") } })
             }
         }

@@ -54,8 +54,8 @@ struct LeaseTests {
                     if Date().timeIntervalSince1970 > first && expires > first { break }
                     try await Task.sleep(for: .milliseconds(100))
                 }
-                #expect(try await leases.acquire("work", holder: "b", now: Date(), duration: 10) == nil)
-                #expect(try await leases.withLease("work", holder: "b", duration: 10, wait: false) { 1 } == nil)
+                // At the first lease time, past which a's lease was seen renewed, b is refused.
+                #expect(try await leases.acquire("work", holder: "b", now: Date(timeIntervalSince1970: first), duration: 10) == nil)
                 return 7
             }
             #expect(result == 7)
@@ -64,7 +64,8 @@ struct LeaseTests {
             await #expect(throws: Failure.self) { try await leases.withLease("work", holder: "b", duration: 10) { throw Failure() } }
             #expect(try await leases.current("work")?.expires == 0)
             // A waiter runs once the holder lets go.
-            #expect(try await leases.acquire("work", holder: "c", now: Date(), duration: 10) != nil)
+            #expect(try await leases.acquire("work", holder: "c", now: Date(), duration: 600) != nil)
+            #expect(try await leases.withLease("work", holder: "b", duration: 10, wait: false) { 1 } == nil)
             let release = Task {
                 try await Task.sleep(for: .milliseconds(300))
                 try await leases.release("work", holder: "c")

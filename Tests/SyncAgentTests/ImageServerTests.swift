@@ -13,7 +13,7 @@ struct ImageServerTests {
     func get(_ url: String, range: String? = nil) async throws -> (status: Int, body: [UInt8], contentRange: String?) {
         var request = HTTPClientRequest(url: url)
         if let range { request.headers.add(name: "Range", value: range) }
-        let response = try await HTTPClients.shared.execute(request, timeout: .seconds(10))
+        let response = try await HTTPClients.shared.execute(request, timeout: .seconds(60))
         let body = try await response.body.collect(upTo: 1 << 20)
         return (Int(response.status.code), Array(body.readableBytesView), response.headers["Content-Range"].first)
     }

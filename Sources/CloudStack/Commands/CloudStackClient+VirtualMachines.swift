@@ -17,6 +17,8 @@ public struct DeployVirtualMachineRequest: Sendable {
     public var startVM: Bool?
     public var hostID: String?
     public var group: String?
+    /// The root disk's size in GiB, when larger than the template's (`rootdisksize`).
+    public var rootDiskSizeGiB: Int?
 
     /// A request with the three required parameters.
     public init(zoneID: String, templateID: String, serviceOfferingID: String) {
@@ -37,6 +39,7 @@ public struct DeployVirtualMachineRequest: Sendable {
         p.set("startvm", startVM)
         p["hostid"] = hostID
         p["group"] = group
+        p["rootdisksize"] = rootDiskSizeGiB.map(String.init)
         return p
     }
 }

@@ -239,7 +239,10 @@ extension World {
         if record.stores.isEmpty {
             record.removed = true
             record.template.removed = Timestamp(Date())
-            if let path = record.filePath { deletedFiles.append(path) }
+            // A template made from an unchanged volume shares its source's file: that stays while anyone uses it.
+            if let path = record.filePath, !templates.contains(where: { $0.key != id && !$0.value.removed && $0.value.filePath == path }) {
+                deletedFiles.append(path)
+            }
             tags[id] = nil
         }
         templates[id] = record
@@ -279,6 +282,12 @@ extension World {
             template: t, accountID: ctx.callerAccountID, registeredChecksum: nil, stores: [zoneID: store], zoneOrder: [zoneID],
             filePath: source?.filePath)
         templateOrder.append(id)
+        if let userData = provisionedVolumes?[volumeID] {
+            // The guest changed its disk: the template holds an image of its own, written before the job completes.
+            pendingImages = pendingImages ?? [:]
+            pendingImages![id] = PendingImage(base: source?.filePath, userData: userData)
+            templates[id]?.filePath = nil
+        }
         // The new template is listed only once the job completes.
         templates[id]?.stores[zoneID]?.state = .inProgress
         return submitJob(

@@ -122,7 +122,7 @@ extension World {
         holdRunning(vmID: vmID, hostID: hostID)
     }
 
-    mutating func completeDeploy(vmID: String) throws -> JSONValue {
+    mutating func completeDeploy(vmID: String, now: Date) throws -> JSONValue {
         do {
             try place(vmID: vmID)
         } catch {
@@ -130,6 +130,7 @@ extension World {
             throw error
         }
         setVMState(vmID, "Running")
+        startGuest(vmID: vmID, now: now)
         return .object([("virtualmachine", vmView(vmID))])
     }
 

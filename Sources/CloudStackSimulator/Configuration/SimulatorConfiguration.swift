@@ -40,6 +40,9 @@ public struct SimulatorConfiguration: Codable, Sendable, Hashable {
     public var stateFile: String?
     /// Fault injection.
     public var faults: FaultConfiguration = FaultConfiguration()
+    /// How long (simulated seconds) a guest whose user data holds a build plan takes to provision before it
+    /// runs its checks, reports to the plan's callback and powers off.
+    public var guestProvisioningSeconds: Double = 20
 
     public init() {}
 
@@ -58,6 +61,7 @@ public struct SimulatorConfiguration: Codable, Sendable, Hashable {
     enum CodingKeys: String, CodingKey {
         case regionName, regionID, host, port, apiKey, secretKey, cloudStackVersion, zones, serviceOfferings, osTypes, builtinTemplates
         case jobDurationMilliseconds, allocationAlgorithm, cpuOverprovisioning, seedVirtualMachines, storageDirectory, stateFile, faults
+        case guestProvisioningSeconds
     }
 
     public init(from decoder: any Decoder) throws {
@@ -81,6 +85,7 @@ public struct SimulatorConfiguration: Codable, Sendable, Hashable {
         storageDirectory = try c.decodeIfPresent(String.self, forKey: .storageDirectory)
         stateFile = try c.decodeIfPresent(String.self, forKey: .stateFile)
         faults = try c.decodeIfPresent(FaultConfiguration.self, forKey: .faults) ?? d.faults
+        guestProvisioningSeconds = try c.decodeIfPresent(Double.self, forKey: .guestProvisioningSeconds) ?? d.guestProvisioningSeconds
     }
 }
 
@@ -203,6 +208,14 @@ public struct FaultConfiguration: Codable, Sendable, Hashable {
     /// Per command, milliseconds the answer is held back *after* the command took effect (a lost or slow
     /// answer: a client that dies meanwhile never learns what it created).
     public var answerDelayMilliseconds: [String: Int] = [:]
+    /// Guests never finish provisioning (a build that hangs: its deadline must end it).
+    public var guestHangs: Bool = false
+    /// Build checks, by name, whose command exits 1 in the guest.
+    public var failingChecks: [String] = []
+    /// Extracted templates' download URLs answer 500.
+    public var extractFails: Bool = false
+    /// The first download of each extracted template is cut after this many bytes (0: never), so a client must resume.
+    public var extractInterruptAfterBytes: Int = 0
 
     public init() {}
 
@@ -214,5 +227,9 @@ public struct FaultConfiguration: Codable, Sendable, Hashable {
         downloadBytesPerSecond = try c.decodeIfPresent(Int.self, forKey: .downloadBytesPerSecond) ?? 0
         failDownloads = try c.decodeIfPresent(Bool.self, forKey: .failDownloads) ?? false
         answerDelayMilliseconds = try c.decodeIfPresent([String: Int].self, forKey: .answerDelayMilliseconds) ?? [:]
+        guestHangs = try c.decodeIfPresent(Bool.self, forKey: .guestHangs) ?? false
+        failingChecks = try c.decodeIfPresent([String].self, forKey: .failingChecks) ?? []
+        extractFails = try c.decodeIfPresent(Bool.self, forKey: .extractFails) ?? false
+        extractInterruptAfterBytes = try c.decodeIfPresent(Int.self, forKey: .extractInterruptAfterBytes) ?? 0
     }
 }

@@ -68,13 +68,13 @@ extension World {
     /// Runs a job's effect and returns its `jobresult`.
     mutating func perform(_ action: JobAction, now: Date) throws -> JSONValue {
         switch action {
-        case .deployVM(let id): return try completeDeploy(vmID: id)
+        case .deployVM(let id): return try completeDeploy(vmID: id, now: now)
         case .startVM(let id): return try completeStart(vmID: id)
         case .stopVM(let id): return try completeStop(vmID: id)
         case .destroyVM(let id, let expunge): return try completeDestroy(vmID: id, expunge: expunge)
         case .deleteTemplate(let id, let zoneID): return try completeDeleteTemplate(id: id, zoneID: zoneID)
         case .createTemplate(let id):
-            for z in templates[id]?.zoneOrder ?? [] {
+            for z in templates[id]?.zoneOrder ?? [] where templates[id]?.stores[z]?.state == .inProgress {
                 templates[id]?.stores[z]?.state = .downloaded
                 templates[id]?.stores[z]?.percent = 100
             }

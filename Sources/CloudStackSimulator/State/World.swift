@@ -46,6 +46,12 @@ struct World: Codable, Sendable {
     var consoleTokens: [String: String]?
     /// Registered SSH key pairs by id.
     var sshKeyPairs: [String: SSHKeyPairRecord]?
+    /// Guests running their user data's build plan, by VM id.
+    var guestRuns: [String: GuestRun]?
+    /// Root volume id → the user data its guest ran (what a template made from it holds).
+    var provisionedVolumes: [String: String]?
+    /// Templates whose image must be written from a provisioned volume: template id → (base image, user data).
+    var pendingImages: [String: PendingImage]?
     /// VM id → the public IP id with static NAT to it.
     var staticNATByVM: [String: String] = [:]
     /// Template downloads for the secondary-storage worker to start.

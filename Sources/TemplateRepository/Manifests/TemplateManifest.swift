@@ -38,11 +38,14 @@ public struct TemplateManifest: Codable, Sendable, Hashable {
     public var publisherKeyID: String
     /// Optional end of support (`yyyy-MM-dd'T'HH:mm:ssZ`).
     public var expires: String?
+    /// For a version built from a recipe: the recipe's digest and its checks' results (absent otherwise, so
+    /// manifests signed before builds existed read and verify as they were).
+    public var build: BuildProvenance?
 
     public init(
         name: String, version: String, format: ImageFormat, hypervisor: Hypervisor, osType: String, displayText: String, software: [String],
         minimumCPUs: Int? = nil, minimumMemoryMB: Int? = nil, image: ChunkedImage, chunking: ChunkingParameters, created: String,
-        publisherKeyID: String, expires: String? = nil
+        publisherKeyID: String, expires: String? = nil, build: BuildProvenance? = nil
     ) {
         self.name = name
         self.version = version
@@ -60,6 +63,7 @@ public struct TemplateManifest: Codable, Sendable, Hashable {
         self.created = created
         self.publisherKeyID = publisherKeyID
         self.expires = expires
+        self.build = build
     }
 
     /// Checks that the chunk list tiles the image exactly (offsets contiguous from 0, lengths sum to size).

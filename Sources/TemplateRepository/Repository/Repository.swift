@@ -198,7 +198,7 @@ public struct Repository: Sendable {
             name: metadata.name, version: metadata.version, format: metadata.format, hypervisor: metadata.hypervisor, osType: metadata.osType,
             displayText: metadata.displayText, software: metadata.software, minimumCPUs: metadata.minimumCPUs,
             minimumMemoryMB: metadata.minimumMemoryMB, image: image, chunking: parameters, created: Timestamps.string(from: Date()),
-            publisherKeyID: key.publicKey.keyID, expires: metadata.expires)
+            publisherKeyID: key.publicKey.keyID, expires: metadata.expires, build: metadata.build)
     }
 
     /// Signs the manifest and makes the version visible with a new catalog, all in one transaction.

@@ -14,10 +14,12 @@ public struct TemplateMetadata: Codable, Sendable, Hashable {
     public var minimumMemoryMB: Int?
     /// Optional end of support (`yyyy-MM-dd'T'HH:mm:ssZ`).
     public var expires: String?
+    /// The recipe build that made the image, if one did.
+    public var build: BuildProvenance?
 
     public init(
         name: String, version: String, format: ImageFormat, hypervisor: Hypervisor, osType: String, displayText: String? = nil,
-        software: [String] = [], minimumCPUs: Int? = nil, minimumMemoryMB: Int? = nil, expires: String? = nil
+        software: [String] = [], minimumCPUs: Int? = nil, minimumMemoryMB: Int? = nil, expires: String? = nil, build: BuildProvenance? = nil
     ) {
         self.name = name
         self.version = version
@@ -29,6 +31,7 @@ public struct TemplateMetadata: Codable, Sendable, Hashable {
         self.minimumCPUs = minimumCPUs
         self.minimumMemoryMB = minimumMemoryMB
         self.expires = expires
+        self.build = build
     }
 
     /// Checks names, version, OS type and limits.
