@@ -187,6 +187,7 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "Access",
+                "Builder",
                 "Classroom",
                 "Core",
                 "Storage",
@@ -266,6 +267,7 @@ let package = Package(
             name: "mclouds",
             dependencies: [
                 "Access",
+                "Builder",
                 "Classroom",
                 "Core",
                 "Storage",
@@ -340,7 +342,7 @@ let package = Package(
         .testTarget(
             name: "SyncAgentTests",
             dependencies: [
-                "Core", "TemplateRepository", "Server", "SyncAgent", "CloudStack", "CloudStackSimulator", "TestSupport",
+                "Core", "TemplateRepository", "Server", "SyncAgent", "CloudStack", "CloudStackSimulator", "TestSupport", "Builder", "Federation",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -380,7 +382,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Access", "Core", "Storage", "TemplateRepository", "TestSupport", "CloudStack", "CloudStackSimulator", "Federation", "Dashboard",
-                "SyncAgent", "Server", "Classroom",
+                "SyncAgent", "Server", "Classroom", "Builder",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 import Access
+import Builder
 import Classroom
 import Core
 import Dashboard
@@ -60,15 +61,18 @@ public final class MCloudsServer: Service, Sendable {
     public let access: AccessServices?
     /// The classroom scheduler's store (its API is served with a federation).
     public let classroom: ClassroomStore?
+    /// The template builder (its API is served with a federation).
+    public let builds: BuildRunner?
     let logger: Logger
     private let listening = ListeningPort()
     private let redirecting = ListeningPort()
 
     public init(
         configuration: Configuration, repository: Repository, federation: FederationServices? = nil, access: AccessServices? = nil,
-        classroom: ClassroomStore? = nil, logger: Logger = Logger(label: "mclouds.server")
+        classroom: ClassroomStore? = nil, builds: BuildRunner? = nil, logger: Logger = Logger(label: "mclouds.server")
     ) {
         self.classroom = classroom
+        self.builds = builds
         self.configuration = configuration
         self.repository = repository
         self.federation = federation
@@ -119,6 +123,7 @@ public final class MCloudsServer: Service, Sendable {
                 seats.register(on: router)
                 StudentPages(seats: seats).register(on: router)
             }
+            if let builds { BuildsAPI(runner: builds).register(on: router) }
         }
         if let access {
             AccessAPI(access: access).register(on: router)
@@ -159,10 +164,11 @@ public final class MCloudsServer: Service, Sendable {
     /// Runs a server for the duration of `body` (tests, demos) and stops it gracefully afterwards.
     public static func withRunning<T: Sendable>(
         _ configuration: Configuration, repository: Repository, federation: FederationServices? = nil, access: AccessServices? = nil,
-        classroom: ClassroomStore? = nil, logger: Logger, _ body: (MCloudsServer) async throws -> T
+        classroom: ClassroomStore? = nil, builds: BuildRunner? = nil, logger: Logger, _ body: (MCloudsServer) async throws -> T
     ) async throws -> T {
         let server = MCloudsServer(
-            configuration: configuration, repository: repository, federation: federation, access: access, classroom: classroom, logger: logger)
+            configuration: configuration, repository: repository, federation: federation, access: access, classroom: classroom, builds: builds,
+            logger: logger)
         return try await ServiceScope.withRunning([server], logger: logger, ready: { _ = await server.waitUntilRunning() }) {
             try await body(server)
         }

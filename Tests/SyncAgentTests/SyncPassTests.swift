@@ -13,10 +13,11 @@ import Testing
 /// A simulated region, the agent's image server, and a sync pass wired to both and to the central server.
 func withSite<T: Sendable>(
     central: MCloudsServer, repository: Repository, directory: URL, keepVersions: Int = 1, cacheBudgetBytes: Int64? = nil,
-    _ body: (Simulator, CloudStackClient, SyncPass) async throws -> T
+    configure: (inout SimulatorConfiguration) -> Void = { _ in }, _ body: (Simulator, CloudStackClient, SyncPass) async throws -> T
 ) async throws -> T {
     var configuration = SimulatorConfiguration.default(regionName: "Site")
     configuration.jobDurationMilliseconds = 20
+    configure(&configuration)
     return try await Simulator.withRunning(configuration, logger: quietLogger) { simulator in
         let keys = simulator.adminKeys
         var clientConfiguration = CloudStackClient.Configuration(

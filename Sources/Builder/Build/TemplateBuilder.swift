@@ -107,12 +107,13 @@ public struct TemplateBuilder: Sendable {
             return report
         }
         await note(&report, .resolve, "building \(recipe.name) in \(region) (recipe sha256 \(recipe.digest.prefix(12)))", logger: logger)
+        // The build stays `running` until its cleanup is done: a follower that sees it end finds nothing left behind.
+        var failed = false
         do {
             try await run(recipe, &report, &made, logger: logger)
-            report.state = .succeeded
             await note(&report, .publish, "published \(recipe.name)@\(report.version ?? "")", logger: logger)
         } catch {
-            report.state = .failed
+            failed = true
             report.failedStep = (error as? BuilderError)?.step ?? report.step
             report.error = Self.message(error)
             await note(&report, report.failedStep, "failed: \(report.error ?? "")", logger: logger)
@@ -122,6 +123,7 @@ public struct TemplateBuilder: Sendable {
         report.leftovers = leftovers
         for leftover in leftovers { await note(&report, nil, "could not remove \(leftover)", logger: logger) }
         if leftovers.isEmpty { await note(&report, nil, "removed the builder VM, its volumes and the temporary template", logger: logger) }
+        report.state = failed ? .failed : .succeeded
         report.finished = Timestamps.string(from: clock.now())
         try? await store.save(report)
         return report

@@ -46,7 +46,7 @@ public struct BuildStore: Sendable {
 
     // MARK: Builds
 
-    /// Records a build as running.
+    /// Records a build as running (once: recording it again, as the builder does for a build the API recorded, changes nothing).
     public func start(_ report: BuildReport, now: Date) async throws {
         let text = try Self.encode(report)
         try await database.transaction { db in
@@ -55,6 +55,7 @@ public struct BuildStore: Sendable {
                 INSERT INTO builds (id, recipe, region, state, step, started, report)
                 VALUES (\(bind: report.id), \(bind: report.recipe), \(bind: report.region), \(bind: report.state.rawValue),
                         \(bind: report.step?.rawValue), \(bind: now.timeIntervalSince1970), \(bind: text))
+                ON CONFLICT (id) DO NOTHING
                 """
             ).run()
         }

@@ -1,4 +1,5 @@
 import Access
+import Builder
 import Classroom
 import Core
 import Federation
@@ -135,6 +136,17 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 case "conflict", "doesNotFit": 409
                 case "forbidden": 403
                 case "cloud": 502
+                default: 500
+                }
+            return .init(status: status, message: error.description)
+        case let error as BuilderError:
+            let status =
+                switch error.category {
+                case "invalidRecipe": 400
+                case "notFound": 404
+                case "conflict": 409
+                case "refused": 403
+                case "step": 502
                 default: 500
                 }
             return .init(status: status, message: error.description)

@@ -1,4 +1,5 @@
 import Access
+import Builder
 import Classroom
 import Core
 import Dashboard
@@ -131,6 +132,16 @@ public struct DataDirectory: Sendable {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         let database = try await openStore(migrations: [LeaseStore.migration], logger: logger)
         return (try await ClassroomStore.open(database: database), LeaseStore(store: database))
+    }
+
+    /// The template builder's store (builds, their logs and callbacks, registered recipes), the leases its
+    /// scheduler runs under, and the directory images are downloaded to before publishing.
+    public func openBuilds(logger: Logger = Logger(label: "mclouds.builder")) async throws -> (store: BuildStore, leases: LeaseStore, work: URL) {
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        let database = try await openStore(migrations: [LeaseStore.migration], logger: logger)
+        let work = url.appendingPathComponent("builds")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        return (try await BuildStore.open(database: database), LeaseStore(store: database), work)
     }
 
     /// The registry, the dashboard's snapshot store and collector, and the Prometheus registry its gauges
