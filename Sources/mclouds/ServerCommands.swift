@@ -1,5 +1,6 @@
 import Access
 import ArgumentParser
+import Builder
 import Classroom
 import Core
 import Dashboard
@@ -8,6 +9,7 @@ import Foundation
 import Logging
 import Server
 import ServiceLifecycle
+import Synchronization
 import Storage
 import TemplateRepository
 import UnixSignals
@@ -51,9 +53,12 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Serve HTTPS with this PEM certificate chain (reloaded on SIGHUP and when the file changes).") var tlsCertificate: String?
     @Option(help: "The PEM private key of --tls-certificate (mode 0600).") var tlsKey: String?
     @Option(help: "With TLS: also listen for plain HTTP on this port and redirect every request to HTTPS.") var redirectHttpPort: Int?
+    @Option(help: "The URL template builder VMs reach this server at, for their one-time callback (default: --public-url, else the listening address).")
+    var builderCallbackUrl: String?
 
     func validate() throws {
         if let publicUrl { try URLOption.validate(publicUrl, option: "--public-url", example: "https://mclouds.example.org") }
+        if let builderCallbackUrl { try URLOption.validate(builderCallbackUrl, option: "--builder-callback-url", example: "https://mclouds.example.org") }
         if config == nil && data == nil { throw ValidationError("Give the data directory with --data DIR (or in a --config file).") }
     }
 
@@ -131,20 +136,26 @@ struct ServerCommand: AsyncParsableCommand {
             throw CLIError("Cannot open the token store in \(data): \(error)")
         }
         let classroom = try await directory.openClassroom(logger: logger)
+        let builds = try await directory.openBuilds(logger: logger)
+        let serverURL = SharedURL(builderCallbackUrl ?? publicUrl)
+        let runner = BuildRunner(
+            store: builds.store, leases: builds.leases, registry: federation.registry, repository: repository, workDirectory: builds.work,
+            callbackURL: { serverURL.value ?? "http://\(host):\(port)" }, logger: logger)
         let server = MCloudsServer(
             configuration: .init(
                 host: host, port: port, adminTokens: tokens, publicURL: publicUrl,
                 idleTimeout: idleTimeoutSeconds > 0 ? .milliseconds(Int64(idleTimeoutSeconds * 1000)) : nil, addresses: addresses, tls: tls,
                 redirectHTTPPort: redirectHttpPort),
             repository: repository,
-            federation: federation, access: access, classroom: classroom.store,
+            federation: federation, access: access, classroom: classroom.store, builds: runner,
             logger: logger)
         // The classroom lifecycle runs on every server; the lease makes one of them do the work.
         let lifecycle = SessionLifecycle(
             store: classroom.store, leases: classroom.leases, clouds: server.classroomClouds(federation: federation, store: classroom.store),
             secrets: federation.registry.secrets, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: server), .init(service: federation.collector), .init(service: lifecycle),
+            .init(service: server), .init(service: federation.collector), .init(service: lifecycle), .init(service: runner),
+            .init(service: runner.scheduler()),
         ]
         if let tls {
             logger.notice("serving HTTPS", metadata: ["certificate": "\(tls.summary)"])
@@ -170,6 +181,7 @@ struct ServerCommand: AsyncParsableCommand {
             tasks.addTask {
                 let bound = await server.waitUntilRunning()
                 guard bound != 0 else { return }
+                serverURL.setIfUnset("\(server.scheme)://\(host):\(bound)")
                 Console.line("mclouds server listening on \(server.scheme)://\(host):\(bound)")
                 Console.line("  publisher key: \(publicKey)")
                 Console.line("  publishing:    \(publishing)")
@@ -248,4 +260,15 @@ struct KeysCommand: AsyncParsableCommand {
             Console.line("Key id:      \(key.publicKey.keyID)")
         }
     }
+}
+
+/// A URL learnt once the server listens, read by the builds started after.
+final class SharedURL: Sendable {
+    private let url: Mutex<String?>
+
+    init(_ url: String?) { self.url = Mutex(url) }
+
+    var value: String? { url.withLock { $0 } }
+
+    func setIfUnset(_ value: String) { url.withLock { $0 = $0 ?? value } }
 }

@@ -1,5 +1,6 @@
 import Access
 import ArgumentParser
+import Builder
 import Core
 import Federation
 import Foundation
@@ -14,8 +15,11 @@ import TemplateRepository
 struct TemplateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "template",
-        abstract: "Publish, list, show, deprecate, withdraw, garbage-collect and verify templates.",
-        subcommands: [Publish.self, List.self, Show.self, Status.self, Withdraw.self, Deprecate.self, Access.self, GC.self, Verify.self]
+        abstract: "Publish, list, show, deprecate, withdraw, garbage-collect and verify templates; build them from recipes.",
+        subcommands: [
+            Publish.self, List.self, Show.self, Status.self, Withdraw.self, Deprecate.self, Access.self, GC.self, Verify.self, Build.self, Builds.self,
+            RecipeCommand.self,
+        ]
     )
 }
 
@@ -97,6 +101,9 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
         Console.error("error: \(error)")
         throw ExitCode(1)
     } catch let error as APIError {
+        Console.error("error: \(error)")
+        throw ExitCode(1)
+    } catch let error as BuilderError {
         Console.error("error: \(error)")
         throw ExitCode(1)
     }

@@ -1,5 +1,6 @@
 import Access
 import AsyncHTTPClient
+import Builder
 import CloudStack
 import CloudStackSimulator
 import Core
@@ -50,9 +51,14 @@ func withServer<T: Sendable>(
     let federation = try await data.openFederation(collector: collection, logger: logger)
     let access = try await data.openAccess(users: users, logger: logger)
     let classroom = try await data.openClassroom(logger: logger)
+    let builds = try await data.openBuilds(logger: logger)
+    // The build API is answered; builds asked for are recorded, not run (no runner service here).
+    let runner = BuildRunner(
+        store: builds.store, leases: builds.leases, registry: federation.registry, repository: repository, workDirectory: builds.work,
+        callbackURL: { "http://127.0.0.1" }, logger: logger)
     return try await MCloudsServer.withRunning(
         .init(port: 0, adminTokens: tokens, idleTimeout: idleTimeout, tls: tls, redirectHTTPPort: redirectHTTPPort), repository: repository,
-        federation: federation, access: access, classroom: classroom.store,
+        federation: federation, access: access, classroom: classroom.store, builds: runner,
         logger: logger
     ) {
         server in
