@@ -258,7 +258,8 @@ public final class Simulator: Service, Sendable {
         }
         let faults = currentFaults
         if faults.extractFails {
-            return Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "Injected fault: secondary storage unavailable\n")))
+            return Response(
+                status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "Injected fault: secondary storage unavailable\n")))
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         // Ranges as the secondary storage VM's Apache serves them (`bytes=N-` and `bytes=N-M`), so downloads resume.

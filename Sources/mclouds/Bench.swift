@@ -12,7 +12,7 @@ struct Bench: AsyncParsableCommand {
         abstract: "Benchmarks (build with -c release).",
         subcommands: [
             SimulatorBench.self, ChunkingBench.self, PublishBench.self, SyncBench.self, DashboardBench.self, PrimitivesBench.self,
-            NegotiationBench.self, StorageBench.self, ClassroomBench.self,
+            NegotiationBench.self, StorageBench.self, ClassroomBench.self, BuildBench.self,
         ]
     )
 }

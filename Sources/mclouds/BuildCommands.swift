@@ -39,7 +39,11 @@ extension TemplateCommand {
                 while true {
                     let progress = try await client.call(.GET, "/api/v1/builds/\(started.id)?after=\(seen)", as: BuildsWire.Progress.self)
                     for line in progress.log {
-                        if !json { Console.line("\(line.time)  \((line.step?.rawValue ?? "").padding(toLength: 15, withPad: " ", startingAt: 0)) \(Console.escaped(line.text))") }
+                        if !json {
+                            Console.line(
+                                "\(line.time)  \((line.step?.rawValue ?? "").padding(toLength: 15, withPad: " ", startingAt: 0)) \(Console.escaped(line.text))"
+                            )
+                        }
                         seen = line.sequence
                     }
                     report = progress.report
@@ -62,7 +66,8 @@ extension TemplateCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let path = "/api/v1/builds" + (recipe.map { "?recipe=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" } ?? "")
+                let path =
+                    "/api/v1/builds" + (recipe.map { "?recipe=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" } ?? "")
                 let list = try await connection.client.call(.GET, path, as: BuildsWire.List.self)
                 if json { return try printJSON(list.builds) }
                 if list.builds.isEmpty { Console.line("No builds yet: start one with `mclouds template build RECIPE --region R`.") }
@@ -135,7 +140,8 @@ extension TemplateCommand {
                     let registered = try await connection.client.call(
                         .PUT, "/api/v1/recipes/\(recipe.name)", body: BuildsWire.Request(recipe: text, region: region),
                         as: BuildStore.RegisteredRecipe.self)
-                    let next = registered.nextDue.map { ", next rebuild \(Timestamps.string(from: Date(timeIntervalSince1970: $0)))" } ?? ", no schedule"
+                    let next =
+                        registered.nextDue.map { ", next rebuild \(Timestamps.string(from: Date(timeIntervalSince1970: $0)))" } ?? ", no schedule"
                     Console.line("Registered \(registered.name) for \(registered.region)\(next).")
                 }
             }
@@ -214,7 +220,8 @@ enum BuildsWire {
             return "\(report.recipe) in \(report.region): running (\(report.step?.rawValue ?? "starting"))"
         case .succeeded:
             let share = report.sharedWithPrevious.map { String(format: "; %.1f %% shared with %@", $0 * 100, report.previousVersion ?? "") } ?? ""
-            return "\(report.recipe)@\(report.version ?? "") built in \(report.region): \(report.newChunks ?? 0) of \(report.chunks ?? 0) chunks new\(share)"
+            return
+                "\(report.recipe)@\(report.version ?? "") built in \(report.region): \(report.newChunks ?? 0) of \(report.chunks ?? 0) chunks new\(share)"
         case .failed:
             let left = report.leftovers.isEmpty ? "" : "; left behind: \(report.leftovers.joined(separator: "; "))"
             return "\(report.recipe) in \(report.region) failed at \(report.failedStep?.rawValue ?? "?"): \(report.error ?? "")\(left)"

@@ -9,8 +9,8 @@ import Foundation
 import Logging
 import Server
 import ServiceLifecycle
-import Synchronization
 import Storage
+import Synchronization
 import TemplateRepository
 import UnixSignals
 
@@ -53,12 +53,15 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Serve HTTPS with this PEM certificate chain (reloaded on SIGHUP and when the file changes).") var tlsCertificate: String?
     @Option(help: "The PEM private key of --tls-certificate (mode 0600).") var tlsKey: String?
     @Option(help: "With TLS: also listen for plain HTTP on this port and redirect every request to HTTPS.") var redirectHttpPort: Int?
-    @Option(help: "The URL template builder VMs reach this server at, for their one-time callback (default: --public-url, else the listening address).")
+    @Option(
+        help: "The URL template builder VMs reach this server at, for their one-time callback (default: --public-url, else the listening address).")
     var builderCallbackUrl: String?
 
     func validate() throws {
         if let publicUrl { try URLOption.validate(publicUrl, option: "--public-url", example: "https://mclouds.example.org") }
-        if let builderCallbackUrl { try URLOption.validate(builderCallbackUrl, option: "--builder-callback-url", example: "https://mclouds.example.org") }
+        if let builderCallbackUrl {
+            try URLOption.validate(builderCallbackUrl, option: "--builder-callback-url", example: "https://mclouds.example.org")
+        }
         if config == nil && data == nil { throw ValidationError("Give the data directory with --data DIR (or in a --config file).") }
     }
 

@@ -17,7 +17,8 @@ struct TemplateCommand: AsyncParsableCommand {
         commandName: "template",
         abstract: "Publish, list, show, deprecate, withdraw, garbage-collect and verify templates; build them from recipes.",
         subcommands: [
-            Publish.self, List.self, Show.self, Status.self, Withdraw.self, Deprecate.self, Access.self, GC.self, Verify.self, Build.self, Builds.self,
+            Publish.self, List.self, Show.self, Status.self, Withdraw.self, Deprecate.self, Access.self, GC.self, Verify.self, Build.self,
+            Builds.self,
             RecipeCommand.self,
         ]
     )

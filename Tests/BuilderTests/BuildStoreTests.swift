@@ -1,8 +1,8 @@
 import Builder
 import Core
 import Foundation
-import Synchronization
 import Storage
+import Synchronization
 import TestSupport
 import Testing
 
@@ -12,7 +12,9 @@ struct BuildStoreTests {
         BuildReport(id: id, recipe: recipe, region: "R1", requestedBy: "admin", started: Timestamps.string(from: Date()))
     }
 
-    @Test("a build's callback takes its one-time token once; a wrong token, a replay and a finished build are refused", arguments: TestDatabase.available)
+    @Test(
+        "a build's callback takes its one-time token once; a wrong token, a replay and a finished build are refused",
+        arguments: TestDatabase.available)
     func callback(backend: TestDatabase) async throws {
         try await withTemporaryDirectory { directory in
             let store = try await BuildStore.open(database: try await backend.open(in: directory, migrations: []))
@@ -20,7 +22,9 @@ struct BuildStoreTests {
             try await store.start(build, now: Date())
             let token = try await store.openCallback(build.id)
             let guest = GuestReport(checks: [.init(name: "yosys", command: "yosys -V", exitCode: 0, output: "Yosys 0.33\n")])
-            await #expect(throws: BuilderError.refused("")) { try await store.acceptCallback(build.id, token: "0" + token.dropFirst(), report: guest) }
+            await #expect(throws: BuilderError.refused("")) {
+                try await store.acceptCallback(build.id, token: "0" + token.dropFirst(), report: guest)
+            }
             #expect(try await store.callbackReport(build.id) == nil)
             try await store.acceptCallback(build.id, token: token, report: guest)
             #expect(try await store.callbackReport(build.id) == guest)

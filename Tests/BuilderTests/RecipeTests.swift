@@ -30,7 +30,8 @@ struct RecipeTests {
     func cloudInitSchema() async throws {
         let tool = try #require(Tools.path("cloud-init"), "scripts/test installs Debian's cloud-init")
         let recipe = try sample("microelectronics-ubuntu.yaml")
-        let plan = BuildPlan(callback: "http://127.0.0.1:8080/api/v1/builds/bld-1/callback?token=t", scripts: UserData.scriptPaths(for: recipe), checks: recipe.checks)
+        let plan = BuildPlan(
+            callback: "http://127.0.0.1:8080/api/v1/builds/bld-1/callback?token=t", scripts: UserData.scriptPaths(for: recipe), checks: recipe.checks)
         let userData = try UserData.generate(for: recipe, plan: plan)
         #expect(userData.hasPrefix("#cloud-config\n") && userData.contains(plan.markerLine))
         for package in recipe.packages { #expect(userData.contains("- \(package)\n")) }
@@ -86,7 +87,10 @@ struct RecipeTests {
         #expect(try Recipe.parse(Self.minimal).version == .date)
         #expect(failure(Self.minimal + "\npackagez: [yosys]") == ("packagez", 9))
         #expect(failure(Self.minimal + "\npackages:\n  - yosys\n  - \"rm -rf /\"") == ("packages[1]", 11))
-        #expect(failure(Self.minimal.replacingOccurrences(of: "  offering: Small Instance", with: "  offering: Small Instance\n  diskGiB: 0")) == ("build.diskGiB", 7))
+        #expect(
+            failure(Self.minimal.replacingOccurrences(of: "  offering: Small Instance", with: "  offering: Small Instance\n  diskGiB: 0")) == (
+                "build.diskGiB", 7
+            ))
         #expect(failure(Self.minimal.replacingOccurrences(of: "  offering: Small Instance", with: "  zone: Zone1")) == ("build.offering", 6))
         #expect(failure(Self.minimal.replacingOccurrences(of: "os: linux", with: "os: beos")) == ("os", 2))
         #expect(failure(Self.minimal + "\npowershell: Get-Date") == ("powershell", 9))
@@ -95,7 +99,7 @@ struct RecipeTests {
         #expect(failure(Self.minimal + "\ncloudInit:\n  power_state: {mode: reboot}") == ("cloudInit.power_state", 10))
         #expect(failure(Self.minimal + "\nchecks:\n  - name: a\n    run: x\n  - name: a\n    run: y") == ("checks[1].name", 12))
         #expect(failure(Self.minimal + "\nschedule: {every: monthly, day: 31}") == ("schedule.day", 9))
-        #expect(failure("name: [unclosed") .field == "recipe")
+        #expect(failure("name: [unclosed").field == "recipe")
         #expect(failure(Self.minimal.replacingOccurrences(of: "base:\n  template: ubuntu-22.04\n", with: "")).field == "base")
     }
 
@@ -107,7 +111,9 @@ struct RecipeTests {
         #expect(try VersionRule.counter.next(existing: ["1", "2", "2026.01.01", "7"], now: day, metadata: [:]) == "8")
         #expect(try VersionRule.counter.next(existing: [], now: day, metadata: [:]) == "1")
         #expect(try VersionRule.field("release").next(existing: ["24.1"], now: day, metadata: ["release": "24.2"]) == "24.2")
-        #expect(throws: BuilderError.conflict("")) { try VersionRule.field("release").next(existing: ["24.2"], now: day, metadata: ["release": "24.2"]) }
+        #expect(throws: BuilderError.conflict("")) {
+            try VersionRule.field("release").next(existing: ["24.2"], now: day, metadata: ["release": "24.2"])
+        }
     }
 
     @Test("rebuild schedules: the next time strictly after now, daily, weekly on a weekday, monthly on a day")

@@ -77,7 +77,9 @@ struct BuildRig: Sendable {
     /// The builder VMs and temporary templates left in the simulator, by name.
     func leftovers() async throws -> [String] {
         let vms = try await client.listVirtualMachines(logger: quietLogger).compactMap(\.name).filter { $0.hasPrefix("mclouds-build-") }
-        let templates = try await client.listTemplates(filter: .self, logger: quietLogger).compactMap(\.name).filter { $0.hasPrefix("mclouds-build-") }
+        let templates = try await client.listTemplates(filter: .self, logger: quietLogger).compactMap(\.name).filter {
+            $0.hasPrefix("mclouds-build-")
+        }
         return vms.map { "VM \($0)" } + templates.map { "template \($0)" }
     }
 }

@@ -64,9 +64,10 @@ struct TemplateBuilderTests {
     }
 
     /// Runs a build with a fault and checks the report names `step` and nothing of the build is left.
-    func expectFailure(at step: BuildStep, faults: FaultConfiguration = .init(), publisher: (@Sendable (BuildRig) -> any BuildPublisher)? = nil,
-        recipe: Recipe? = nil, configure: @escaping (inout TemplateBuilder.Configuration) -> Void = { _ in }) async throws
-    {
+    func expectFailure(
+        at step: BuildStep, faults: FaultConfiguration = .init(), publisher: (@Sendable (BuildRig) -> any BuildPublisher)? = nil,
+        recipe: Recipe? = nil, configure: @escaping (inout TemplateBuilder.Configuration) -> Void = { _ in }
+    ) async throws {
         try await withBuildRig(faults: faults) { rig in
             let report = await rig.builder(publisher: publisher?(rig), configure: configure).build(try recipe ?? testRecipe(), requestedBy: "admin")
             #expect(report.state == .failed)

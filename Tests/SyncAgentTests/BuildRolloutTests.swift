@@ -8,8 +8,8 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import Server
-import Synchronization
 import SyncAgent
+import Synchronization
 import TemplateRepository
 import TestSupport
 import Testing
@@ -64,7 +64,8 @@ struct BuildRolloutTests {
             let base = directory.appendingPathComponent("base.qcow2")
             try Data(try randomImage(2_000_000)).write(to: base)
             _ = try await repository.publish(
-                imageAt: base.path, metadata: TemplateMetadata(name: "ubuntu-base", version: "1", format: .qcow2, hypervisor: .kvm, osType: "Ubuntu 22.04 LTS"))
+                imageAt: base.path,
+                metadata: TemplateMetadata(name: "ubuntu-base", version: "1", format: .qcow2, hypervisor: .kvm, osType: "Ubuntu 22.04 LTS"))
             let address = Mutex("")
             var tuning = BuildRunner.Configuration()
             tuning.pollSeconds = 0.2
@@ -89,7 +90,9 @@ struct BuildRolloutTests {
                         // A recipe with a mistake is refused with its line and field; nothing starts.
                         let bad = try await call(
                             .POST, server.baseURL + "/api/v1/builds",
-                            String(decoding: try JSONEncoder().encode(["recipe": Self.recipe + "\npackagez: [x]", "region": "Build-Region"]), as: UTF8.self))
+                            String(
+                                decoding: try JSONEncoder().encode(["recipe": Self.recipe + "\npackagez: [x]", "region": "Build-Region"]),
+                                as: UTF8.self))
                         #expect(bad.status == 400 && String(decoding: bad.body, as: UTF8.self).contains("recipe:17: packagez"))
 
                         let started = try await call(
@@ -125,12 +128,16 @@ struct BuildRolloutTests {
                         #expect(manifest.size > 2_000_000)
                         // Nothing of the build is left in the build region.
                         #expect(try await clientA.listVirtualMachines(logger: quietLogger).isEmpty)
-                        #expect(try await clientA.listTemplates(filter: .self, logger: quietLogger).allSatisfy { !($0.name ?? "").hasPrefix("mclouds-build-") })
+                        #expect(
+                            try await clientA.listTemplates(filter: .self, logger: quietLogger).allSatisfy {
+                                !($0.name ?? "").hasPrefix("mclouds-build-")
+                            })
                         // The guest's callback is only for the guest: a forged token is refused.
                         let forged = try await call(.POST, server.baseURL + "/api/v1/builds/\(id)/callback?token=forged", #"{"checks":[]}"#)
                         #expect(forged.status == 403)
 
-                        try await withSite(central: server, repository: repository, directory: directory.appendingPathComponent("b")) { _, clientB, passB in
+                        try await withSite(central: server, repository: repository, directory: directory.appendingPathComponent("b")) {
+                            _, clientB, passB in
                             let outcomes = try await passB.run()
                             #expect(outcomes.contains { $0.template == "eda-lab" && $0.version == "1" && $0.state == "ready, featured" })
                             let registered = try await clientB.listTemplates(
@@ -141,10 +148,14 @@ struct BuildRolloutTests {
                                 site: "Site-B",
                                 outcomes.map {
                                     SiteTemplateState(
-                                        site: "Site-B", template: $0.template, version: $0.version, state: $0.state, bytesDownloaded: $0.bytesDownloaded,
+                                        site: "Site-B", template: $0.template, version: $0.version, state: $0.state,
+                                        bytesDownloaded: $0.bytesDownloaded,
                                         bytesReused: $0.bytesReused)
                                 })
-                            #expect(try await repository.rollout().contains { $0.site == "Site-B" && $0.template == "eda-lab" && $0.state.hasPrefix("ready") })
+                            #expect(
+                                try await repository.rollout().contains {
+                                    $0.site == "Site-B" && $0.template == "eda-lab" && $0.state.hasPrefix("ready")
+                                })
                         }
                     }
                 }

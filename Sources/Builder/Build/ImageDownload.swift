@@ -42,7 +42,8 @@ public struct ImageDownload: Sendable {
         let have = Int64((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
         guard have == expectedSize else {
             throw BuilderError.stepFailed(
-                .download, "the image at \(Self.redacted(url)) stopped at \(have) of \(expectedSize) bytes after \(attempts) attempts: \(lastProblem)")
+                .download, "the image at \(Self.redacted(url)) stopped at \(have) of \(expectedSize) bytes after \(attempts) attempts: \(lastProblem)"
+            )
         }
     }
 
@@ -57,7 +58,8 @@ public struct ImageDownload: Sendable {
         case .partialContent:
             let range = response.headers["Content-Range"].first ?? ""
             guard range.hasPrefix("bytes \(offset)-") else {
-                throw BuilderError.stepFailed(.download, "the server answered a range from \(offset) with \(range.isEmpty ? "no Content-Range" : range)")
+                throw BuilderError.stepFailed(
+                    .download, "the server answered a range from \(offset) with \(range.isEmpty ? "no Content-Range" : range)")
             }
         case .ok:
             start = 0

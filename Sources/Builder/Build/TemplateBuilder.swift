@@ -182,7 +182,8 @@ public struct TemplateBuilder: Sendable {
         await note(&report, .createTemplate, "making a template of the root volume", logger: logger)
         let template: Template
         do {
-            guard let volume = try await client.listVolumes(virtualMachineID: vmID, type: "ROOT", logger: logger).first, let volumeID = volume.id else {
+            guard let volume = try await client.listVolumes(virtualMachineID: vmID, type: "ROOT", logger: logger).first, let volumeID = volume.id
+            else {
                 throw BuilderError.stepFailed(.createTemplate, "the builder VM has no root volume")
             }
             template = try await client.createTemplate(
@@ -257,7 +258,8 @@ public struct TemplateBuilder: Sendable {
                 report.sharedWithPrevious = Double(shared) / Double(published.size)
             }
         }
-        let share = report.sharedWithPrevious.map { String(format: ", %.1f %% of it in chunks shared with %@", $0 * 100, report.previousVersion ?? "") } ?? ""
+        let share =
+            report.sharedWithPrevious.map { String(format: ", %.1f %% of it in chunks shared with %@", $0 * 100, report.previousVersion ?? "") } ?? ""
         await note(
             &report, .publish,
             "\(Self.bytes(published.size)) in \(published.chunks) chunks, \(published.newChunks) new (\(Self.bytes(published.newBytes)))\(share)",
@@ -282,7 +284,9 @@ public struct TemplateBuilder: Sendable {
                 if let version { tags.append(ResourceTag(key: RegistrationTags.version, value: version)) }
                 candidates = try await client.listTemplates(filter: .all, zoneID: zoneID, tags: tags, logger: logger)
             case .cloudStack(let name):
-                candidates = try await client.listTemplates(filter: .executable, name: name, zoneID: zoneID, logger: logger).filter { $0.name == name }
+                candidates = try await client.listTemplates(filter: .executable, name: name, zoneID: zoneID, logger: logger).filter {
+                    $0.name == name
+                }
             }
             let ready = candidates.filter { $0.isready == true && $0.id != nil && $0.zoneid != nil }
             guard let base = ready.max(by: { ($0.created?.date ?? .distantPast) < ($1.created?.date ?? .distantPast) }) else {
@@ -298,9 +302,11 @@ public struct TemplateBuilder: Sendable {
             case .cloudStack(let name):
                 baseName = "cloudstack:\(name)"
             }
-            guard let offering = try await client.listServiceOfferings(name: recipe.build.offering, logger: logger).first(where: {
-                $0.name == recipe.build.offering
-            })?.id else {
+            guard
+                let offering = try await client.listServiceOfferings(name: recipe.build.offering, logger: logger).first(where: {
+                    $0.name == recipe.build.offering
+                })?.id
+            else {
                 throw BuilderError.stepFailed(.resolve, "region \(region) has no service offering \(recipe.build.offering) (build.offering)")
             }
             let osTypes = try await client.listOsTypes(description: recipe.output.osType, logger: logger)
@@ -340,7 +346,8 @@ public struct TemplateBuilder: Sendable {
                 let since = stoppedSince ?? clock.now()
                 stoppedSince = since
                 if clock.now().timeIntervalSince(since) >= configuration.reportGraceSeconds {
-                    throw BuilderError.stepFailed(.provision, "the builder VM powered off without its guest reporting (see its console log in CloudStack)")
+                    throw BuilderError.stepFailed(
+                        .provision, "the builder VM powered off without its guest reporting (see its console log in CloudStack)")
                 }
             default:
                 break
@@ -390,7 +397,8 @@ public struct TemplateBuilder: Sendable {
             leftovers.append("builder VM \(made.name): \(Self.message(error))")
         }
         do {
-            var ids = Set(try await client.listTemplates(filter: .self, name: made.name, logger: logger).filter { $0.name == made.name }.compactMap(\.id))
+            var ids = Set(
+                try await client.listTemplates(filter: .self, name: made.name, logger: logger).filter { $0.name == made.name }.compactMap(\.id))
             if let id = made.templateID { ids.insert(id) }
             for id in ids.sorted() {
                 do {

@@ -34,13 +34,17 @@ public enum UserData {
             .scalar(.init(text, .implicit, literal && text.contains("\n") ? .literal : (literal ? .singleQuoted : .any)))
         }
         func file(_ path: String, _ content: String, permissions: String, base64: Bool = false) -> Node {
-            var pairs: [(Node, Node)] = [(scalar("path"), scalar(path)), (scalar("permissions"), .scalar(.init(permissions, .implicit, .singleQuoted)))]
+            var pairs: [(Node, Node)] = [
+                (scalar("path"), scalar(path)), (scalar("permissions"), .scalar(.init(permissions, .implicit, .singleQuoted))),
+            ]
             if base64 { pairs.append((scalar("encoding"), scalar("b64"))) }
             pairs.append((scalar("content"), scalar(content, literal: true)))
             return .mapping(.init(pairs))
         }
         var packages = recipe.packages.map { scalar($0) }
-        var files: [Node] = recipe.files.map { file($0.path, $0.content.hasSuffix("\n") || $0.content.isEmpty ? $0.content : $0.content + "\n", permissions: $0.permissions ?? "0644") }
+        var files: [Node] = recipe.files.map {
+            file($0.path, $0.content.hasSuffix("\n") || $0.content.isEmpty ? $0.content : $0.content + "\n", permissions: $0.permissions ?? "0644")
+        }
         for (script, path) in zip(recipe.scripts, scriptPaths(for: recipe)) {
             files.append(file(path, "#!/bin/bash\nset -euo pipefail\n" + script.run + (script.run.hasSuffix("\n") ? "" : "\n"), permissions: "0755"))
         }

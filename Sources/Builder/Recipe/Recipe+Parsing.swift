@@ -65,7 +65,8 @@ extension Recipe {
         let schedule = try reader.schedule(top["schedule"])
         return Recipe(
             name: name, description: try reader.optionalString(top, "description") ?? "", os: os, base: base, packages: packages,
-            packageManager: packageManager, files: files, scripts: scripts, cloudInit: cloudInit, powershell: powershell, build: build, output: output,
+            packageManager: packageManager, files: files, scripts: scripts, cloudInit: cloudInit, powershell: powershell, build: build,
+            output: output,
             version: version, metadata: metadata, software: software, checks: checks, schedule: schedule, text: text)
     }
 
@@ -91,7 +92,9 @@ struct RecipeReader {
             let name = key.string ?? ""
             guard keys.contains(name) else {
                 let prefix = field == "recipe" ? "" : "\(field)."
-                throw error(key, prefix + name, "is not a recipe field\(Suggestion.didYouMean(name, among: keys)); the fields are \(keys.joined(separator: ", "))")
+                throw error(
+                    key, prefix + name,
+                    "is not a recipe field\(Suggestion.didYouMean(name, among: keys)); the fields are \(keys.joined(separator: ", "))")
             }
         }
         return mapping

@@ -69,12 +69,14 @@ public struct RebuildScheduler: Service {
                 do {
                     recipe = try Recipe.parse(registered.text, file: registered.name)
                 } catch {
-                    logger.error("a registered recipe no longer parses; register it again", metadata: ["recipe": "\(registered.name)", "error": "\(error)"])
+                    logger.error(
+                        "a registered recipe no longer parses; register it again", metadata: ["recipe": "\(registered.name)", "error": "\(error)"])
                     continue
                 }
                 if try await store.running(recipe: recipe.name) { continue }
                 logger.info(
-                    "scheduled rebuild", metadata: ["recipe": "\(recipe.name)", "region.name": "\(registered.region)", "next": "\(Timestamps.string(from: next))"])
+                    "scheduled rebuild",
+                    metadata: ["recipe": "\(recipe.name)", "region.name": "\(registered.region)", "next": "\(Timestamps.string(from: next))"])
                 reports.append(await build(recipe, registered.region))
             }
             return reports

@@ -35,7 +35,8 @@ extension Simulator {
                     return
                 }
             } catch {
-                logger.info("Guest could not report", metadata: ["vm.id": "\(report.vmID)", "attempt": .stringConvertible(attempt), "error": "\(error)"])
+                logger.info(
+                    "Guest could not report", metadata: ["vm.id": "\(report.vmID)", "attempt": .stringConvertible(attempt), "error": "\(error)"])
             }
             try? await Task.sleep(for: .milliseconds(200 * attempt))
             if Task.isCancelled { return }

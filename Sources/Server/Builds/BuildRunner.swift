@@ -95,7 +95,8 @@ public final class BuildRunner: Service, Sendable {
         builderConfiguration.pollSeconds = configuration.pollSeconds
         builderConfiguration.powerOffGraceSeconds = configuration.powerOffGraceSeconds
         return TemplateBuilder(
-            configuration: builderConfiguration, client: client, region: entry.name, publisher: repository, store: store, clock: clock, logger: logger)
+            configuration: builderConfiguration, client: client, region: entry.name, publisher: repository, store: store, clock: clock, logger: logger
+        )
     }
 
     /// The scheduler of the registered recipes' rebuilds, building through this runner.
