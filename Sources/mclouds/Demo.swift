@@ -1,5 +1,6 @@
 import Access
 import ArgumentParser
+import Builder
 import Classroom
 import CloudStack
 import CloudStackSimulator
@@ -38,6 +39,29 @@ struct Demo: AsyncParsableCommand {
 
     static let centralPort = 8080
     static let template = "demo-ubuntu"
+    /// The template the demo builds from a recipe on ``template``, and where.
+    static let builtTemplate = "demo-eda"
+    static let buildRegion = "MECA-PolITO"
+    static let recipe = """
+        name: demo-eda
+        description: The demo's Ubuntu with the microelectronics labs' tool chain
+        os: linux
+        base:
+          template: demo-ubuntu
+        packages: [yosys, iverilog, gtkwave, klayout, magic, ngspice, verilator]
+        build:
+          offering: Small Instance
+          timeoutMinutes: 10
+        output:
+          osType: Ubuntu 22.04 LTS
+          displayText: Demo EDA lab
+        version: counter
+        checks:
+          - name: yosys
+            run: yosys -V
+          - name: verilator
+            run: verilator --version
+        """
 
     @Option(help: "Add this to every demo port (to run next to something that holds them).")
     var portOffset: Int = 0
@@ -71,6 +95,7 @@ struct Demo: AsyncParsableCommand {
             c.port = region.port + portOffset
             c.zones[0].name = "\(region.name)-Zone1"
             c.jobDurationMilliseconds = 1000
+            c.guestProvisioningSeconds = 3
             c.seedVirtualMachines = region.vms
             c.storageDirectory = root.appendingPathComponent("simulators/\(region.name)").path
             return try Simulator(configuration: c, logger: quiet)
@@ -99,9 +124,16 @@ struct Demo: AsyncParsableCommand {
         }
         let access = try await centralData.openAccess(logger: quiet)
         let classroom = try await centralData.openClassroom(logger: quiet)
+        let builds = try await centralData.openBuilds(logger: quiet)
+        var tuning = BuildRunner.Configuration()
+        tuning.pollSeconds = 1
+        let centralURL = "http://127.0.0.1:\(Self.centralPort + portOffset)"
+        let runner = BuildRunner(
+            store: builds.store, leases: builds.leases, registry: federation.registry, repository: repository, workDirectory: builds.work,
+            callbackURL: { centralURL }, configuration: tuning, logger: quiet)
         let central = MCloudsServer(
             configuration: .init(port: Self.centralPort + portOffset), repository: repository, federation: federation, access: access,
-            classroom: classroom.store, logger: quiet)
+            classroom: classroom.store, builds: runner, logger: quiet)
         // The classroom runs on a fast clock: a session's lead, class and teardown pass in well under a minute.
         let demoClock = ScaledWallClock(start: Date(), factor: DemoClassroom.speed)
         let classroomClouds = central.classroomClouds(federation: federation, store: classroom.store)
@@ -121,7 +153,7 @@ struct Demo: AsyncParsableCommand {
                     logger: quiet))
         }
         let sites = made
-        let services: [any Service] = simulators + [central] + sites.map(\.images) + [federation.collector, lifecycle]
+        let services: [any Service] = simulators + [central] + sites.map(\.images) + [federation.collector, lifecycle, runner]
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
         let once = once
@@ -142,10 +174,10 @@ struct Demo: AsyncParsableCommand {
                 Self.printEndpoints(simulators, central: central, root: root, temporary: temporary)
                 let ok = try await DemoScenario(
                     repository: repository, federation: federation, sites: sites, samples: root.appendingPathComponent("samples"),
-                    sampleMiB: sampleMib
+                    sampleMiB: sampleMib, builds: runner
                 ).run(logger: quiet)
                 Console.line(
-                    "\n== 5. A teacher books a weekly lab; on the demo's clock (\(Int(DemoClassroom.speed))× real time) its seats run before the start and are gone after the end"
+                    "\n== 7. A teacher books a weekly lab; on the demo's clock (\(Int(DemoClassroom.speed))× real time) its seats run before the start and are gone after the end"
                 )
                 let classOK = try await DemoClassroom(
                     store: classroom.store, clouds: classroomClouds, clock: demoClock, lifecycle: DemoClassroom.lifecycleConfiguration,
@@ -249,6 +281,7 @@ struct DemoScenario {
     let sites: [DemoSite]
     let samples: URL
     let sampleMiB: Int
+    let builds: BuildRunner
 
     /// Returns true when every region ends with both versions ready.
     func run(logger: Logger) async throws -> Bool {
@@ -279,6 +312,17 @@ struct DemoScenario {
         Console.line("\n== 4. The agents fetch only the chunks v2 does not share with v1")
         let second = await syncAll()
 
+        Console.line(
+            "\n== 5. Build \(Demo.builtTemplate) from a recipe in \(Demo.buildRegion): a VM from \(Demo.template) installs 7 EDA tools, reports its checks, becomes a template"
+        )
+        let build = await builds.build(try Recipe.parse(Demo.recipe, file: "demo recipe"), region: Demo.buildRegion, requestedBy: "demo")
+        for line in try await builds.store.log(build.id) {
+            Console.line("\((line.step?.rawValue ?? "").padding(toLength: 15, withPad: " ", startingAt: 0)) \(line.text)")
+        }
+        Console.line(BuildsWire.summary(build))
+        Console.line("\n== 6. The agents fetch only the built version's chunks that \(Demo.template) does not have")
+        let third = build.state == .succeeded ? await syncAll() : false
+
         stepsOK = try await collect() && stepsOK
         Console.line("\n== Rollout (template × region), as the agents reported it to the central server")
         Console.line(Table.render(RolloutMatrix.rows(try await repository.rollout())))
@@ -293,7 +337,7 @@ struct DemoScenario {
         Console.line(
             "virtual machines   \(summary.runningVirtualMachines) running of \(summary.virtualMachines); hosts \(summary.hostsUp) up of \(summary.hosts)"
         )
-        return first && second && stepsOK
+        return first && second && third && stepsOK
     }
 
     /// One collection of every region; false (and the regions named) when one could not be read.
