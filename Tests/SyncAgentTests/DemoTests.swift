@@ -25,6 +25,21 @@ struct DemoTests {
             #expect(reused > 12, "\(v2Line)")
         }
         #expect(lines.contains { $0.hasPrefix("demo-ubuntu@2") && $0.components(separatedBy: "ready, featured").count == 4 })
+        // The recipe build: one region builds demo-eda@1 on demo-ubuntu; every region then fetches only its new chunks.
+        let built = try #require(lines.first { $0.hasPrefix("demo-eda@1 built in MECA-PolITO: ") }, "\(result.stdout)")
+        let counts = built.split(separator: ": ").last?.split(separator: " ").compactMap { Int($0) } ?? []
+        #expect(counts.count == 2 && counts[0] < counts[1] / 2, "\(built)")
+        #expect(
+            lines.contains {
+                $0.hasPrefix("removed the builder VM") || $0.hasSuffix("removed the builder VM, its volumes and the temporary template")
+            })
+        for region in ["MECA-PolITO", "MECA-TUS", "MECA-BME"] {
+            let eda = try #require(lines.first { $0.hasPrefix(region) && $0.contains("demo-eda@1") }, "\(result.stdout)")
+            #expect(eda.contains("ready, featured: downloaded "), "\(eda)")
+            let reused = try #require(eda.split(separator: "reused ").last?.split(separator: " ").first.flatMap { Double($0) })
+            #expect(reused > 12, "\(eda)")
+        }
+        #expect(lines.contains { $0.hasPrefix("demo-eda@1") && $0.components(separatedBy: "ready, featured").count == 4 })
         #expect(result.stdout.contains("central server: http://127.0.0.1:\(8080 + offset)"))
         // The classroom: the sample course's first session runs before its start and leaves nothing after its end.
         let ready = try #require(lines.first { $0.hasPrefix("all 5 seats Running at") }, "\(result.stdout)")
@@ -55,6 +70,10 @@ struct DemoTests {
             let rollout = second.stdout.split(separator: "\n").filter { $0.hasPrefix("demo-ubuntu@2") }
             #expect(rollout.count == 1 && rollout[0].components(separatedBy: "ready, featured").count == 4, "\(rollout)")
             #expect(second.stdout.contains("virtual machines   115 running of 115"))
+            // The second run builds the recipe again: a new version on the counter rule, rolled out everywhere.
+            #expect(second.stdout.contains("demo-eda@2 built in MECA-PolITO: "), "\(second.stdout)")
+            let eda = second.stdout.split(separator: "\n").filter { $0.hasPrefix("demo-eda@2") }
+            #expect(eda.count == 1 && eda[0].components(separatedBy: "ready, featured").count == 4, "\(eda)")
 
             // A region that cannot be reached fails the sync and the collection: --once says so with status 1.
             let add = try await runMClouds(
