@@ -72,7 +72,7 @@ struct DemoTests {
             #expect(second.stdout.contains("virtual machines   115 running of 115"))
             // The second run builds the recipe again: a new version on the counter rule, rolled out everywhere.
             #expect(second.stdout.contains("demo-eda@2 built in MECA-PolITO: "), "\(second.stdout)")
-            let eda = second.stdout.split(separator: "\n").filter { $0.hasPrefix("demo-eda@2") }
+            let eda = second.stdout.split(separator: "\n").filter { $0.hasPrefix("demo-eda@2 ") && !$0.contains(" built in ") }
             #expect(eda.count == 1 && eda[0].components(separatedBy: "ready, featured").count == 4, "\(eda)")
 
             // A region that cannot be reached fails the sync and the collection: --once says so with status 1.
