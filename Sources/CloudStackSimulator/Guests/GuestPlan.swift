@@ -41,6 +41,9 @@ struct GuestCallback: Sendable {
     var url: String
     var body: [UInt8]
     var vmID: String
+    /// The guest powers itself off once the report is posted (or given up on), as cloud-init's
+    /// `power_state` runs only after the `runcmd` that posts it.
+    var powerOffAfter: Bool
 }
 
 /// A template to be written from a provisioned volume, outside the world's lock.

@@ -14,7 +14,13 @@ extension Simulator {
             let now = clock()
             let reports = store.withLock { $0.advanceGuests(now: now, hanging: faults.guestHangs, failing: Set(faults.failingChecks)) }
             if !reports.isEmpty { markDirty() }
-            for report in reports { await post(report) }
+            for report in reports {
+                await post(report)
+                if report.powerOffAfter {
+                    store.withLock { $0.powerOffGuest(report.vmID) }
+                    markDirty()
+                }
+            }
         }
     }
 

@@ -32,13 +32,18 @@ extension World {
             }
             if let url = run.plan.callback {
                 let body = JSONValue.object([("vm", .string(vmID)), ("checks", .array(results))]).serializedBytes()
-                callbacks.append(GuestCallback(url: url, body: body, vmID: vmID))
-            }
-            if run.plan.powerOff {
-                setVMState(vmID, "Stopping")
-                _ = try? completeStop(vmID: vmID)
+                callbacks.append(GuestCallback(url: url, body: body, vmID: vmID, powerOffAfter: run.plan.powerOff))
+            } else if run.plan.powerOff {
+                powerOffGuest(vmID)
             }
         }
         return callbacks
+    }
+
+    /// The guest shuts itself down: a running VM stops (nothing happens to one already stopped or gone).
+    mutating func powerOffGuest(_ vmID: String) {
+        guard vms[vmID]?.vm.state == "Running" else { return }
+        setVMState(vmID, "Stopping")
+        _ = try? completeStop(vmID: vmID)
     }
 }
