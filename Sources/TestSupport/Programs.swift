@@ -128,15 +128,37 @@ public final class ServerProcess: @unchecked Sendable {
         await waitForExit()
     }
 
-    public func waitForExit() async {
-        while process.isRunning {
-            // A cancelled task's sleep returns at once: wait on a thread instead of spinning.
-            if Task.isCancelled { return process.waitUntilExit() }
+    public func waitForExit() async { await TestSupport.waitForExit(process) }
+
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+}
+
+/// Waits until `process` has exited, without `Process.waitUntilExit` (which spins a run loop on a cooperative
+/// thread and, when Foundation misses the child's exit, never returns). The kernel's view decides too: a child that
+/// is gone or a zombie has exited. A cancelled task's sleep returns at once, so then the wait polls with a
+/// blocking sleep, and after 30 seconds the child is killed; nothing waits forever.
+public func waitForExit(_ process: Process) async {
+    let pid = process.processIdentifier
+    let deadline = ContinuousClock.now + .seconds(30)
+    while process.isRunning && childIsAlive(pid) {
+        if ContinuousClock.now > deadline {
+            kill(pid, SIGKILL)
+            if ContinuousClock.now > deadline + .seconds(5) { return }
+        }
+        if Task.isCancelled {
+            usleep(20_000)
+        } else {
             try? await Task.sleep(for: .milliseconds(20))
         }
     }
+}
 
-    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+/// False once the kernel has no running process `pid`: gone, or a zombie waiting to be reaped.
+private func childIsAlive(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+    // The state follows the command name's closing parenthesis: "PID (COMM) S …".
+    guard let close = stat.lastIndex(of: ")") else { return true }
+    return !stat[close...].dropFirst().trimmingCharacters(in: .whitespaces).hasPrefix("Z")
 }
 
 public struct ServerProcessError: Error, CustomStringConvertible {

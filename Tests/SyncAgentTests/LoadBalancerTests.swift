@@ -91,10 +91,7 @@ struct LoadBalancerTests {
 
         func stop() async {
             kill(process.processIdentifier, SIGQUIT)
-            while process.isRunning {
-                if Task.isCancelled { return process.waitUntilExit() }
-                try? await Task.sleep(for: .milliseconds(20))
-            }
+            await waitForExit(process)
         }
 
         deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
@@ -102,7 +99,7 @@ struct LoadBalancerTests {
 
     @Test(
         "an agent syncs through nginx in front of two servers while one of them is killed: the other serves the rest, the image is whole and Ready",
-        .enabled(if: TestDatabase.available.contains(.postgres) && Tools.available("nginx")), .timeLimit(.minutes(3)))
+        .enabled(if: TestDatabase.available.contains(.postgres) && Tools.available("nginx")), .timeLimit(.minutes(8)))
     func syncWhileAnInstanceDies() async throws {
         try await withTemporaryDirectory { directory in
             let url = try await TestDatabase.newPostgresDatabase()
