@@ -53,7 +53,7 @@ struct SimulatorBench: AsyncParsableCommand {
         try await ServiceScope.withRunning(simulators, logger: logger, ready: { for s in simulators { _ = await s.waitUntilRunning() } }) {
             let startup = ContinuousClock.now - started
             Console.line("regions: \(regions), hosts/region: \(hosts), VMs/region: \(vms)")
-            Console.line("start-up (build state + listen): \(format(startup))   peak RSS: \(peakRSSMiB()) MiB")
+            Console.line("start-up (build state + listen): \(Tools.format(startup))   peak RSS: \(peakRSSMiB()) MiB")
 
             let clients = simulators.map { s in
                 CloudStackClient(
@@ -63,11 +63,11 @@ struct SimulatorBench: AsyncParsableCommand {
             // A full paged listing of one region, and of all of them.
             let one = ContinuousClock.now
             let listed = try await clients[0].listVirtualMachines(logger: logger).count
-            Console.line("listVirtualMachines, all pages of one region (\(listed) VMs): \(format(ContinuousClock.now - one))")
+            Console.line("listVirtualMachines, all pages of one region (\(listed) VMs): \(Tools.format(ContinuousClock.now - one))")
             let all = ContinuousClock.now
             var total = 0
             for c in clients { total += try await c.listHosts(logger: logger).count }
-            Console.line("listHosts, every region (\(total) hosts): \(format(ContinuousClock.now - all))")
+            Console.line("listHosts, every region (\(total) hosts): \(Tools.format(ContinuousClock.now - all))")
 
             // One 500-VM page: our client vs curl on the same signed URL.
             var ours: [Duration] = []
@@ -85,13 +85,14 @@ struct SimulatorBench: AsyncParsableCommand {
                     "listVirtualMachines", ["listall": "true", "page": String(i % 10 + 1), "pagesize": "500"])
                 if let seconds = try curlTime(url) { curl.append(.seconds(seconds)) }
             }
-            let p50o = percentile(ours, 0.5)
-            let p99o = percentile(ours, 0.99)
-            Console.line("one page of 500 VMs (\(requests) requests)   mclouds client (fetch+decode): p50 \(format(p50o)) p99 \(format(p99o))")
+            let p50o = Tools.percentile(ours, 0.5)
+            let p99o = Tools.percentile(ours, 0.99)
+            Console.line(
+                "one page of 500 VMs (\(requests) requests)   mclouds client (fetch+decode): p50 \(Tools.format(p50o)) p99 \(Tools.format(p99o))")
             if !curl.isEmpty {
-                let p50c = percentile(curl, 0.5)
+                let p50c = Tools.percentile(curl, 0.5)
                 Console.line(
-                    "                                           curl (fetch only):             p50 \(format(p50c)) p99 \(format(percentile(curl, 0.99)))"
+                    "                                           curl (fetch only):             p50 \(Tools.format(p50c)) p99 \(Tools.format(Tools.percentile(curl, 0.99)))"
                 )
                 Console.line(String(format: "ratio mclouds/curl at p50: %.2f", p50o / p50c))
             } else {
@@ -99,16 +100,6 @@ struct SimulatorBench: AsyncParsableCommand {
             }
             Console.line("peak RSS: \(peakRSSMiB()) MiB")
         }
-    }
-
-    func percentile(_ values: [Duration], _ p: Double) -> Duration {
-        let sorted = values.sorted()
-        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-    }
-
-    func format(_ d: Duration) -> String {
-        let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
-        return ms >= 1000 ? String(format: "%.2f s", ms / 1000) : String(format: "%.1f ms", ms)
     }
 
     func curlTime(_ url: String) throws -> Double? {

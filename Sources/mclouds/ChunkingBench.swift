@@ -148,6 +148,21 @@ enum Synthetic {
 
 /// Timing and process helpers for benchmarks.
 enum Tools {
+    /// The value below which a fraction `p` of `values` lies (nearest rank).
+    static func percentile(_ values: [Duration], _ p: Double) -> Duration {
+        let sorted = values.sorted()
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+    }
+
+    /// "0.35 ms" under a second, "1.30 s" from there.
+    static func format(_ d: Duration) -> String {
+        let ms = d / .milliseconds(1)
+        return ms >= 1000 ? String(format: "%.2f s", ms / 1000) : String(format: "%.2f ms", ms)
+    }
+
+    /// How many times longer `a` took than `b`.
+    static func ratio(_ a: Duration, _ b: Duration) -> Double { (a / .seconds(1)) / max(1e-9, b / .seconds(1)) }
+
     static func time(_ body: () throws -> Void) throws -> Double {
         let start = ContinuousClock.now
         try body()

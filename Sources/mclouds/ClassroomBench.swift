@@ -82,7 +82,7 @@ struct ClassroomBench: AsyncParsableCommand {
         Console.line(
             "federation: \(regions) regions; \(bookings) weekly bookings × 15 sessions (10–40 seats) → \(reservations.count) reservations, \(refused) refused"
         )
-        Console.line("re-planning all \(bookings) bookings: \(format(replan)) (target ≤ 2 s)")
+        Console.line("re-planning all \(bookings) bookings: \(Tools.format(replan)) (target ≤ 2 s)")
 
         // Feasibility of a term-long 15 × 40 booking: the planner (index + sweep) against a scan of every
         // reservation for each session (what a query-per-check without the index does).
@@ -100,10 +100,10 @@ struct ClassroomBench: AsyncParsableCommand {
             if case .accepted = outcome { if scanFits { agreed += 1 } } else if !scanFits { agreed += 1 }
         }
         Console.line(
-            "feasibility of 15 × 40 seats (\(checks) checks)   planner: p50 \(format(percentile(plannerTimes, 0.5))) p99 \(format(percentile(plannerTimes, 0.99)))   (target p99 ≤ 50 ms)"
+            "feasibility of 15 × 40 seats (\(checks) checks)   planner: p50 \(Tools.format(Tools.percentile(plannerTimes, 0.5))) p99 \(Tools.format(Tools.percentile(plannerTimes, 0.99)))   (target p99 ≤ 50 ms)"
         )
         Console.line(
-            "                                       full scan: p50 \(format(percentile(scanTimes, 0.5))) p99 \(format(percentile(scanTimes, 0.99)))   ratio scan/planner at p50: \(String(format: "%.1f", ratio(percentile(scanTimes, 0.5), percentile(plannerTimes, 0.5))))   answers agree: \(agreed)/\(checks)"
+            "                                       full scan: p50 \(Tools.format(Tools.percentile(scanTimes, 0.5))) p99 \(Tools.format(Tools.percentile(scanTimes, 0.99)))   ratio scan/planner at p50: \(String(format: "%.1f", Tools.ratio(Tools.percentile(scanTimes, 0.5), Tools.percentile(plannerTimes, 0.5))))   answers agree: \(agreed)/\(checks)"
         )
 
         // The same check through the store (SQLite): the window's reservations read, the plan, no write.
@@ -128,7 +128,7 @@ struct ClassroomBench: AsyncParsableCommand {
             storeTimes.append(ContinuousClock.now - started)
         }
         Console.line(
-            "through the store (SQLite, \(loaded) bookings held): p50 \(format(percentile(storeTimes, 0.5))) p99 \(format(percentile(storeTimes, 0.99)))"
+            "through the store (SQLite, \(loaded) bookings held): p50 \(Tools.format(Tools.percentile(storeTimes, 0.5))) p99 \(Tools.format(Tools.percentile(storeTimes, 0.99)))"
         )
         if seats > 0 { try await timeToReady(logger: logger) }
     }
@@ -276,22 +276,11 @@ struct ClassroomBench: AsyncParsableCommand {
             serialProgress.finish()
             let serial = ContinuousClock.now - serialStarted
             Console.line(
-                "time to ready and reachable, \(seats) seats over \(seatRegions) simulated regions (jobs \(jobMs) ms; \(answered)/\(seats) answer SSH on their forwarded port): lifecycle \(format(lifecycle)) (\(String(format: "%.1f", lifecycle / .seconds(1) / 60 * 100 / 30)) % of the 30-minute lead)   one-by-one deploys and rules: \(format(serial))   ratio \(String(format: "%.1f", ratio(serial, lifecycle)))"
+                "time to ready and reachable, \(seats) seats over \(seatRegions) simulated regions (jobs \(jobMs) ms; \(answered)/\(seats) answer SSH on their forwarded port): lifecycle \(Tools.format(lifecycle)) (\(String(format: "%.1f", lifecycle / .seconds(1) / 60 * 100 / 30)) % of the 30-minute lead)   one-by-one deploys and rules: \(Tools.format(serial))   ratio \(String(format: "%.1f", Tools.ratio(serial, lifecycle)))"
             )
         }
     }
 
-    func ratio(_ a: Duration, _ b: Duration) -> Double { (a / .seconds(1)) / max(1e-9, b / .seconds(1)) }
-
-    func percentile(_ values: [Duration], _ p: Double) -> Duration {
-        let sorted = values.sorted()
-        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-    }
-
-    func format(_ d: Duration) -> String {
-        let ms = d / .milliseconds(1)
-        return ms >= 1000 ? String(format: "%.2f s", ms / 1000) : String(format: "%.2f ms", ms)
-    }
 }
 
 /// Simulated regions with room for every seat.

@@ -153,8 +153,8 @@ struct DemoClassroom {
         var count = 0
         for region in try await clouds.regionIDs() {
             let client = try await clouds.client(region: region)
-            count += try await client.listVirtualMachines(logger: Logger(label: "demo")).filter { ($0.name ?? "").hasPrefix("mc-\(booking.id)") }
-                .count
+            let tag = ResourceTag(key: SessionLifecycle.bookingTag, value: booking.id)
+            count += try await client.listVirtualMachines(tags: [tag], logger: Logger(label: "demo")).count
         }
         return count
     }

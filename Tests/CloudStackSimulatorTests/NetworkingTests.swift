@@ -51,6 +51,25 @@ struct NetworkingTests {
             #expect(try await cs.listTemplates(filter: .all, id: t.id, logger: logger)[0].tags?.count == 2)
             try await cs.deleteTags(resourceIDs: [t.id!], resourceType: "Template", tags: [.init(key: "mclouds.version", value: "")], logger: logger)
             #expect(try await cs.listTags(logger: logger).map(\.key) == ["mclouds.template"])
+            // VMs are listed by their tags too: only those carrying every tag asked for.
+            let zone = try await cs.listZones(logger: logger)[0]
+            let offering = try await cs.listServiceOfferings(logger: logger)[0]
+            var vms: [String] = []
+            for _ in 0..<3 {
+                vms.append(
+                    try await cs.deployVirtualMachine(.init(zoneID: zone.id!, templateID: t.id!, serviceOfferingID: offering.id!), logger: logger).id!
+                )
+            }
+            try await cs.createTags(
+                resourceIDs: Array(vms.prefix(2)), resourceType: "UserVm", tags: [.init(key: "mclouds.booking", value: "b-1")], logger: logger)
+            try await cs.createTags(resourceIDs: [vms[0]], resourceType: "UserVm", tags: [.init(key: "mclouds.seat", value: "0")], logger: logger)
+            let booking = ResourceTag(key: "mclouds.booking", value: "b-1")
+            #expect(Set(try await cs.listVirtualMachines(tags: [booking], logger: logger).compactMap(\.id)) == Set(vms.prefix(2)))
+            #expect(
+                try await cs.listVirtualMachines(tags: [booking, .init(key: "mclouds.seat", value: "0")], logger: logger).compactMap(\.id) == [vms[0]]
+            )
+            #expect(try await cs.listVirtualMachines(tags: [.init(key: "mclouds.booking", value: "b-2")], logger: logger).isEmpty)
+            #expect(try await cs.listVirtualMachines(logger: logger).count == 3)
             let bad = try await rawCall(
                 sim, ["command": "createTags", "resourceids": t.id!, "resourcetype": "Spaceship", "tags[0].key": "a", "tags[0].value": "b"])
             #expect(bad.status == 431 && bad.description == "Invalid resource type Spaceship")

@@ -45,11 +45,14 @@ public struct DeployVirtualMachineRequest: Sendable {
 }
 
 extension CloudStackClient {
-    /// `listVirtualMachines` (all pages; `listall=true` so an admin sees every account's VMs).
+    /// `listVirtualMachines` (all pages; `listall=true` so an admin sees every account's VMs), of those VMs that
+    /// carry every tag in `tags`.
     public func listVirtualMachines(
-        zoneID: String? = nil, templateID: String? = nil, state: String? = nil, id: String? = nil, name: String? = nil, logger: Logger
+        zoneID: String? = nil, templateID: String? = nil, state: String? = nil, id: String? = nil, name: String? = nil,
+        tags: [ResourceTag] = [], logger: Logger
     ) async throws -> [VirtualMachine] {
         var p: Parameters = ["listall": "true"]
+        p.set("tags", tags: tags)
         p["name"] = name
         p["zoneid"] = zoneID
         p["templateid"] = templateID

@@ -61,6 +61,12 @@ struct CommandContext: Sendable {
         }
     }
 
+    /// Whether `have` holds every tag the `tags` parameter asks for (CloudStack's list filter: all must match).
+    func hasWantedTags(_ have: [ResourceTag]?) -> Bool {
+        let wanted = tags()
+        return wanted.allSatisfy { want in (have ?? []).contains { $0.key == want.key && $0.value == want.value } }
+    }
+
     var isAdmin: Bool { caller.isAdmin }
     var callerAccountID: String { caller.user.accountid ?? "" }
 }

@@ -150,7 +150,6 @@ extension World {
         let name = ctx.optional("name")
         let zoneID = ctx.optional("zoneid")
         let hypervisor = ctx.optional("hypervisor")?.lowercased()
-        let wantedTags = ctx.tags()
         var rows: [(String, String)] = []
         for tid in templateOrder {
             guard let record = templates[tid], !record.removed else { continue }
@@ -160,10 +159,7 @@ extension World {
             if let hypervisor, record.template.hypervisor?.lowercased() != hypervisor { continue }
             guard ctx.matchesKeyword(record.template.name, record.template.displaytext) else { continue }
             guard templateVisible(record, filter: filter, ctx: ctx) else { continue }
-            if !wantedTags.isEmpty {
-                let have = tags[tid] ?? []
-                guard wantedTags.allSatisfy({ want in have.contains { $0.key == want.key && $0.value == want.value } }) else { continue }
-            }
+            guard ctx.hasWantedTags(tags[tid]) else { continue }
             for z in record.zoneOrder where zoneID == nil || z == zoneID {
                 guard record.stores[z] != nil else { continue }
                 rows.append((tid, z))

@@ -36,6 +36,7 @@ extension World {
             for (path, value) in active where record.vm[keyPath: path] != value { return false }
             if let state, record.vm.state?.lowercased() != state { return false }
             if let networkID, !(record.vm.nic ?? []).contains(where: { $0.networkid == networkID }) { return false }
+            guard ctx.hasWantedTags(tags[vid]) else { return false }
             return ctx.matchesKeyword(record.vm.name, record.vm.displayname)
         }
         return try ctx.page(rows, objectName: "virtualmachine") { vmView($0) }

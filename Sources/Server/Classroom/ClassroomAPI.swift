@@ -55,32 +55,64 @@ struct ClassroomAPI: Sendable {
         return (booking, course)
     }
 
+    /// The courses `principal` manages: every course for federation admins, their region's for partner admins,
+    /// their own for teachers.
+    func courses(for principal: Principal) async throws -> [Course] {
+        switch principal.role {
+        case .federationAdmin: try await store.courses()
+        case .partnerAdmin: try await store.courses(region: principal.scope ?? "-")
+        default: try await store.courses(teacher: Self.owner(principal))
+        }
+    }
+
+    /// Adds a course for the caller: a teacher's own, or (for an admin) the named teacher's, in the partner admin's
+    /// region or the region a federation admin names.
+    func addCourse(_ new: NewCourse, _ context: ServerContext) async throws -> Course {
+        let principal = try context.require()
+        var teacher = Self.owner(principal)
+        var region = principal.scope
+        if principal.role == .federationAdmin || principal.role == .partnerAdmin {
+            guard let named = new.teacher, !named.isEmpty else { throw ClassroomError.invalid("teacher is required when an admin adds a course") }
+            teacher = named
+            region = principal.role == .partnerAdmin ? principal.scope : new.region.flatMap { $0.isEmpty ? nil : $0 }
+        }
+        let course = try await store.addCourse(
+            code: new.code, title: new.title, teacher: teacher, region: region, timeZone: new.timeZone, now: Date())
+        context.audit.say("course \(course.code) of \(teacher), \(course.timeZone)")
+        return course
+    }
+
+    /// What checking or booking `booking` came to, with the regions it was planned against.
+    struct Placed {
+        var outcome: BookingOutcome
+        var regions: [RegionCapacity]
+    }
+
+    /// Checks `booking` against the federation's capacity and, with `write`, books it; a written booking or
+    /// refusal goes into the audit log.
+    func place(_ booking: Booking, write: Bool, _ context: ServerContext) async throws -> Placed {
+        let regions = try await clouds.capacities(template: booking.template, offering: booking.offering)
+        let outcome = try await store.book(booking, regions: regions, planning: planning, write: write)
+        switch outcome {
+        case .accepted(let booking, _) where write:
+            context.audit.say(
+                "booked \(booking.id): \(booking.totalSeats) seats × \(try booking.sessions().filter { !$0.skipped }.count) sessions of \(booking.template)"
+            )
+        case .refused(let refusal) where write:
+            context.audit.say("refused: \(refusal.shortfalls.count) sessions do not fit")
+        default: break
+        }
+        return Placed(outcome: outcome, regions: regions)
+    }
+
     func register(on router: GuardedRouter) {
         let api = self
         router.get("/api/v1/courses") { _, context in
-            let principal = try context.require()
-            let courses: [Course]
-            switch principal.role {
-            case .federationAdmin: courses = try await api.store.courses()
-            case .partnerAdmin: courses = try await api.store.courses(region: principal.scope ?? "-")
-            default: courses = try await api.store.courses(teacher: Self.owner(principal))
-            }
-            return JSONResponse.make(courses)
+            JSONResponse.make(try await api.courses(for: try context.require()))
         }
         router.post("/api/v1/courses") { request, context in
-            let principal = try context.require()
             let new = try await JSONBody.decode(NewCourse.self, request, limit: 16 << 10)
-            var teacher = Self.owner(principal)
-            var region = principal.scope
-            if principal.role == .federationAdmin || principal.role == .partnerAdmin {
-                guard let named = new.teacher, !named.isEmpty else { throw ClassroomError.invalid("teacher is required when an admin adds a course") }
-                teacher = named
-                region = principal.role == .partnerAdmin ? principal.scope : new.region
-            }
-            let course = try await api.store.addCourse(
-                code: new.code, title: new.title, teacher: teacher, region: region, timeZone: new.timeZone, now: Date())
-            context.audit.say("course \(course.code) of \(teacher), \(course.timeZone)")
-            return JSONResponse.make(course, status: 201)
+            return JSONResponse.make(try await api.addCourse(new, context), status: 201)
         }
         router.get("/api/v1/courses/{course}") { _, context in
             let course = try await api.course(context)
@@ -174,14 +206,8 @@ struct ClassroomAPI: Sendable {
         let course = try await course(context)
         let asked = try await JSONBody.decode(BookingRequest.self, request, limit: 64 << 10)
         let booking = try asked.booking(id: ClassroomStore.newBookingID(), course: course, now: Date())
-        let regions = try await clouds.capacities(template: booking.template, offering: booking.offering)
-        switch try await store.book(booking, regions: regions, planning: planning, write: write) {
+        switch try await place(booking, write: write, context).outcome {
         case .accepted(let booking, let placements):
-            if write {
-                context.audit.say(
-                    "booked \(booking.id): \(booking.totalSeats) seats × \(try booking.sessions().filter { !$0.skipped }.count) sessions of \(booking.template)"
-                )
-            }
             return JSONResponse.make(Accepted(booking: booking, placements: placements), status: write ? 201 : 200)
         case .refused(let refusal):
             let first = refusal.shortfalls.first
@@ -191,7 +217,6 @@ struct ClassroomAPI: Sendable {
                         + ($0.regionID.map { " in region \($0)" } ?? "")
                         + "); \(refusal.shortfalls.count) sessions do not fit. See refusal.alternatives."
                 } ?? "The booking does not fit."
-            context.audit.say("refused: \(message)")
             return JSONResponse.make(Refused(error: .init(status: 409, message: message), refusal: refusal), status: 409)
         }
     }
