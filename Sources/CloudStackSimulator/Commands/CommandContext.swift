@@ -61,12 +61,6 @@ struct CommandContext: Sendable {
         }
     }
 
-    /// Whether `have` holds every tag the `tags` parameter asks for (CloudStack's list filter: all must match).
-    func hasWantedTags(_ have: [ResourceTag]?) -> Bool {
-        let wanted = tags()
-        return wanted.allSatisfy { want in (have ?? []).contains { $0.key == want.key && $0.value == want.value } }
-    }
-
     var isAdmin: Bool { caller.isAdmin }
     var callerAccountID: String { caller.user.accountid ?? "" }
 }
@@ -110,5 +104,13 @@ extension CommandContext {
     func matchesKeyword(_ names: String?...) -> Bool {
         guard let keyword = optional("keyword")?.lowercased() else { return true }
         return names.contains { $0?.lowercased().contains(keyword) ?? false }
+    }
+}
+
+extension [ResourceTag] {
+    /// Whether these tags include every one of `wanted` by key and value (CloudStack's `tags` list filter: all
+    /// must match; none asked for matches anything).
+    func includesAll(_ wanted: [ResourceTag]) -> Bool {
+        wanted.allSatisfy { want in contains { $0.key == want.key && $0.value == want.value } }
     }
 }

@@ -150,6 +150,7 @@ extension World {
         let name = ctx.optional("name")
         let zoneID = ctx.optional("zoneid")
         let hypervisor = ctx.optional("hypervisor")?.lowercased()
+        let wantedTags = ctx.tags()
         var rows: [(String, String)] = []
         for tid in templateOrder {
             guard let record = templates[tid], !record.removed else { continue }
@@ -159,7 +160,7 @@ extension World {
             if let hypervisor, record.template.hypervisor?.lowercased() != hypervisor { continue }
             guard ctx.matchesKeyword(record.template.name, record.template.displaytext) else { continue }
             guard templateVisible(record, filter: filter, ctx: ctx) else { continue }
-            guard ctx.hasWantedTags(tags[tid]) else { continue }
+            guard (tags[tid] ?? []).includesAll(wantedTags) else { continue }
             for z in record.zoneOrder where zoneID == nil || z == zoneID {
                 guard record.stores[z] != nil else { continue }
                 rows.append((tid, z))

@@ -29,6 +29,7 @@ extension World {
         let active = filters.compactMap { name, path in ctx.optional(name).map { (path, $0) } }
         let state = ctx.optional("state")?.lowercased()
         let networkID = ctx.optional("networkid")
+        let wantedTags = ctx.tags()
         let rows = vmOrder.filter { vid in
             guard let record = vms[vid], vmVisible(record, ctx) else { return false }
             if let id, vid != id { return false }
@@ -36,7 +37,7 @@ extension World {
             for (path, value) in active where record.vm[keyPath: path] != value { return false }
             if let state, record.vm.state?.lowercased() != state { return false }
             if let networkID, !(record.vm.nic ?? []).contains(where: { $0.networkid == networkID }) { return false }
-            guard ctx.hasWantedTags(tags[vid]) else { return false }
+            guard (tags[vid] ?? []).includesAll(wantedTags) else { return false }
             return ctx.matchesKeyword(record.vm.name, record.vm.displayname)
         }
         return try ctx.page(rows, objectName: "virtualmachine") { vmView($0) }
